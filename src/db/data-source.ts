@@ -1,0 +1,137 @@
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import mysql from "mysql2/promise";
+import { DataSource, type DataSourceOptions, type Logger } from "typeorm";
+import { invalidArgument, unavailable } from "../errors.js";
+import type { Dialect } from "./column-types.js";
+import { entitiesFor } from "./entities/index.js";
+import { migrations } from "./migrations/index.js";
+
+export interface Database {
+  ds: DataSource;
+  dialect: Dialect;
+  /** One cheap round trip; throws when the database is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** A TypeORM logger, e.g. the statement counter used by tests. */
+  logger?: Logger;
+  poolSize?: number;
+}
+
+interface MysqlTarget {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export function parseMysqlUrl(url: string): MysqlTarget {
+  const u = new URL(url);
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ""));
+  if (!database) throw invalidArgument("EPOCH_DATABASE_URL: a database name is required (mysql://user@host:3306/name)");
+  return {
+    host: u.hostname || "127.0.0.1",
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || "root"),
+    password: decodeURIComponent(u.password),
+    database,
+  };
+}
+
+/** `sqlite:./data/epoch.db`, `sqlite:/abs/path.db` or `sqlite::memory:` → a file path. */
+export function sqlitePath(url: string): string {
+  const rest = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+  if (!rest) throw invalidArgument("EPOCH_DATABASE_URL: sqlite: needs a path (sqlite:./data/epoch.db)");
+  return rest === ":memory:" ? rest : resolve(rest);
+}
+
+/**
+ * MySQL and MariaDB both answer to `mysql://` URLs, but TypeORM must know which one it talks
+ * to (with type "mysql", MariaDB's JSON columns are misread), so we ask the server.
+ */
+async function detectMysqlDialect(target: MysqlTarget): Promise<Dialect> {
+  let conn: mysql.Connection | undefined;
+  try {
+    conn = await mysql.createConnection({ ...target, connectTimeout: 5000 });
+    const [rows] = await conn.query("SELECT VERSION() AS v");
+    const version = String((rows as Array<{ v: string }>)[0]?.v ?? "");
+    return /mariadb/i.test(version) ? "mariadb" : "mysql";
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? "error";
+    throw unavailable(`database ${target.host}:${target.port}/${target.database} is unreachable (${code})`, "DATABASE_UNAVAILABLE", {
+      cause: e,
+    });
+  } finally {
+    await conn?.end().catch(() => undefined);
+  }
+}
+
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Database> {
+  const common = {
+    entities: [] as DataSourceOptions["entities"],
+    migrations,
+    migrationsTableName: "epoch_meta_migrations",
+    migrationsTransactionMode: "each" as const,
+    logger: opts.logger,
+    logging: opts.logger ? ["query", "error"] as ("query" | "error")[] : false,
+  };
+  let options: DataSourceOptions;
+  let dialect: Dialect;
+  if (url.startsWith("sqlite:")) {
+    dialect = "sqlite";
+    const database = sqlitePath(url);
+    if (database !== ":memory:") mkdirSync(dirname(database), { recursive: true });
+    options = {
+      ...common,
+      type: "better-sqlite3",
+      database,
+      entities: entitiesFor(dialect),
+      // WAL lets readers run beside the one writer; busy_timeout waits instead of failing.
+      enableWAL: database !== ":memory:",
+      prepareDatabase: (db: { pragma(s: string): unknown }) => {
+        db.pragma("busy_timeout = 5000");
+      },
+    };
+  } else if (url.startsWith("mysql:") || url.startsWith("mariadb:")) {
+    const target = parseMysqlUrl(url.replace(/^mariadb:/, "mysql:"));
+    dialect = await detectMysqlDialect(target);
+    options = {
+      ...common,
+      type: dialect === "mariadb" ? "mariadb" : "mysql",
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      password: target.password,
+      database: target.database,
+      entities: entitiesFor(dialect),
+      charset: "utf8mb4_unicode_ci",
+      timezone: "Z",
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      poolSize: opts.poolSize ?? 10,
+      connectTimeout: 5000,
+    };
+  } else {
+    throw invalidArgument("EPOCH_DATABASE_URL: expected sqlite:<path>, mysql://… or mariadb://…");
+  }
+  const ds = new DataSource(options);
+  try {
+    await ds.initialize();
+  } catch (e) {
+    throw unavailable(`database is unreachable: ${(e as Error).message.split("\n")[0]}`, "DATABASE_UNAVAILABLE", { cause: e });
+  }
+  return {
+    ds,
+    dialect,
+    ping: async () => {
+      await ds.query("SELECT 1");
+    },
+    close: async () => {
+      if (ds.isInitialized) await ds.destroy();
+    },
+  };
+}

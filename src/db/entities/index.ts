@@ -1,0 +1,42 @@
+import { ColumnTypes, type Dialect } from "../column-types.js";
+import { blobEntity } from "./blob.js";
+import { coordinationEntity } from "./coordination.js";
+import { manifestBlobEntity } from "./manifest-blob.js";
+import { manifestChildEntity } from "./manifest-child.js";
+import { manifestEntity } from "./manifest.js";
+import { namespaceEntity } from "./namespace.js";
+import { registryStatsEntity } from "./registry-stats.js";
+import { repositoryEntity } from "./repository.js";
+import { syncRunEntity } from "./sync-run.js";
+import { tagEntity } from "./tag.js";
+import { tokenEntity } from "./token.js";
+
+export type { BlobRow } from "./blob.js";
+export type { CoordinationRow } from "./coordination.js";
+export type { ManifestBlobRow } from "./manifest-blob.js";
+export type { ManifestChildRow } from "./manifest-child.js";
+export type { ManifestRow, PlatformSizeJson } from "./manifest.js";
+export { DEFAULT_NAMESPACE, type NamespaceRow } from "./namespace.js";
+export type { RegistryStatsRow } from "./registry-stats.js";
+export type { RepositoryRow } from "./repository.js";
+export type { SyncFailureJson, SyncRunRow } from "./sync-run.js";
+export type { TagRow } from "./tag.js";
+export type { TokenRow } from "./token.js";
+
+/** Every entity of the phase-one data model, typed for one dialect. */
+export function entitiesFor(dialect: Dialect) {
+  const t = new ColumnTypes(dialect);
+  return [
+    namespaceEntity(t),
+    repositoryEntity(t),
+    manifestEntity(t),
+    manifestChildEntity(t),
+    manifestBlobEntity(t),
+    tagEntity(t),
+    blobEntity(t),
+    tokenEntity(t),
+    syncRunEntity(t),
+    coordinationEntity(t),
+    registryStatsEntity(t),
+  ];
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Finds (or starts) the MariaDB server once; each file then creates its own database.
+    globalSetup: ["test/helpers/global-setup.ts"],
+    // Each file gets its own database (test/helpers/database.ts), so files run in parallel.
+    pool: "forks",
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+  },
+});
