@@ -1,7 +1,9 @@
-import { EntitySchema, type EntitySchemaOptions } from "typeorm";
+import { EntitySchema, type EntitySchemaOptions, type EntitySchemaRelationOptions } from "typeorm";
 import { entityColumn, type ColumnSpec } from "../column-types.js";
 
-type Options<T> = Omit<EntitySchemaOptions<T>, "columns" | "name" | "tableName"> & {
+type Options<T> = Omit<EntitySchemaOptions<T>, "columns" | "name" | "tableName" | "relations"> & {
+  /** Relations exist only to declare named foreign keys; rows are read by id columns. */
+  relations?: Record<string, EntitySchemaRelationOptions>;
   /** property name → [database column name, spec] */
   columns: Record<string, [string, ColumnSpec]>;
 };
