@@ -1,0 +1,40 @@
+/**
+ * `npm run bench`: runs every benchmark, each beside its reference measured in the same run,
+ * and prints a table plus one JSON line per benchmark. Pick some with `npm run bench -- sync list`.
+ * Benchmarks never run in tests; tests assert counts instead.
+ */
+import { arch, cpus, totalmem } from "node:os";
+
+export interface BenchResult {
+  name: string;
+  rows: Array<Record<string, string | number>>;
+  json: Record<string, unknown>;
+}
+
+const ALL = ["validate-token", "list", "sync", "fixture-generate"];
+
+const machine = {
+  cpu: cpus()[0]?.model ?? "unknown",
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  arch: arch(),
+  node: process.version,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+const names = wanted.length > 0 ? wanted : ALL;
+console.log(`machine: ${JSON.stringify(machine)}`);
+let failed = false;
+for (const name of names) {
+  console.log(`\n## ${name}`);
+  try {
+    const mod = (await import(`./${name}.js`)) as { run(): Promise<BenchResult> };
+    const result = await mod.run();
+    console.table(result.rows);
+    console.log(JSON.stringify({ bench: result.name, machine, ...result.json }));
+  } catch (e) {
+    failed = true;
+    console.error(`bench ${name} failed: ${(e as Error).stack ?? e}`);
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,88 @@
+/**
+ * Shared by the client commands (sync, repos, tags, stats, token): a connection to a running
+ * server built from EPOCH_SERVER / EPOCH_TOKEN / EPOCH_TLS_CA, and the one-line error format.
+ *
+ *   export function register(program: Command) {
+ *     addServerOption(program.command("stats")).action(async (opts) => {
+ *       const clients = connect(clientConfigFrom(opts));
+ *       try { ...clients.metadata.getStats({}, callback)... } finally { clients.close(); }
+ *     });
+ *   }
+ */
+import { readFileSync } from "node:fs";
+import { credentials, InterceptingCall, status, type ChannelCredentials, type Interceptor, type ServiceError } from "@grpc/grpc-js";
+import type { Command } from "commander";
+import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
+import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
+import { ConfigError, loadClientConfig, type ClientConfig } from "../config.js";
+import { isEpochError } from "../errors.js";
+import { REASON_TRAILER } from "../grpc/status-map.js";
+
+export interface Clients {
+  server: string;
+  metadata: MetadataServiceClient;
+  tokens: TokenServiceClient;
+  close(): void;
+}
+
+/** Adds `authorization: Bearer <secret>` to every call (works on plaintext channels too, unlike call credentials). */
+export function bearerInterceptor(secret: string): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set("authorization", `Bearer ${secret}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+export function channelCredentials(config: ClientConfig): ChannelCredentials {
+  if (config.tlsCaFile === undefined) return credentials.createInsecure();
+  try {
+    return credentials.createSsl(readFileSync(config.tlsCaFile));
+  } catch (e) {
+    throw new ConfigError(`EPOCH_TLS_CA: cannot read ${config.tlsCaFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+}
+
+export function connect(config: ClientConfig = loadClientConfig()): Clients {
+  const creds = channelCredentials(config);
+  const options = { interceptors: config.token ? [bearerInterceptor(config.token)] : [] };
+  const metadata = new MetadataServiceClient(config.server, creds, options);
+  const tokens = new TokenServiceClient(config.server, creds, options);
+  return {
+    server: config.server,
+    metadata,
+    tokens,
+    close: () => {
+      metadata.close();
+      tokens.close();
+    },
+  };
+}
+
+/** `--server` overrides EPOCH_SERVER; the token is only read from EPOCH_TOKEN (flags show up in `ps`). */
+export function addServerOption(command: Command): Command {
+  return command.option("--server <host:port>", "server to call (EPOCH_SERVER, default: the EPOCH_LISTEN address)");
+}
+
+export function clientConfigFrom(opts: { server?: string }): ClientConfig {
+  return loadClientConfig(process.env, { EPOCH_SERVER: opts.server });
+}
+
+function isServiceError(e: unknown): e is ServiceError {
+  return e instanceof Error && typeof (e as Partial<ServiceError>).code === "number" && "metadata" in e;
+}
+
+/** One line for a failed command: the message, never a stack; gRPC errors with their code and reason. */
+export function describeError(e: unknown): string {
+  if (isServiceError(e)) {
+    const [reason] = e.metadata?.get(REASON_TRAILER) ?? [];
+    const code = status[e.code] ?? String(e.code);
+    return `${code}: ${firstLine(e.details || e.message)}${reason ? ` (${String(reason)})` : ""}`;
+  }
+  if (isEpochError(e) || e instanceof Error) return firstLine(e.message);
+  return firstLine(String(e));
+}
+
+const firstLine = (text: string) => text.split("\n")[0]!.trim();

@@ -1,0 +1,124 @@
+/**
+ * API authentication (DESIGN §2) as a grpc-js server interceptor, so it covers every method the
+ * server exposes — ours, reflection, and any added later — without each handler remembering to.
+ *
+ * Callers send `authorization: Bearer <secret>`. The interceptor looks the secret up through
+ * `TokenLookup`, checks the method's required scope, and only then lets the call reach its
+ * handler. Handlers read the authenticated caller with `callerOf(call.metadata)`: the interceptor
+ * records it in a WeakMap keyed by the call's metadata object (which grpc-js hands unchanged to
+ * the handler), so a client cannot forge it with a header. It also removes the `authorization`
+ * header, so the secret never travels further than this file.
+ */
+import { Metadata, ServerInterceptingCall, type ServerInterceptor } from "@grpc/grpc-js";
+import { isLoopbackHost, type Config } from "../config.js";
+import { permissionDenied, unauthenticated } from "../errors.js";
+import { logger } from "../logger.js";
+import type { TokenLookup, TokenRecord } from "../services/token-lookup.js";
+import { toStatus } from "./status-map.js";
+
+/** What a method needs: nothing, a `service` (or `admin`) token, or an `admin` token. */
+export type Access = "open" | "service" | "admin";
+
+const OPEN_PREFIXES = ["/grpc.health.v1.Health/"];
+
+const SERVICE_METHODS = [
+  "/epoch.v1.TokenService/ValidateToken",
+  "/epoch.v1.MetadataService/ListRepositories",
+  "/epoch.v1.MetadataService/GetRepository",
+  "/epoch.v1.MetadataService/ListTags",
+  "/epoch.v1.MetadataService/GetTag",
+  "/epoch.v1.MetadataService/ListBlobs",
+  "/epoch.v1.MetadataService/GetBlob",
+  "/epoch.v1.MetadataService/GetStats",
+  "/epoch.v1.MetadataService/GetSyncStatus",
+  "/epoch.v1.MetadataService/IndexTag",
+  "/epoch.v1.MetadataService/DeleteTag",
+  "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+  "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/** Methods not listed (SyncFromCatalog, CancelSync, the token admin RPCs, anything new) need `admin`. */
+export function requiredAccess(path: string): Access {
+  if (OPEN_PREFIXES.some((prefix) => path.startsWith(prefix))) return "open";
+  return SERVICE_METHODS.includes(path) ? "service" : "admin";
+}
+
+export function allows(scopes: readonly string[], access: Access): boolean {
+  if (access === "open" || scopes.includes("admin")) return true;
+  return access === "service" && scopes.includes("service");
+}
+
+export type Caller = TokenRecord;
+
+const callers = new WeakMap<Metadata, Caller>();
+
+/** The caller authenticated for this call; undefined when authentication is off (open server). */
+export function callerOf(metadata: Metadata): Caller | undefined {
+  return callers.get(metadata);
+}
+
+export function bearerSecret(metadata: Metadata): string | undefined {
+  const [value] = metadata.get("authorization");
+  if (typeof value !== "string") return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return m?.[1];
+}
+
+async function authenticate(metadata: Metadata, access: Access, tokens: TokenLookup): Promise<Caller> {
+  const secret = bearerSecret(metadata);
+  if (secret === undefined) throw unauthenticated("missing credential: send 'authorization: Bearer <token>'");
+  const token = await tokens.lookup(secret);
+  if (token === null) throw unauthenticated("invalid credential");
+  if (!allows(token.scopes, access)) {
+    throw permissionDenied(`this method needs a token with the ${access === "admin" ? "admin" : "service or admin"} scope`);
+  }
+  return token;
+}
+
+export function authInterceptor(tokens: TokenLookup): ServerInterceptor {
+  return (method, call) => {
+    const access = requiredAccess(method.path);
+    if (access === "open") return new ServerInterceptingCall(call);
+    const intercepting: ServerInterceptingCall = new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          // grpc-js holds back the request message and half-close until `proceed` is called,
+          // so the handler never starts before the (async) lookup has succeeded.
+          onReceiveMetadata: (metadata, proceed) => {
+            authenticate(metadata, access, tokens).then(
+              (caller) => {
+                callers.set(metadata, caller);
+                metadata.remove("authorization");
+                proceed(metadata);
+              },
+              (e: unknown) => {
+                logger.debug({ method: method.path, peer: call.getPeer(), reason: (e as Error).message }, "call refused");
+                intercepting.sendStatus(toStatus(e, method.path));
+              },
+            );
+          },
+        }),
+    });
+    return intercepting;
+  };
+}
+
+/**
+ * Whether calls must authenticate. `auto` serves openly only when bound to loopback; `none`
+ * on a non-loopback address was already refused by the configuration unless explicitly allowed.
+ */
+export function authRequired(config: Pick<Config, "auth" | "listen">): boolean {
+  const { mode } = config.auth;
+  return mode === "required" || (mode === "auto" && !isLoopbackHost(config.listen.host));
+}
+
+/** Says at start when calls are not authenticated, so an open server is never a surprise. */
+export function logAuthMode(config: Pick<Config, "auth" | "listen">, listen = config.listen.address): void {
+  if (authRequired(config)) logger.info({ listen, auth: config.auth.mode }, "calls must authenticate with a bearer token");
+  else if (config.auth.mode === "none") logger.warn({ listen }, "EPOCH_AUTH=none: every method is open without a token");
+  else
+    logger.info(
+      { listen },
+      "EPOCH_AUTH=auto: listening on loopback only, so calls are not authenticated (set EPOCH_AUTH=required to enforce tokens)",
+    );
+}

@@ -1,0 +1,100 @@
+/**
+ * Adapters that let service code be plain async functions (nice-grpc style): they receive the
+ * request and a CallContext, return the response (or send stream messages), and throw domain
+ * errors; status codes and the reason trailer are added here via status-map.
+ */
+import {
+  Metadata,
+  status,
+  type handleServerStreamingCall,
+  type handleUnaryCall,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceDefinition,
+  type UntypedHandleCall,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import { callerOf, type Caller } from "./auth.js";
+import { reasonMetadata, toStatus } from "./status-map.js";
+
+export interface CallContext {
+  /** Aborted when the caller cancels, its deadline passes, or the server force-closes the call. */
+  signal: AbortSignal;
+  /** The authenticated caller; undefined when the server runs without authentication. */
+  caller: Caller | undefined;
+  /** The caller's address, e.g. "ipv4:127.0.0.1:53412". */
+  peer: string;
+  metadata: Metadata;
+}
+
+type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
+
+function contextOf(call: AnyCall): CallContext {
+  const controller = new AbortController();
+  if (call.cancelled) controller.abort();
+  else call.once("cancelled", () => controller.abort());
+  return { signal: controller.signal, caller: callerOf(call.metadata), peer: call.getPeer(), metadata: call.metadata };
+}
+
+export function unary<Req, Res>(fn: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const ctx = contextOf(call as AnyCall);
+    // Through a promise, so a synchronous throw is mapped like a rejection.
+    new Promise<Res>((resolve) => resolve(fn(call.request, ctx))).then(
+      (response) => callback(null, response),
+      (e: unknown) => callback(toStatus(e, call.getPath())),
+    );
+  };
+}
+
+/** Sends one stream message, resolving when grpc-js can take more (backpressure) or rejecting if the call ended. */
+export type Send<Res> = (message: Res) => Promise<void>;
+
+export function serverStream<Req, Res>(
+  fn: (request: Req, send: Send<Res>, ctx: CallContext) => Promise<void>,
+): handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const ctx = contextOf(call as AnyCall);
+    const send: Send<Res> = (message) =>
+      new Promise((resolve, reject) => {
+        if (ctx.signal.aborted || call.writableEnded) {
+          reject(new DOMException("call cancelled", "AbortError"));
+          return;
+        }
+        // The write callback runs once the message is handed to the transport.
+        call.write(message, (err: Error | null | undefined) => (err ? reject(err) : resolve()));
+      });
+    new Promise<void>((resolve) => resolve(fn(call.request, send, ctx))).then(
+      () => {
+        if (!call.writableEnded) call.end();
+      },
+      (e: unknown) => {
+        if (!call.writableEnded && !ctx.signal.aborted) call.emit("error", toStatus(e, call.getPath()));
+      },
+    );
+  };
+}
+
+/**
+ * Handlers for every method of a service that answer UNIMPLEMENTED with reason UNIMPLEMENTED —
+ * for capabilities not built yet (never fake data). `only` limits it to some methods, so a
+ * partly built service can spread its real handlers over the result.
+ */
+export function unimplementedService(definition: ServiceDefinition, only?: readonly string[]): UntypedServiceImplementation {
+  const handlers: UntypedServiceImplementation = {};
+  for (const [name, method] of Object.entries(definition)) {
+    if (only && !only.includes(name)) continue;
+    const statusObject = () => ({
+      code: status.UNIMPLEMENTED,
+      details: `${method.path} is not implemented yet`,
+      metadata: reasonMetadata("UNIMPLEMENTED"),
+    });
+    // Unary and client-streaming calls answer through a callback, streaming responses through "error".
+    const handler: handleUnaryCall<unknown, unknown> | handleServerStreamingCall<unknown, unknown> = method.responseStream
+      ? (call: ServerWritableStream<unknown, unknown>) => call.emit("error", statusObject())
+      : (_call: unknown, callback: sendUnaryData<unknown>) => callback(statusObject());
+    handlers[name] = handler as UntypedHandleCall;
+  }
+  return handlers;
+}
