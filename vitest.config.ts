@@ -9,5 +9,7 @@ export default defineConfig({
     pool: "forks",
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // The JSON report lets .ci/run print one plain "N passed, N failed, N skipped" line.
+    reporters: ["default", ["json", { outputFile: ".vitest-results.json" }]],
   },
 });
