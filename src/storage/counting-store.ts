@@ -1,0 +1,78 @@
+/**
+ * Counts the requests that reach the store below it (one per get/head/put/delete call, one per
+ * list page). Placed under `RetryingStore`, it counts retries too: this is the number behind a
+ * sync run's `object_store_requests`.
+ */
+import {
+  listAll,
+  type GetOptions,
+  type GetResult,
+  type ListOptions,
+  type ListPage,
+  type ObjectHead,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from "./object-store.js";
+
+export const STORE_OPS = ["get", "head", "put", "delete", "list"] as const;
+export type StoreOp = (typeof STORE_OPS)[number];
+
+export class CountingStore implements ObjectStore {
+  total = 0;
+  byOp: Record<StoreOp, number> = { get: 0, head: 0, put: 0, delete: 0, list: 0 };
+
+  constructor(
+    readonly inner: ObjectStore,
+    private readonly onRequest?: (op: StoreOp, key: string) => void,
+  ) {}
+
+  get capabilities() {
+    return this.inner.capabilities;
+  }
+
+  reset(): void {
+    this.total = 0;
+    for (const op of STORE_OPS) this.byOp[op] = 0;
+  }
+
+  /** Subclasses add detail (per key); the base only tallies. */
+  protected record(op: StoreOp, key: string): void {
+    this.total++;
+    this.byOp[op]++;
+    this.onRequest?.(op, key);
+  }
+
+  get(key: string, opts?: GetOptions): Promise<GetResult> {
+    this.record("get", key);
+    return this.inner.get(key, opts);
+  }
+
+  head(key: string): Promise<ObjectHead | null> {
+    this.record("head", key);
+    return this.inner.head(key);
+  }
+
+  put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ etag: string }> {
+    this.record("put", key);
+    return this.inner.put(key, body, opts);
+  }
+
+  delete(key: string): Promise<void> {
+    this.record("delete", key);
+    return this.inner.delete(key);
+  }
+
+  listPage(prefix: string, opts?: ListOptions): Promise<ListPage> {
+    this.record("list", prefix);
+    return this.inner.listPage(prefix, opts);
+  }
+
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    return listAll(this, prefix, opts);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

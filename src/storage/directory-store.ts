@@ -1,0 +1,325 @@
+/**
+ * A registry root in a local directory. Writes are atomic (temp file in the target directory,
+ * fsync, rename, fsync of the directory), so a reader sees the old or the new object, never a
+ * partial one. ETags are the quoted MD5 of the content — what S3 reports for a single-part
+ * upload — cached per (inode, size, mtime, ctime) so unchanged files are not re-read.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, type BigIntStats } from "node:fs";
+import { mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { LRUCache } from "lru-cache";
+import {
+  assertValidKey,
+  assertValidPrefix,
+  listAll,
+  compareKeys,
+  invalidKey,
+  objectNotFound,
+  preconditionFailed,
+  StorageError,
+  storageFailed,
+  storageUnavailable,
+  TEMP_MARKER,
+  type GetOptions,
+  type GetResult,
+  type ListOptions,
+  type ListPage,
+  type ObjectHead,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from "./object-store.js";
+
+export interface DirectoryStoreOptions {
+  /** fsync file and directory on every write (default). `false` is for bulk fixture writes only. */
+  durable?: boolean;
+  /** Test seam: called at each write stage; throwing simulates a crash or I/O error there. */
+  faultHook?: (stage: "write" | "rename", key: string) => void | Promise<void>;
+  /** Keys per `listPage` (default 1000, like S3). */
+  pageSize?: number;
+}
+
+const md5Etag = (data: Uint8Array): string => `"${createHash("md5").update(data).digest("hex")}"`;
+
+export class DirectoryObjectStore implements ObjectStore {
+  /**
+   * Conditions are checked and applied under a per-key lock, which makes them atomic within
+   * this process only: another process writing the same directory can race the check. One
+   * epoch-meta process per directory root is the supported setup for writes.
+   */
+  readonly capabilities = { conditionalPut: true };
+  readonly root: string;
+  private readonly durable: boolean;
+  private readonly faultHook: DirectoryStoreOptions["faultHook"];
+  private readonly pageSize: number;
+  private readonly etags = new LRUCache<string, { stamp: string; etag: string }>({ max: 200_000 });
+  private readonly knownDirs = new Set<string>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(root: string, opts: DirectoryStoreOptions = {}) {
+    this.root = resolve(root);
+    this.durable = opts.durable ?? true;
+    this.faultHook = opts.faultHook;
+    this.pageSize = Math.max(1, opts.pageSize ?? 1000);
+  }
+
+  async get(key: string, opts: GetOptions = {}): Promise<GetResult> {
+    const file = this.pathFor(key);
+    return this.withFile(file, key, async (fh, st) => {
+      const cached = this.cachedEtag(file, st);
+      if (opts.ifNoneMatch !== undefined && cached === opts.ifNoneMatch) return { status: "not_modified", etag: cached };
+      const body = await fh.readFile();
+      const etag = md5Etag(body);
+      this.etags.set(file, { stamp: stamp(st), etag });
+      if (opts.ifNoneMatch === etag) return { status: "not_modified", etag };
+      return { status: "ok", body, etag, lastModified: st.mtime, size: body.length };
+    });
+  }
+
+  async head(key: string): Promise<ObjectHead | null> {
+    try {
+      return await this.headFile(this.pathFor(key), key);
+    } catch (e) {
+      if (e instanceof StorageError && e.code === "not_found") return null;
+      throw e;
+    }
+  }
+
+  async put(key: string, body: Uint8Array, opts: PutOptions = {}): Promise<{ etag: string }> {
+    const file = this.pathFor(key);
+    if (opts.ifMatch === undefined && opts.ifNoneMatch === undefined) return this.writeAtomically(file, key, body);
+    return this.locked(file, async () => {
+      const current = await this.head(key);
+      if (opts.ifNoneMatch === "*" && current) throw preconditionFailed(key);
+      if (opts.ifMatch !== undefined && current?.etag !== opts.ifMatch) throw preconditionFailed(key);
+      return this.writeAtomically(file, key, body);
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    const file = this.pathFor(key);
+    await this.locked(file, async () => {
+      try {
+        await unlink(file);
+      } catch (e) {
+        // Absent, or a directory (which is not an object): either way there is nothing to delete.
+        if (["ENOENT", "ENOTDIR", "EISDIR", "EPERM"].includes(errno(e))) return;
+        throw mapFsError(e, key);
+      }
+      this.etags.delete(file);
+      await this.pruneEmptyDirs(dirname(file));
+    });
+  }
+
+  /** Walks the tree in key order, skipping whole subtrees that sort before `startAfter`. */
+  async listPage(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
+    assertValidPrefix(prefix);
+    const limit = Math.min(this.pageSize, opts.limit ?? Infinity);
+    const items: ObjectInfo[] = [];
+    if (limit <= 0) return { items, truncated: false };
+    const startAfter = opts.startAfter;
+    // Returns false once the page is full.
+    const walk = async (dirKey: string): Promise<boolean> => {
+      let entries;
+      try {
+        entries = await readdir(join(this.root, dirKey), { withFileTypes: true });
+      } catch (e) {
+        if (["ENOENT", "ENOTDIR"].includes(errno(e))) return true;
+        throw mapFsError(e, dirKey);
+      }
+      const children = entries
+        .filter((d) => !d.name.startsWith(TEMP_MARKER) && (d.isDirectory() || d.isFile()))
+        .map((d) => ({ dir: d.isDirectory(), sortKey: dirKey + d.name + (d.isDirectory() ? "/" : "") }))
+        .filter((c) => c.sortKey.startsWith(prefix) || (c.dir && prefix.startsWith(c.sortKey)))
+        .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+      for (const child of children) {
+        if (child.dir) {
+          // Every key under this directory sorts before startAfter: skip the subtree.
+          if (startAfter !== undefined && compareKeys(startAfter, child.sortKey) > 0 && !startAfter.startsWith(child.sortKey)) continue;
+          if (!(await walk(child.sortKey))) return false;
+          continue;
+        }
+        if (startAfter !== undefined && compareKeys(child.sortKey, startAfter) <= 0) continue;
+        if (items.length >= limit) return false;
+        try {
+          items.push({ key: child.sortKey, ...(await this.headFile(join(this.root, child.sortKey), child.sortKey)) });
+        } catch (e) {
+          if (!(e instanceof StorageError && e.code === "not_found")) throw e; // deleted meanwhile
+        }
+      }
+      return true;
+    };
+    const slash = prefix.lastIndexOf("/");
+    const complete = await walk(slash >= 0 ? prefix.slice(0, slash + 1) : "");
+    return { items, truncated: !complete };
+  }
+
+  list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
+    return listAll(this, prefix, opts);
+  }
+
+  async close(): Promise<void> {
+    this.etags.clear();
+  }
+
+  private pathFor(key: string): string {
+    assertValidKey(key);
+    const file = join(this.root, key);
+    // The key rules already forbid escapes; this is the belt to those braces.
+    if (!file.startsWith(this.root + sep)) throw invalidKey(key, "resolves outside the root");
+    return file;
+  }
+
+  private async withFile<T>(file: string, key: string, fn: (fh: FileHandle, st: BigIntStats) => Promise<T>): Promise<T> {
+    let fh: FileHandle;
+    try {
+      fh = await open(file, "r");
+    } catch (e) {
+      throw mapFsError(e, key);
+    }
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (!st.isFile()) throw objectNotFound(key);
+      return await fn(fh, st);
+    } catch (e) {
+      throw e instanceof StorageError ? e : mapFsError(e, key);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private headFile(file: string, key: string): Promise<ObjectHead> {
+    return this.withFile(file, key, async (_fh, st) => {
+      let etag = this.cachedEtag(file, st);
+      if (etag === undefined) {
+        const hash = createHash("md5");
+        // Streamed: a head of a large blob must not load it into memory.
+        for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+        etag = `"${hash.digest("hex")}"`;
+        this.etags.set(file, { stamp: stamp(st), etag });
+      }
+      return { etag, size: Number(st.size), lastModified: st.mtime };
+    });
+  }
+
+  private cachedEtag(file: string, st: BigIntStats): string | undefined {
+    const hit = this.etags.get(file);
+    return hit && hit.stamp === stamp(st) ? hit.etag : undefined;
+  }
+
+  private async writeAtomically(file: string, key: string, body: Uint8Array): Promise<{ etag: string }> {
+    const dir = dirname(file);
+    const tmp = join(dir, `${TEMP_MARKER}${randomBytes(8).toString("hex")}`);
+    // A concurrent delete may prune the directory between mkdir and open: recreate and retry.
+    for (let attempt = 0; ; attempt++) {
+      await this.ensureDir(dir, key);
+      try {
+        await this.writeTemp(tmp, key, body);
+        break;
+      } catch (e) {
+        await unlink(tmp).catch(() => undefined);
+        if (errno(e) === "ENOENT" && attempt < 3) {
+          this.knownDirs.delete(dir);
+          continue;
+        }
+        throw e instanceof StorageError ? e : mapFsError(e, key, true);
+      }
+    }
+    try {
+      await this.faultHook?.("rename", key);
+      await rename(tmp, file);
+    } catch (e) {
+      await unlink(tmp).catch(() => undefined);
+      throw e instanceof StorageError ? e : mapFsError(e, key, true);
+    }
+    if (this.durable) await syncDir(dir, key);
+    return { etag: md5Etag(body) };
+  }
+
+  private async writeTemp(tmp: string, key: string, body: Uint8Array): Promise<void> {
+    const fh = await open(tmp, "wx");
+    try {
+      await this.faultHook?.("write", key);
+      await fh.writeFile(body);
+      if (this.durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async ensureDir(dir: string, key: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (e) {
+      throw mapFsError(e, key, true);
+    }
+    if (this.knownDirs.size > 100_000) this.knownDirs.clear();
+    this.knownDirs.add(dir);
+  }
+
+  /** Removes directories emptied by a delete, so the tree does not fill with empty folders. */
+  private async pruneEmptyDirs(dir: string): Promise<void> {
+    while (dir.startsWith(this.root + sep)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return; // not empty (or already gone): stop climbing
+      }
+      this.knownDirs.delete(dir);
+      dir = dirname(dir);
+    }
+  }
+
+  /** Serialises conditional writes and deletes per file. */
+  private async locked<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(file) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(file, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(file) === tail) this.locks.delete(file);
+    }
+  }
+}
+
+const stamp = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
+async function syncDir(dir: string, key: string): Promise<void> {
+  try {
+    const fh = await open(dir, "r");
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (e) {
+    throw mapFsError(e, key);
+  }
+}
+
+const errno = (e: unknown): string => (typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "");
+
+function mapFsError(e: unknown, key: string, writing = false): StorageError {
+  const code = errno(e);
+  if (writing && ["ENOTDIR", "EISDIR", "EEXIST", "ENOTEMPTY"].includes(code)) {
+    return storageFailed(`key ${JSON.stringify(key)} collides with an existing directory or object`, key, e);
+  }
+  switch (code) {
+    case "ENOENT":
+    case "ENOTDIR":
+    case "EISDIR":
+      return objectNotFound(key);
+    case "EACCES":
+    case "EPERM":
+    case "EROFS":
+    case "ENAMETOOLONG":
+      return storageFailed(`${code} on ${JSON.stringify(key)}`, key, e);
+    default:
+      // EIO, ENOSPC, EMFILE, EAGAIN and injected faults: the disk may recover; let callers retry.
+      return storageUnavailable(`${code || (e instanceof Error ? e.message : "I/O error")} on ${JSON.stringify(key)}`, key, e);
+  }
+}
