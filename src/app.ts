@@ -8,10 +8,15 @@ import { hostname } from "node:os";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/data-source.js";
 import { assertMigrated, migrate } from "./db/migrate.js";
-import { unimplemented } from "./errors.js";
+import { TokenStore } from "./db/token-store.js";
+import { metadataService } from "./grpc/metadata-service.js";
+import { tokenServiceServer } from "./grpc/token-service.js";
 import { configureLogger, logger } from "./logger.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
+import { MetadataQueries } from "./services/metadata-queries.js";
+import { createSyncCapability } from "./services/sync-capability.js";
 import type { TokenLookup } from "./services/token-lookup.js";
+import { TokenService } from "./services/tokens.js";
 
 export interface AppOptions {
   /** Apply pending migrations at start (default); false = refuse to start with pending ones. */
@@ -27,14 +32,10 @@ export interface App {
   stop(): Promise<void>;
 }
 
-/** Until the token service is wired in, a credential cannot be checked: say so, never guess. */
-const tokenLookupNotBuilt: TokenLookup = {
-  lookup: () => Promise.reject(unimplemented("token authentication is not available yet in this build")),
-};
-
 export async function createApp(config: Config, options: AppOptions = {}): Promise<App> {
   configureLogger(config.logLevel);
   const db = await openDatabase(config.databaseUrl);
+  let tokens: TokenService | undefined;
   try {
     if (options.migrate === false) {
       await assertMigrated(db);
@@ -45,9 +46,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     // ── services: construct each capability here and wire its adapter below ──
     const services: NonNullable<ServerDeps["services"]> = {};
-    const tokenLookup: TokenLookup = options.tokenLookup ?? tokenLookupNotBuilt;
+    const queries = new MetadataQueries(db);
+    const syncing = createSyncCapability(db, config);
+    services.metadata = metadataService({ queries, write: { sync: syncing.sync, tags: syncing.tags } });
+    const tokenService = (tokens = new TokenService(new TokenStore(db), config.tokens));
+    services.token = tokenServiceServer(tokenService);
+    const tokenLookup: TokenLookup = options.tokenLookup ?? tokenService;
     const beforeDrain: ShutdownHook[] = [];
     const afterDrain: ShutdownHook[] = [];
+    // The generation poller runs while calls drain; last_used is flushed after the last call.
+    await tokenService.start();
+    afterDrain.push(() => tokenService.stop());
+    beforeDrain.push(() => syncing.stop());
+    afterDrain.push(() => syncing.close());
 
     const server = await startServer(config, {
       db,
@@ -57,8 +68,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       afterDrain,
       ...(options.healthProbe && { healthProbe: options.healthProbe }),
     });
+    syncing.start();
     return { server, stop: server.shutdown };
   } catch (e) {
+    await tokens?.stop().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw e;
   }

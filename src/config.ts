@@ -133,7 +133,11 @@ const VARIABLES = {
   EPOCH_TOKEN_CACHE_TTL: { schema: positiveDuration, default: "5m" },
   EPOCH_TOKEN_NEGATIVE_CACHE_SIZE: { schema: count(0), default: "1000" },
   EPOCH_TOKEN_STALE_MAX: { schema: duration, default: "60s" },
-  EPOCH_TOKEN_POLL_INTERVAL: { schema: positiveDuration, default: "500ms" },
+  // Revocation must reach every replica within 1 s, so the poll may not be slower than 500 ms.
+  EPOCH_TOKEN_POLL_INTERVAL: {
+    schema: positiveDuration.refine((ms) => ms <= 500, "must be at most 500ms (revocation reaches every replica within 1 s)"),
+    default: "500ms",
+  },
   EPOCH_LAST_USED_FLUSH_INTERVAL: { schema: positiveDuration, default: "5s" },
   EPOCH_SHUTDOWN_TIMEOUT: { schema: duration, default: "10s" },
   EPOCH_LOG_LEVEL: {

@@ -4,11 +4,17 @@
  * and exports `register(program)`; adding one is one line in COMMANDS.
  */
 import { Command } from "commander";
+import * as demo from "./cli/demo.js";
 import * as migrate from "./cli/migrate.js";
 import { describeError } from "./cli/client.js";
+import * as repos from "./cli/repos.js";
 import * as serve from "./cli/serve.js";
+import * as stats from "./cli/stats.js";
+import * as sync from "./cli/sync.js";
+import * as tags from "./cli/tags.js";
+import * as token from "./cli/token.js";
 
-const COMMANDS: Array<{ register(program: Command): void }> = [serve, migrate];
+const COMMANDS: Array<{ register(program: Command): void }> = [serve, migrate, sync, repos, tags, stats, token, demo];
 
 const program = new Command()
   .name("epoch-meta")

@@ -30,20 +30,48 @@ export interface CallContext {
 
 type AnyCall = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown>;
 
-function contextOf(call: AnyCall): CallContext {
-  const controller = new AbortController();
-  if (call.cancelled) controller.abort();
-  else call.once("cancelled", () => controller.abort());
-  return { signal: controller.signal, caller: callerOf(call.metadata), peer: call.getPeer(), metadata: call.metadata };
+/**
+ * The call's context. Its AbortSignal is made only when a handler asks for it: grpc-js emits
+ * "cancelled" when every call's stream closes, even after a response, and an eager
+ * AbortController would then build a DOMException (with a stack) per call on the hot path.
+ * `done()` detaches the listener once the handler has answered.
+ */
+function contextOf(call: AnyCall): { ctx: CallContext; done(): void } {
+  let controller: AbortController | undefined;
+  let cancelled = call.cancelled;
+  const onCancelled = () => {
+    cancelled = true;
+    controller?.abort();
+  };
+  call.once("cancelled", onCancelled);
+  const ctx: CallContext = {
+    get signal() {
+      if (!controller) {
+        controller = new AbortController();
+        if (cancelled) controller.abort();
+      }
+      return controller.signal;
+    },
+    caller: callerOf(call.metadata),
+    peer: call.getPeer(),
+    metadata: call.metadata,
+  };
+  return { ctx, done: () => call.removeListener("cancelled", onCancelled) };
 }
 
 export function unary<Req, Res>(fn: (request: Req, ctx: CallContext) => Promise<Res>): handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    const ctx = contextOf(call as AnyCall);
+    const { ctx, done } = contextOf(call as AnyCall);
     // Through a promise, so a synchronous throw is mapped like a rejection.
     new Promise<Res>((resolve) => resolve(fn(call.request, ctx))).then(
-      (response) => callback(null, response),
-      (e: unknown) => callback(toStatus(e, call.getPath())),
+      (response) => {
+        done();
+        callback(null, response);
+      },
+      (e: unknown) => {
+        done();
+        callback(toStatus(e, call.getPath()));
+      },
     );
   };
 }
@@ -55,7 +83,7 @@ export function serverStream<Req, Res>(
   fn: (request: Req, send: Send<Res>, ctx: CallContext) => Promise<void>,
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
-    const ctx = contextOf(call as AnyCall);
+    const { ctx, done } = contextOf(call as AnyCall);
     const send: Send<Res> = (message) =>
       new Promise((resolve, reject) => {
         if (ctx.signal.aborted || call.writableEnded) {
@@ -67,10 +95,13 @@ export function serverStream<Req, Res>(
       });
     new Promise<void>((resolve) => resolve(fn(call.request, send, ctx))).then(
       () => {
+        done();
         if (!call.writableEnded) call.end();
       },
       (e: unknown) => {
-        if (!call.writableEnded && !ctx.signal.aborted) call.emit("error", toStatus(e, call.getPath()));
+        const wasCancelled = ctx.signal.aborted;
+        done();
+        if (!call.writableEnded && !wasCancelled) call.emit("error", toStatus(e, call.getPath()));
       },
     );
   };

@@ -106,6 +106,11 @@ describe("loadConfig", () => {
     expect(configError(() => loadConfig({ EPOCH_SYNC_INTERVAL: "soon" })).message).toContain('"soon"');
   });
 
+  it("keeps the token poll at most 500ms, so revocation stays within 1 s", () => {
+    expect(configError(() => loadConfig({ EPOCH_TOKEN_POLL_INTERVAL: "2s" })).message).toMatch(/^EPOCH_TOKEN_POLL_INTERVAL.*500ms/);
+    expect(loadConfig({ EPOCH_TOKEN_POLL_INTERVAL: "250ms" }).tokens.pollIntervalMs).toBe(250);
+  });
+
   it("refuses EPOCH_AUTH=none on a non-loopback address unless explicitly allowed", () => {
     const e = configError(() => loadConfig({ EPOCH_AUTH: "none", EPOCH_LISTEN: "0.0.0.0:50051" }));
     expect(e.message).toMatch(/EPOCH_AUTH=none.*EPOCH_AUTH_ALLOW_OPEN=true/);

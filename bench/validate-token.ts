@@ -1,0 +1,339 @@
+/**
+ * ValidateToken's hot path against an empty handler (goal: ≥ 0.9× its throughput), plus the
+ * cache-miss path on MariaDB (goal: p50 < 1 ms) and memory after 1M invalid secrets.
+ *
+ * A server process (this file with `--serve`) registers the real TokenService and, beside it, a
+ * bench-only service whose one method answers an empty ValidateTokenResponse at once, reusing
+ * ValidateToken's serializers under another path. One client (one channel) then sends the same
+ * request to both at 1, 16 and 64 calls in flight, in many short alternating rounds so a busy
+ * machine's drift hits both alike. Beside wall-clock throughput it reports the server process's
+ * CPU time per call, which a shared machine disturbs far less.
+ *
+ *   npx tsx bench/validate-token.ts
+ *   BENCH_CALLS=50000 BENCH_ROUNDS=3 BENCH_INVALID=1000000 BENCH_MARIADB_URL=mysql://root@127.0.0.1:3306/ …
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { Client, credentials, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
+import mysql from "mysql2/promise";
+import { TokenServiceService, ValidateTokenResponse, type ValidateTokenRequest } from "epoch-meta-client/epoch/v1/token_service";
+import { openDatabase, type Database } from "../src/db/data-source.js";
+import { migrate } from "../src/db/migrate.js";
+import { TokenStore } from "../src/db/token-store.js";
+import { tokenServiceServer } from "../src/grpc/token-service.js";
+import { configureLogger } from "../src/logger.js";
+import { generateSecret } from "../src/services/token-secret.js";
+import { TokenService, type TokenServiceOptions } from "../src/services/tokens.js";
+
+export interface BenchResult {
+  name: string;
+  rows: Array<Record<string, string | number>>;
+  json: Record<string, unknown>;
+}
+
+const env = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+const CALLS = env("BENCH_CALLS", 20_000);
+const ROUNDS = env("BENCH_ROUNDS", 10);
+const INVALID = env("BENCH_INVALID", 1_000_000);
+const MISSES = env("BENCH_MISSES", 2_000);
+const CONCURRENCY = [1, 16, 64];
+const MARIADB = process.env.BENCH_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/";
+
+const VALIDATE = TokenServiceService.validateToken;
+const EMPTY_PATH = "/epoch.bench.Empty/ValidateToken";
+const EMPTY_RESPONSE = ValidateTokenResponse.fromPartial({});
+
+const SERVICE_DEFAULTS: TokenServiceOptions = {
+  cacheSize: 10_000,
+  cacheTtlMs: 300_000,
+  negativeCacheSize: 1_000,
+  staleMaxMs: 60_000,
+  pollIntervalMs: 500,
+  lastUsedFlushIntervalMs: 5_000,
+};
+
+async function openService(url: string, over: Partial<TokenServiceOptions> = {}): Promise<{ db: Database; tokens: TokenService }> {
+  const db = await openDatabase(url);
+  await migrate(db);
+  const tokens = new TokenService(new TokenStore(db), { ...SERVICE_DEFAULTS, ...over });
+  await tokens.start();
+  return { db, tokens };
+}
+
+/** The server process: both handlers on one grpc-js server; prints {port, secret} on stdout. */
+async function serve(): Promise<void> {
+  configureLogger("warn");
+  const dir = mkdtempSync(join(tmpdir(), "epoch-bench-"));
+  const { tokens } = await openService(`sqlite:${join(dir, "bench.db")}`);
+  const { secret } = await tokens.create({ name: "bench", scopes: ["pull", "push"] });
+  const server = new Server();
+  server.addService(TokenServiceService, tokenServiceServer(tokens));
+  server.addService({ validateToken: { ...VALIDATE, path: EMPTY_PATH, originalName: "ValidateToken" } }, {
+    validateToken: (_call: unknown, callback: (e: null, r: ValidateTokenResponse) => void) => callback(null, EMPTY_RESPONSE),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  process.stdout.write(`${JSON.stringify({ port, secret })}\n`);
+  // Each line on stdin asks for this process's CPU time so far (µs), answered on stdout.
+  process.stdin.on("data", () => process.stdout.write(`${JSON.stringify(process.cpuUsage())}\n`));
+  process.stdin.on("end", () => {
+    server.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  });
+}
+
+interface Measured {
+  calls: number;
+  ms: number;
+  latenciesUs: number[];
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
+/** `calls` unary calls to `path` with `concurrency` in flight. */
+async function load(client: Client, path: string, request: ValidateTokenRequest, concurrency: number, calls: number): Promise<Measured> {
+  const latenciesUs: number[] = [];
+  let issued = 0;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const t0 = process.hrtime.bigint();
+      client.makeUnaryRequest(path, VALIDATE.requestSerialize, VALIDATE.responseDeserialize, request, (e: ServiceError | null) => {
+        if (e) return reject(e);
+        latenciesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
+        resolve();
+      });
+    });
+  const worker = async () => {
+    while (issued < calls) {
+      issued++;
+      await one();
+    }
+  };
+  const start = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { calls, ms: performance.now() - start, latenciesUs };
+}
+
+interface ServerProcess {
+  port: number;
+  secret: string;
+  /** The server's user+system CPU time so far, in µs. */
+  cpu(): Promise<number>;
+  stop(): void;
+}
+
+async function startServerProcess(): Promise<ServerProcess> {
+  const tsx = pathToFileURL(join(fileURLToPath(new URL("..", import.meta.url)), "node_modules/tsx/dist/loader.mjs")).href;
+  const child = spawn(process.execPath, ["--import", tsx, fileURLToPath(import.meta.url), "--serve"], { stdio: ["pipe", "pipe", "inherit"] });
+  let buffered = "";
+  const waiting: Array<(line: string) => void> = [];
+  child.stdout.on("data", (d: Buffer) => {
+    buffered += d.toString();
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      waiting.shift()?.(line);
+    }
+  });
+  const nextLine = () => new Promise<string>((resolve) => waiting.push(resolve));
+  const exited = new Promise<never>((_, reject) => child.on("exit", (code) => reject(new Error(`bench server exited with ${code}`))));
+  const { port, secret } = JSON.parse(await Promise.race([nextLine(), exited])) as { port: number; secret: string };
+  return {
+    port,
+    secret,
+    cpu: async () => {
+      const line = nextLine();
+      child.stdin.write("cpu\n");
+      const { user, system } = JSON.parse(await line) as { user: number; system: number };
+      return user + system;
+    },
+    stop: () => child.stdin.end(),
+  };
+}
+
+async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>): Promise<void> {
+  const server = await startServerProcess();
+  const client = new Client(`127.0.0.1:${server.port}`, credentials.createInsecure());
+  const request: ValidateTokenRequest = { secret: server.secret, repository: "team/app", action: "pull" };
+  try {
+    // Warm up both paths (JIT, connection, the token's cache entry).
+    for (const path of [EMPTY_PATH, VALIDATE.path]) await load(client, path, request, 16, 5_000);
+    const results: Record<string, unknown>[] = [];
+    for (const concurrency of CONCURRENCY) {
+      const fresh = () => ({ calls: 0, ms: 0, cpuUs: 0, lat: [] as number[] });
+      const sums = { empty: fresh(), validate: fresh() };
+      const perRound = Math.max(1, Math.round(CALLS / ROUNDS));
+      for (let round = 0; round < ROUNDS; round++) {
+        // Alternate which path goes first, so slow drift of the machine hits both alike.
+        const order = round % 2 === 0 ? (["empty", "validate"] as const) : (["validate", "empty"] as const);
+        for (const which of order) {
+          const cpu0 = await server.cpu();
+          const m = await load(client, which === "empty" ? EMPTY_PATH : VALIDATE.path, request, concurrency, perRound);
+          sums[which].cpuUs += (await server.cpu()) - cpu0;
+          sums[which].calls += m.calls;
+          sums[which].ms += m.ms;
+          sums[which].lat.push(...m.latenciesUs);
+        }
+      }
+      const stats = (s: ReturnType<typeof fresh>) => {
+        const sorted = s.lat.sort((a, b) => a - b);
+        return {
+          rps: Math.round(s.calls / (s.ms / 1000)),
+          p50: Math.round(percentile(sorted, 50)),
+          p99: Math.round(percentile(sorted, 99)),
+          serverCpuUsPerCall: Number((s.cpuUs / s.calls).toFixed(1)),
+        };
+      };
+      const empty = stats(sums.empty);
+      const validate = stats(sums.validate);
+      const ratio = Number((validate.rps / empty.rps).toFixed(3));
+      const cpuRatio = Number((empty.serverCpuUsPerCall / validate.serverCpuUsPerCall).toFixed(3));
+      const row = (path: string, s: typeof empty, calls: number, vs: number, cpuVs: number) => ({
+        path,
+        concurrency,
+        calls,
+        "calls/s": s.rps,
+        "p50 µs": s.p50,
+        "p99 µs": s.p99,
+        "vs empty": vs,
+        "server CPU µs/call": s.serverCpuUsPerCall,
+        "CPU vs empty": cpuVs,
+      });
+      rows.push(row("empty handler", empty, sums.empty.calls, 1, 1));
+      rows.push(row("ValidateToken (cached)", validate, sums.validate.calls, ratio, cpuRatio));
+      results.push({ concurrency, empty, validate, ratio, cpu_ratio: cpuRatio });
+    }
+    json.hot_path = results;
+    json.hot_path_min_ratio = Math.min(...results.map((r) => r.ratio as number));
+    json.hot_path_goal = 0.9;
+  } finally {
+    client.close();
+    server.stop();
+  }
+}
+
+async function mariadbUrl(): Promise<string | null> {
+  const u = new URL(MARIADB);
+  const name = `epoch_bench_${process.pid}`;
+  try {
+    const conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || "root"), password: decodeURIComponent(u.password), connectTimeout: 3000 });
+    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\``);
+    await conn.end();
+  } catch {
+    return null;
+  }
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** Every call a miss: a one-entry cache round-robined over 100 tokens (2 round trips each). */
+async function missPath(rows: BenchResult["rows"], json: Record<string, unknown>): Promise<void> {
+  const url = await mariadbUrl();
+  if (!url) {
+    rows.push({ path: "ValidateToken miss (MariaDB)", note: "skipped: no MariaDB" });
+    return;
+  }
+  const { db, tokens } = await openService(url, { cacheSize: 1 });
+  try {
+    const secrets: string[] = [];
+    for (let i = 0; i < 100; i++) secrets.push((await tokens.create({ name: `miss${i}` })).secret);
+    const lat: number[] = [];
+    for (let i = 0; i < MISSES + 200; i++) {
+      const t0 = process.hrtime.bigint();
+      const v = await tokens.validate({ secret: secrets[i % secrets.length]!, repository: "", action: "pull" });
+      if (!v.valid) throw new Error("a bench token did not validate");
+      if (i >= 200) lat.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    const loads = tokens.cacheStats().loads;
+    lat.sort((a, b) => a - b);
+    const p50 = Math.round(percentile(lat, 50));
+    const p99 = Math.round(percentile(lat, 99));
+    rows.push({ path: "ValidateToken miss (MariaDB, service call)", concurrency: 1, calls: MISSES, "p50 µs": p50, "p99 µs": p99 });
+    json.miss_path = { calls: MISSES, loads, p50_us: p50, p99_us: p99, goal_p50_us: 1000 };
+  } finally {
+    await tokens.stop();
+    await db.ds.query(`DROP DATABASE \`${new URL(url).pathname.slice(1)}\``);
+    await db.close();
+  }
+}
+
+function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
+
+/** RSS after many invalid secrets: junk of every shape plus well-formed unknown ones. */
+async function invalidFlood(rows: BenchResult["rows"], json: Record<string, unknown>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "epoch-bench-"));
+  const { db, tokens } = await openService(`sqlite:${join(dir, "flood.db")}`);
+  try {
+    const { secret } = await tokens.create({ name: "valid" });
+    await tokens.validate({ secret, repository: "", action: "" });
+    collectGarbage();
+    const before = process.memoryUsage();
+    const wellFormed = Math.min(20_000, INVALID / 10); // these reach the database, so fewer
+    for (let i = 0; i < INVALID; i += 1000) {
+      const batch = [];
+      for (let j = i; j < Math.min(INVALID, i + 1000); j++) {
+        const junk = j < wellFormed ? generateSecret() : j % 2 ? randomBytes(32).toString("base64") : `epm_${randomBytes(37).toString("base64url").slice(0, 49)}`;
+        batch.push(tokens.validate({ secret: junk, repository: "", action: "pull" }));
+      }
+      await Promise.all(batch);
+    }
+    collectGarbage();
+    const after = process.memoryUsage();
+    const stats = tokens.cacheStats();
+    const stillCached = stats.loads;
+    await tokens.validate({ secret, repository: "", action: "" });
+    const mb = (n: number) => Number((n / 2 ** 20).toFixed(1));
+    rows.push({
+      path: `after ${INVALID} invalid secrets`,
+      "rss MB": mb(after.rss),
+      "rss Δ MB": mb(after.rss - before.rss),
+      "heap Δ MB": mb(after.heapUsed - before.heapUsed),
+      "cache +/-": `${stats.positive}/${stats.negative}`,
+    });
+    json.invalid_flood = {
+      secrets: INVALID,
+      well_formed: wellFormed,
+      rss_mb: mb(after.rss),
+      rss_delta_mb: mb(after.rss - before.rss),
+      heap_delta_mb: mb(after.heapUsed - before.heapUsed),
+      positive_entries: stats.positive,
+      negative_entries: stats.negative,
+      valid_token_still_cached: tokens.cacheStats().loads === stillCached,
+    };
+  } finally {
+    await tokens.stop();
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<BenchResult> {
+  configureLogger("warn");
+  const rows: BenchResult["rows"] = [];
+  const json: Record<string, unknown> = { calls_per_measurement: CALLS, rounds: ROUNDS };
+  await hotPath(rows, json);
+  await missPath(rows, json);
+  await invalidFlood(rows, json);
+  return { name: "validate-token", rows, json };
+}
+
+if (process.argv.includes("--serve")) {
+  await serve();
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const result = await run();
+  console.table(result.rows);
+  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+}

@@ -1,0 +1,94 @@
+/**
+ * Reads of `repositories`. Each order is served by one index: uq_repositories_namespace_name,
+ * ix_repositories_update_time, ix_repositories_total_size (all lead with namespace_id).
+ */
+import type { Dialect } from "../column-types.js";
+import type { Database } from "../data-source.js";
+import { filterSql, type FilterColumns, type FilterCondition } from "./filter-sql.js";
+import { toDate, toNumber } from "./decode.js";
+import { afterClause, orderByClause, tableWithIndex, toRows, type SortKey, type SqlFragment } from "./keyset.js";
+import type { KeysetRows, KeyValue, RepositoryRecord } from "./records.js";
+
+const NAME = { sql: "r.name", field: "name", type: "string" } as const;
+
+/** ListRepositories `order_by` values → sort keys; ties are broken by name, in the same direction. */
+export const REPOSITORY_SORTS = {
+  name: { index: "uq_repositories_namespace_name", columns: [NAME], descending: false },
+  "update_time desc": {
+    index: "ix_repositories_update_time",
+    columns: [{ sql: "r.updated_at", field: "updated_at", type: "time" }, NAME],
+    descending: true,
+  },
+  "total_size desc": {
+    index: "ix_repositories_total_size",
+    columns: [{ sql: "r.total_size", field: "total_size", type: "number" }, NAME],
+    descending: true,
+  },
+} as const satisfies Record<string, SortKey>;
+
+export type RepositoryOrder = keyof typeof REPOSITORY_SORTS;
+
+const COLUMNS = "r.name, r.tag_count, r.total_size, r.artifact_type, r.kind, r.created_at, r.updated_at";
+
+/** Fields a ListRepositories filter may test. */
+export const REPOSITORY_FILTER_COLUMNS: FilterColumns = {
+  name: { sql: "r.name", binary: true },
+  kind: { sql: "r.kind", binary: false },
+  artifact_type: { sql: "r.artifact_type", binary: false },
+};
+
+export interface RepositoryPageQuery {
+  namespaceId: number;
+  order: RepositoryOrder;
+  after?: readonly KeyValue[];
+  limit: number;
+  /** Rows must match this (filters). */
+  filter?: FilterCondition;
+}
+
+export function repositoryPageSql(dialect: Dialect, q: RepositoryPageQuery): SqlFragment {
+  const key: SortKey = REPOSITORY_SORTS[q.order];
+  const conditions: SqlFragment[] = [{ sql: "r.namespace_id = ?", params: [q.namespaceId] }];
+  if (q.after) conditions.push(afterClause(dialect, key, q.after));
+  const filter = filterSql(dialect, q.filter, REPOSITORY_FILTER_COLUMNS);
+  if (filter) conditions.push(filter);
+  return {
+    sql: `SELECT ${COLUMNS}
+FROM ${tableWithIndex(dialect, "repositories r", key)}
+WHERE ${conditions.map((c) => c.sql).join(" AND ")}
+ORDER BY ${orderByClause(key)}
+LIMIT ?`,
+    params: [...conditions.flatMap((c) => c.params), q.limit + 1],
+  };
+}
+
+export async function listRepositoryPage(db: Database, q: RepositoryPageQuery): Promise<KeysetRows<RepositoryRecord>> {
+  const { sql, params } = repositoryPageSql(db.dialect, q);
+  const rows: Array<Record<string, unknown>> = await db.ds.query(sql, params);
+  return toRows(REPOSITORY_SORTS[q.order], rows, q.limit, decodeRepository);
+}
+
+export async function findRepository(db: Database, namespaceId: number, name: string): Promise<RepositoryRecord | undefined> {
+  const rows: Array<Record<string, unknown>> = await db.ds.query(
+    `SELECT ${COLUMNS} FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
+    [namespaceId, name],
+  );
+  return rows[0] && decodeRepository(rows[0]);
+}
+
+export async function repositoryExists(db: Database, namespaceId: number, name: string): Promise<boolean> {
+  const rows: unknown[] = await db.ds.query("SELECT 1 AS found FROM repositories r WHERE r.namespace_id = ? AND r.name = ?", [namespaceId, name]);
+  return rows.length > 0;
+}
+
+function decodeRepository(row: Record<string, unknown>): RepositoryRecord {
+  return {
+    name: String(row.name),
+    tagCount: toNumber(row.tag_count),
+    totalSize: toNumber(row.total_size),
+    artifactType: String(row.artifact_type ?? ""),
+    kind: String(row.kind ?? ""),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}

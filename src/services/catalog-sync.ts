@@ -1,0 +1,193 @@
+/**
+ * One catalog sync run, DESIGN §4 steps 1–4: conditional catalog read, plan, fetch, commit.
+ * No transaction is open during object-store I/O; nothing is written before the commit phase,
+ * and a run that was cancelled (or a dry run) never gets there. Lease, run row and event
+ * fan-out belong to SyncService; this file is the run itself.
+ */
+import type { Database } from "../db/data-source.js";
+import type { Leases } from "../db/leases.js";
+import { cancelled, failedPrecondition } from "../errors.js";
+import type { CountingStore } from "../storage/counting-store.js";
+import type { RegistryLayout } from "../storage/registry-layout.js";
+import { indexedTagCount, indexIsEmpty, loadIndexSnapshot } from "./index-snapshot.js";
+import { commitRun, recordSyncTime } from "./sync-commit.js";
+import type { SyncEventHub } from "./sync-events.js";
+import { fetchTags, type FetchOutcome } from "./sync-fetch.js";
+import { planSync, type IndexedRepository, type SyncPlan } from "./sync-plan.js";
+import type { RunResult, SyncRunStore } from "./sync-run-store.js";
+import type { FaultPoints, SyncCounts, SyncFlags } from "./sync-types.js";
+import type { IndexScope } from "./tag-indexer.js";
+import type { TagFacts } from "./tag-reader.js";
+
+export interface RunContext {
+  db: Database;
+  scope: IndexScope;
+  layout: RegistryLayout;
+  /** Counts this run's requests (below the retry layer, so retries count). */
+  requests: CountingStore;
+  runs: SyncRunStore;
+  leases: Leases;
+  holder: string;
+  runId: number;
+  flags: SyncFlags;
+  hub: SyncEventHub;
+  /** Aborted by cancellation, shutdown or a lost lease; its reason is the error to end with. */
+  signal: AbortSignal;
+  concurrency: number;
+  /** Tags per commit transaction (≤ 1000). */
+  batchSize: number;
+  faultPoints?: FaultPoints;
+  /** Counters so far, readable while the run goes (GetSyncStatus). */
+  counts: SyncCounts;
+}
+
+export async function executeRun(c: RunContext): Promise<RunResult> {
+  const counts = c.counts;
+  const finish = (extra: Partial<RunResult> = {}): RunResult => {
+    counts.objectStoreRequests = c.requests.total;
+    const state = c.hub.failures.length > 0 ? "DEGRADED" : "SUCCEEDED";
+    return { state, counts, failures: c.hub.failures, message: summary(counts, c.hub.failures.length), ...extra };
+  };
+
+  // ── 1. catalog ──
+  c.hub.progress("CATALOG", 0, 1, true);
+  // The database time is taken before the GET: anything IndexTag writes from now on may be newer than this catalog.
+  const last = await c.runs.lastAppliedCatalog();
+  const stored = c.flags.full ? undefined : last.stored;
+  const catalogReadAt = last.now;
+  const read = await c.layout.readCatalog(stored ? { ifNoneMatch: stored.etag } : {});
+  c.hub.progress("CATALOG", 1, 1, true);
+  if (read.status === "missing") {
+    if (!(await indexIsEmpty(c.db, c.scope))) {
+      throw failedPrecondition("catalog.json is missing but the index is not empty: refusing to remove everything", "CATALOG_MISSING");
+    }
+    if (!c.flags.dryRun) await recordSyncTime(c.db, c.scope);
+    return finish();
+  }
+  const unchanged = read.status === "not_modified" || (stored?.sha256 !== undefined && stored.sha256 === read.sha256);
+  if (unchanged) {
+    counts.tagsUnchanged = await indexedTagCount(c.db, c.scope);
+    if (!c.flags.dryRun) await recordSyncTime(c.db, c.scope);
+    return finish({ catalog: { etag: read.etag, sha256: read.status === "ok" ? read.sha256 : (stored?.sha256 ?? null) } });
+  }
+  await c.faultPoints?.("after-catalog");
+
+  // ── 2. plan ──
+  c.hub.progress("PLAN", 0, 1, true);
+  const index = await loadIndexSnapshot(c.db, c.scope, catalogReadAt);
+  const plan = planSync(read.catalog, index, c.flags);
+  for (const f of plan.failures) c.hub.failure(f);
+  counts.tagsUnchanged += plan.skippedTags;
+  if (plan.massRemoval && !c.flags.allowMassRemoval) {
+    throw failedPrecondition(
+      `the catalog would remove ${plan.removedTags} of ${plan.indexedTags} indexed tags; nothing was written (run with allow_mass_removal to apply it)`,
+      "MASS_REMOVAL",
+    );
+  }
+  c.hub.progress("PLAN", 1, 1, true);
+
+  // ── 3. fetch ──
+  const writes: TagFacts[] = [];
+  const failedRepositories = new Set(plan.failures.map((f) => f.repository));
+  let fetched = 0;
+  c.hub.progress("FETCH", 0, plan.fetches.length, true);
+  const outcomes = await fetchTags(c.layout, plan.fetches, {
+    concurrency: c.concurrency,
+    signal: c.signal,
+    onOutcome: (o) => {
+      const write = classify(o, counts);
+      if (write) writes.push(write);
+      const failure = failureOf(o);
+      if (failure) {
+        failedRepositories.add(o.fetch.repository);
+        c.hub.failure(failure);
+      }
+      c.hub.progress("FETCH", ++fetched, plan.fetches.length);
+    },
+  });
+  c.hub.progress("FETCH", fetched, plan.fetches.length, true);
+  await c.faultPoints?.("after-fetch");
+  counts.objectStoreRequests = c.requests.total;
+  c.signal.throwIfAborted();
+
+  if (c.flags.dryRun) {
+    Object.assign(counts, dryRunRepositoryCounts(plan, index, outcomes));
+    counts.tagsRemoved = plan.removedTags;
+    return finish();
+  }
+  if (!(await c.runs.enterCommit(c.runId))) throw cancelledBeforeCommit();
+  await c.runs.saveProgress(c.runId, { ...counts, objectStoreRequests: c.requests.total }, c.hub.failures);
+
+  // ── 4. commit ──
+  const committed = await commitRun(
+    { ...c, catalogReadAt, progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0) },
+    { writes, removals: plan.removals, touched: plan.touched, failedRepositories, index },
+  );
+  Object.assign(counts, committed);
+  return finish({ catalog: { etag: read.etag, sha256: read.sha256 } });
+}
+
+function cancelledBeforeCommit() {
+  return cancelled("cancelled (CancelSync) before the commit phase: nothing was written", "CANCELLED");
+}
+
+/** Counts a fetched tag and returns what must be written (null for nothing). */
+function classify(o: FetchOutcome, counts: SyncCounts): TagFacts | null {
+  const existing = o.fetch.existing;
+  const r = o.result;
+  if (r.kind === "not_modified") {
+    counts.tagsUnchanged++;
+    return null;
+  }
+  if (r.kind === "failed") {
+    // The previous row (if any) stays as it was.
+    if (existing) counts.tagsUnchanged++;
+    return null;
+  }
+  if (!existing) {
+    counts.tagsAdded++;
+    return r.facts;
+  }
+  const same =
+    existing.digest === r.facts.manifest.digest && existing.incomplete === r.facts.incomplete && existing.totalSize === r.facts.manifest.totalSize;
+  if (same) counts.tagsUnchanged++;
+  else counts.tagsUpdated++;
+  // An unchanged tag is still rewritten when its object's ETag moved, so the next run can get a 304.
+  return same && existing.objectEtag === r.facts.objectEtag ? null : r.facts;
+}
+
+function failureOf(o: FetchOutcome) {
+  const r = o.result;
+  const base = { repository: o.fetch.repository, tag: o.fetch.tag };
+  if (r.kind === "failed") return { ...base, reason: r.reason, message: r.message };
+  if (r.kind === "ok" && r.partial) return { ...base, reason: r.partial.reason, message: r.partial.message };
+  return undefined;
+}
+
+/** What the commit would add and remove, computed without writing (DESIGN: a dry run reports the real run's counts). */
+function dryRunRepositoryCounts(plan: SyncPlan, index: ReadonlyMap<string, IndexedRepository>, outcomes: FetchOutcome[]) {
+  const added = new Set<string>();
+  const newTags = new Map<string, number>();
+  for (const o of outcomes) {
+    if (o.result.kind !== "ok" || o.fetch.existing) continue;
+    if (!index.has(o.fetch.repository)) added.add(o.fetch.repository);
+    newTags.set(o.fetch.repository, (newTags.get(o.fetch.repository) ?? 0) + 1);
+  }
+  const removedByRepo = new Map(plan.removals.map((r) => [r.repository, r.count]));
+  let removed = 0;
+  for (const repo of index.values()) {
+    const left = repo.tags.size - (removedByRepo.get(repo.name) ?? 0) + (newTags.get(repo.name) ?? 0);
+    if (left <= 0) removed++;
+  }
+  return { repositoriesAdded: added.size, repositoriesRemoved: removed };
+}
+
+function summary(counts: SyncCounts, failures: number): string {
+  const parts = [
+    `${counts.tagsAdded} added`,
+    `${counts.tagsUpdated} updated`,
+    `${counts.tagsUnchanged} unchanged`,
+    `${counts.tagsRemoved} removed`,
+  ];
+  return failures > 0 ? `${parts.join(", ")}; ${failures} failed` : parts.join(", ");
+}

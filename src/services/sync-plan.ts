@@ -1,0 +1,140 @@
+/**
+ * Step 2 of DESIGN §4, pure: the catalog against the index. Decides which repositories are
+ * skipped, which tags are fetched (and with which If-None-Match), which index rows go, and
+ * which catalog entries are failures (invalid names and malformed entries are never turned into
+ * object-store keys).
+ */
+import type { ParsedCatalog } from "../storage/catalog.js";
+import type { SyncFlags, TagFailure } from "./sync-types.js";
+
+export interface IndexedTag {
+  digest: string;
+  totalSize: number;
+  objectEtag: string | null;
+  incomplete: boolean;
+  /** Written (by IndexTag) after this run read the catalog: never removed by it. */
+  newerThanCatalog: boolean;
+}
+
+export interface IndexedRepository {
+  id: number;
+  name: string;
+  catalogUpdatedAt: string | null;
+  tags: Map<string, IndexedTag>;
+}
+
+export interface TagFetch {
+  repository: string;
+  tag: string;
+  /** The stored ETag, when a 304 may stand for "unchanged". */
+  ifNoneMatch?: string;
+  existing?: IndexedTag;
+}
+
+export interface RepositoryRemoval {
+  repository: string;
+  repositoryId: number;
+  /** Tags to delete; undefined = the repository left the catalog (all its tags). */
+  names?: string[];
+  /** Rows that will go (those written after the catalog read are spared). */
+  count: number;
+}
+
+export interface TouchedRepository {
+  name: string;
+  /** The catalog's updatedAt to store once the aggregates are redone; undefined when it left the catalog. */
+  catalogUpdatedAt?: string;
+}
+
+export interface SyncPlan {
+  failures: TagFailure[];
+  fetches: TagFetch[];
+  /** Catalog tags of skipped repositories, not fetched (unchanged by definition). */
+  skippedTags: number;
+  skippedRepositories: number;
+  removals: RepositoryRemoval[];
+  removedTags: number;
+  /** Repositories whose aggregates the run recomputes. */
+  touched: TouchedRepository[];
+  indexedTags: number;
+  /** More than half of the indexed tags, and more than 100, would go. */
+  massRemoval: boolean;
+}
+
+export const MASS_REMOVAL_MIN = 100;
+
+export function planSync(catalog: ParsedCatalog, index: ReadonlyMap<string, IndexedRepository>, flags: Pick<SyncFlags, "full">): SyncPlan {
+  const failures: TagFailure[] = catalog.issues.map((i) => ({ repository: i.repository, tag: i.tag ?? "", reason: i.reason, message: i.message }));
+  // Entries we could not read keep their index rows: a malformed catalog entry must not delete anything.
+  const unreadable = new Map<string, Set<string> | "all">();
+  const withIssues = new Set<string>();
+  for (const i of catalog.issues) {
+    withIssues.add(i.repository);
+    if (i.tag === undefined) unreadable.set(i.repository, "all");
+    else if (unreadable.get(i.repository) !== "all") {
+      const set = (unreadable.get(i.repository) as Set<string> | undefined) ?? new Set<string>();
+      unreadable.set(i.repository, set.add(i.tag));
+    }
+  }
+
+  const fetches: TagFetch[] = [];
+  const removals: RepositoryRemoval[] = [];
+  const touched: TouchedRepository[] = [];
+  let skippedTags = 0;
+  let skippedRepositories = 0;
+  const inCatalog = new Set<string>();
+  for (const repo of catalog.repositories) {
+    inCatalog.add(repo.name);
+    const indexed = index.get(repo.name);
+    const skip =
+      !flags.full &&
+      indexed !== undefined &&
+      !withIssues.has(repo.name) &&
+      indexed.catalogUpdatedAt === repo.updatedAt &&
+      indexed.tags.size === repo.tags.length &&
+      repo.tags.every((t) => indexed.tags.has(t.name));
+    if (skip) {
+      skippedRepositories++;
+      // Incomplete tags are retried even in a repository that did not change.
+      const retry = repo.tags.filter((t) => indexed.tags.get(t.name)!.incomplete);
+      for (const t of retry) fetches.push({ repository: repo.name, tag: t.name, existing: indexed.tags.get(t.name)! });
+      skippedTags += repo.tags.length - retry.length;
+      if (retry.length > 0) touched.push({ name: repo.name, catalogUpdatedAt: repo.updatedAt });
+      continue;
+    }
+    if (repo.tags.length > 0 || indexed) touched.push({ name: repo.name, catalogUpdatedAt: repo.updatedAt });
+    for (const t of repo.tags) {
+      const existing = indexed?.tags.get(t.name);
+      const conditional = !flags.full && existing && !existing.incomplete && existing.objectEtag !== null;
+      fetches.push({ repository: repo.name, tag: t.name, ...(conditional && { ifNoneMatch: existing.objectEtag! }), ...(existing && { existing }) });
+    }
+    if (!indexed) continue;
+    const listed = new Set(repo.tags.map((t) => t.name));
+    const kept = unreadable.get(repo.name);
+    const gone = [...indexed.tags].filter(([name, row]) => !listed.has(name) && !row.newerThanCatalog && !(kept instanceof Set && kept.has(name)));
+    if (kept !== "all" && gone.length > 0) {
+      removals.push({ repository: repo.name, repositoryId: indexed.id, names: gone.map(([name]) => name), count: gone.length });
+    }
+  }
+  for (const indexed of index.values()) {
+    if (inCatalog.has(indexed.name) || unreadable.get(indexed.name) === "all") continue;
+    const count = [...indexed.tags.values()].filter((t) => !t.newerThanCatalog).length;
+    removals.push({ repository: indexed.name, repositoryId: indexed.id, count });
+    touched.push({ name: indexed.name });
+  }
+
+  let indexedTags = 0;
+  for (const r of index.values()) indexedTags += r.tags.size;
+  const removedTags = removals.reduce((n, r) => n + r.count, 0);
+  return {
+    failures,
+    fetches,
+    skippedTags,
+    skippedRepositories,
+    removals,
+    removedTags,
+    touched,
+    indexedTags,
+    massRemoval: removedTags > MASS_REMOVAL_MIN && removedTags * 2 > indexedTags,
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Short write transactions for the index writers (sync commits, IndexTag, DeleteTag).
+ *
+ * SQLite (better-sqlite3) has one connection per DataSource, and TypeORM turns a second
+ * concurrent `transaction()` into a SAVEPOINT of the first, so two interleaved async writers
+ * would commit or roll back each other's work. On SQLite every writer here therefore queues
+ * behind the previous one. On MariaDB a deadlock or lock-wait timeout is retried a few times.
+ */
+import type { EntityManager } from "typeorm";
+import type { Database } from "../db/data-source.js";
+
+const queues = new WeakMap<object, Promise<unknown>>();
+
+/** Runs `fn` after every earlier serialized call on this database (SQLite only; MariaDB runs it at once). */
+export function serialized<T>(db: Database, fn: () => Promise<T>): Promise<T> {
+  if (db.dialect !== "sqlite") return fn();
+  const previous = queues.get(db.ds) ?? Promise.resolve();
+  const result = previous.then(fn, fn);
+  queues.set(
+    db.ds,
+    result.catch(() => undefined),
+  );
+  return result;
+}
+
+const RETRYABLE = new Set(["ER_LOCK_DEADLOCK", "ER_LOCK_WAIT_TIMEOUT"]);
+
+function isLockConflict(e: unknown): boolean {
+  const err = e as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = err?.code ?? err?.driverError?.code;
+  return typeof code === "string" && RETRYABLE.has(code);
+}
+
+export async function writeTransaction<T>(db: Database, fn: (manager: EntityManager) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await serialized(db, () => db.ds.transaction(fn));
+    } catch (e) {
+      if (attempt >= attempts || !isLockConflict(e)) throw e;
+    }
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Incremental catalog syncs after each kind of change (retag, new tag, deleted tag with a
+ * catalog-only updatedAt bump, deleted repository, corrupted manifest, missing index child), on
+ * SQLite and MariaDB with the directory store and S3 (s3rver): exact counts, exact object-store
+ * requests, and an index equal to the one a fresh sync of the same registry builds.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { configureLogger } from "../../src/logger.js";
+import { computeDigest } from "../../src/oci/digest.js";
+import { imageManifestBytes, seededBytes } from "../../src/storage/demo-builder.js";
+import { manifestKey } from "../../src/storage/registry-layout.js";
+import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
+import { forEachDialect } from "../helpers/database.js";
+import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
+import { createSyncHarness, dumpIndex, failuresOf, freshDump, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
+
+configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
+
+let s3: TestS3Server;
+beforeAll(async () => {
+  s3 = await startS3Server();
+});
+afterAll(async () => {
+  await s3.close();
+});
+
+const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
+const blob = (n: number, size: number, mediaType = OCI_LAYER) => ({ digest: `sha256:${n.toString(16).padStart(64, "0")}`, size, mediaType });
+const image = (seed: number, created = "2025-01-01T00:00:00Z") =>
+  imageManifestBytes({ config: blob(seed, 100 + seed, OCI_CONFIG), layers: [blob(1000 + seed, 5000 + seed)], annotations: { "org.opencontainers.image.created": created } });
+
+for (const kind of ["directory", "s3"] as StoreKind[]) {
+  forEachDialect(`incremental catalog sync (${kind})`, (dialect) => {
+    let h: SyncHarness;
+    beforeEach(async () => {
+      h = await createSyncHarness(dialect, kind, s3);
+    });
+    afterEach(async () => {
+      await h.cleanup();
+    });
+
+    it("re-syncs each kind of change with exact counts, requests, and the index a fresh sync builds", async () => {
+      const fx = await writeRegistryFixture(h.store);
+      await runSync(h.sync);
+      const alpineTags = fx.indexable.filter((t) => t.repository === "library/alpine").length;
+      // Failed tags are retried by every run that reads a changed catalog: each valid failing tag
+      // once, plus the children of the incomplete index.
+      const broken = fx.tags.filter((t) => t.broken !== undefined && t.broken !== "INVALID_NAME");
+      const retried = broken.length + broken.filter((t) => t.incomplete).reduce((n, t) => n + t.layerCount, 0);
+      const step = async (expected: Record<string, number>, state = "DEGRADED") => {
+        h.requests.reset();
+        const { finished, events } = await runSync(h.sync);
+        expect({ state: finished.state, ...finished.counts }).toMatchObject({ state, ...expected });
+        expect(h.requests.total).toBe(finished.counts.objectStoreRequests);
+        expect(await dumpIndex(h.db)).toEqual(await freshDump(dialect, h.store));
+        return events;
+      };
+
+      // Retag one single-manifest tag: its repository's k tags are asked for (k - 1 answer 304).
+      await h.layout.pushManifest("library/alpine", "latest", image(1));
+      await step({ tagsUpdated: 1, tagsAdded: 0, tagsRemoved: 0, tagsFailed: fx.failures.length, objectStoreRequests: 1 + alpineTags + retried });
+
+      // A new tag in a new repository.
+      await h.layout.pushManifest("fresh/repo", "v1", image(2));
+      await step({ tagsAdded: 1, repositoriesAdded: 1, tagsUpdated: 0, objectStoreRequests: 1 + 1 + retried });
+
+      // A deleted tag: only the catalog's updatedAt moves, not the repository's.
+      await h.layout.removeTag("library/alpine", "3.19");
+      await step({ tagsRemoved: 1, tagsUpdated: 0, tagsAdded: 0, objectStoreRequests: 1 + (alpineTags - 1) + retried });
+
+      // A deleted repository.
+      await h.layout.removeTag("team/app/api", "v1");
+      await h.layout.removeTag("team/app/api", "v2");
+      await step({ tagsRemoved: 2, repositoriesRemoved: 1, objectStoreRequests: 1 + retried });
+
+      // The missing index child appears: the incomplete tag is read again and completes.
+      await writeMissingChild(h);
+      await h.layout.pushManifest("fresh/repo", "v2", image(3));
+      const events = await step({ tagsUpdated: 1, tagsAdded: 1, tagsFailed: fx.failures.length - 1, objectStoreRequests: 1 + 2 + retried });
+      expect(failuresOf(events).filter((f) => f.repository === "broken/index")).toEqual([]);
+      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "broken/index")).toMatchObject({ incomplete: false });
+    });
+
+    it("keeps a corrupted manifest's previous row, reports it, and recovers once it is readable", async () => {
+      await writeRegistryFixture(h.store, { broken: false });
+      await runSync(h.sync);
+      const before = (await dumpIndex(h.db)).tags.find((t) => t.repository === "library/debian")!;
+      const key = manifestKey("library/debian", "bookworm");
+      const original = await h.store.get(key);
+      await h.store.put(key, Buffer.from("{ not json"));
+      await h.layout.pushManifest("library/debian", "trixie", image(4)); // moves the repository's updatedAt
+      h.requests.reset();
+      const { events, finished } = await runSync(h.sync);
+      expect(finished.state).toBe("DEGRADED");
+      expect(finished.counts).toMatchObject({ tagsAdded: 1, tagsUpdated: 0, objectStoreRequests: 3 });
+      expect(failuresOf(events).filter((f) => f.repository === "library/debian")).toEqual([
+        { repository: "library/debian", tag: "bookworm", reason: "MANIFEST_INVALID", message: expect.any(String) },
+      ]);
+      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "library/debian" && t.name === "bookworm")).toEqual(before);
+
+      // Readable again, and the catalog changes elsewhere: the failed repository is retried.
+      await h.store.put(key, original.status === "ok" ? original.body : Buffer.alloc(0));
+      await h.layout.pushManifest("fresh/repo", "v1", image(5));
+      h.requests.reset();
+      const again = await runSync(h.sync);
+      expect(again.finished.state).toBe("SUCCEEDED");
+      // debian is read again (its failure kept it from being skipped): both tags answer 304.
+      expect(again.finished.counts).toMatchObject({ tagsAdded: 1, tagsUpdated: 0, tagsFailed: 0, objectStoreRequests: 4 });
+      const fresh = await freshDump(dialect, h.store);
+      // Same digest, so its push time stayed (Epoch); a fresh sync reads the rewritten object's time.
+      const strip = (d: Awaited<ReturnType<typeof dumpIndex>>) => ({
+        ...d,
+        tags: d.tags.map((t) => (t.repository === "library/debian" ? { ...t, pushedAt: "", objectEtag: "" } : t)),
+        repositories: d.repositories.map((r) => (r.name === "library/debian" ? { ...r, updatedAt: "" } : r)),
+      });
+      expect(strip(await dumpIndex(h.db))).toEqual(strip(fresh));
+    });
+
+  });
+}
+
+/**
+ * Writes the child the fixture leaves out of broken/index's `_digests/`: rebuilt from the
+ * fixture's recipe (its config and the seeded "partial-lost" layer) and checked against the
+ * digest the index lists, so a change in the fixture fails here rather than silently.
+ */
+async function writeMissingChild(h: SyncHarness): Promise<void> {
+  const got = await h.store.get(manifestKey("broken/index", "partial"));
+  if (got.status !== "ok") throw new Error("unreachable");
+  const index = JSON.parse(got.body.toString()) as { manifests: Array<{ digest: string }> };
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux" }));
+  const child = imageManifestBytes({
+    config: { digest: computeDigest(config), size: config.length, mediaType: OCI_CONFIG },
+    layers: [{ digest: computeDigest(seededBytes("partial-lost", 888)), size: 888, mediaType: OCI_LAYER }],
+  });
+  expect(index.manifests.map((m) => m.digest)).toContain(computeDigest(child));
+  await h.layout.pushManifestByDigest("broken/index", child);
+}
