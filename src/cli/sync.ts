@@ -118,7 +118,8 @@ function printSummary(f: SyncFinished, failures: TagFailure[]): void {
   const c = f.counts;
   const seconds = f.duration ? f.duration.seconds + f.duration.nanos / 1e9 : 0;
   process.stdout.write(`run ${f.runId}: ${name(syncStateToJSON(f.state), "SYNC_STATE_")} in ${seconds.toFixed(1)}s\n`);
-  if (f.errorReason !== 0 || f.message) process.stdout.write(`${name(errorReasonToJSON(f.errorReason), "ERROR_REASON_")}: ${f.message}\n`);
+  if (f.errorReason !== 0) process.stdout.write(`${name(errorReasonToJSON(f.errorReason), "ERROR_REASON_")}: ${f.message}\n`);
+  else if (f.message) process.stdout.write(`${f.message}\n`);
   if (c) {
     printTable(
       ["REPOSITORIES +/-", "TAGS ADDED", "UPDATED", "UNCHANGED", "REMOVED", "FAILED", "STORE REQUESTS"],

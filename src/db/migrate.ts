@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { failedPrecondition, unavailable } from "../errors.js";
 import type { Database } from "./data-source.js";
+import { adoptionUnfinished } from "./epoch-adoption/adoption-state.js";
 import { Leases } from "./leases.js";
 import { buildTable, initialTables } from "./migrations/1763900000000-initial-schema.js";
 
@@ -37,10 +38,14 @@ export async function pendingMigrations(db: Database): Promise<string[]> {
   return db.ds.migrations.map((m) => m.name ?? m.constructor.name).filter((n) => !done.has(n));
 }
 
-/** Epoch (cocoonstack/epoch) keeps `repositories`/`tokens` without our namespace column. */
+/**
+ * Epoch (cocoonstack/epoch) keeps `repositories`/`tokens` without our namespace column; a
+ * `migrate --from-epoch` that has not finished counts too (its data is only half copied).
+ */
 export async function holdsEpochTables(db: Database): Promise<boolean> {
   const runner = db.ds.createQueryRunner();
   try {
+    if (await adoptionUnfinished(runner)) return true;
     if ((await executedNames(db)).size > 0) return false;
     for (const table of ["tokens", "repositories"]) {
       if ((await runner.hasTable(table)) && !(await runner.hasColumn(table, "namespace_id"))) return true;
@@ -54,14 +59,14 @@ export async function holdsEpochTables(db: Database): Promise<boolean> {
 async function refuseEpochDatabase(db: Database): Promise<void> {
   if (await holdsEpochTables(db)) {
     throw failedPrecondition(
-      "the database holds Epoch's tables and no epoch-meta migrations: stop Epoch's writers, back up, then run `epoch-meta migrate --from-epoch`",
+      "the database holds Epoch's tables (or an unfinished adoption of them): stop Epoch's writers, back up, then run `epoch-meta migrate --from-epoch`",
       "INTERNAL",
     );
   }
 }
 
 /** The lease table must exist before the first migration can be taken under the lease. */
-async function ensureCoordinationTable(db: Database): Promise<void> {
+export async function ensureCoordinationTable(db: Database): Promise<void> {
   const runner = db.ds.createQueryRunner();
   try {
     await runner.createTable(buildTable("coordination", initialTables(db.dialect).coordination), true);

@@ -28,9 +28,15 @@ export interface TagMove {
  * Recounting instead would re-read every edge of a shared base layer in every batch, which is
  * quadratic over a full sync.
  */
-export async function moveBlobRefs(m: EntityManager, scope: IndexScope, moves: readonly TagMove[]): Promise<void> {
-  const ids = [...new Set(moves.flatMap((mv) => [mv.from, mv.to]).filter((id): id is number => id !== undefined))];
-  const edges = new Map<number, string[]>();
+export async function moveBlobRefs(
+  m: EntityManager,
+  scope: IndexScope,
+  moves: readonly TagMove[],
+  /** Blob sets the caller already knows (manifests it just inserted), so they are not read back. */
+  known: ReadonlyMap<number, string[]> = new Map(),
+): Promise<void> {
+  const edges = new Map<number, string[]>(known);
+  const ids = [...new Set(moves.flatMap((mv) => [mv.from, mv.to]).filter((id): id is number => id !== undefined && !edges.has(id)))];
   for (const part of chunk(ids, 1000)) {
     const rows: Array<{ manifest_id: unknown; blob_digest: string }> = await m.query(
       `SELECT manifest_id, blob_digest FROM manifest_blobs WHERE manifest_id IN (${placeholders(part.length)})`,
@@ -128,13 +134,12 @@ export async function recomputeRepositories(m: EntityManager, scope: IndexScope,
     // Σ distinct reachable blobs, driven from the repositories' tags (a correlated IN over
     // `blobs` would let MariaDB scan every blob per repository).
     const totals: Array<{ repository_id: unknown; total: unknown }> = await m.query(
-      `SELECT x.repository_id, SUM(x.size) AS total FROM (
-  SELECT DISTINCT t.repository_id, mb.blob_digest, b.size FROM tags t
-  JOIN manifest_blobs mb ON mb.manifest_id = t.manifest_id
-  JOIN blobs b ON b.namespace_id = ? AND b.digest = mb.blob_digest
+      `SELECT x.repository_id, SUM(b.size) AS total FROM (
+  SELECT DISTINCT t.repository_id, mb.blob_digest FROM tags t JOIN manifest_blobs mb ON mb.manifest_id = t.manifest_id
   WHERE t.repository_id IN (${list})) x
+JOIN blobs b ON b.namespace_id = ? AND b.digest = x.blob_digest
 GROUP BY x.repository_id`,
-      [scope.namespaceId, ...ids],
+      [...ids, scope.namespaceId],
     );
     const totalCase = totals.length === 0 ? "0" : `CASE id ${totals.map(() => "WHEN ? THEN ?").join(" ")} ELSE 0 END`;
     const withCatalog = part.filter((r) => r.catalogUpdatedAt !== undefined);

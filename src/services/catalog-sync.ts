@@ -9,6 +9,7 @@ import type { Leases } from "../db/leases.js";
 import { cancelled, failedPrecondition } from "../errors.js";
 import type { CountingStore } from "../storage/counting-store.js";
 import type { RegistryLayout } from "../storage/registry-layout.js";
+import { FactSpool } from "./fact-spool.js";
 import { indexedTagCount, indexIsEmpty, loadIndexSnapshot } from "./index-snapshot.js";
 import { commitRun, recordSyncTime } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
@@ -48,13 +49,70 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
     const state = c.hub.failures.length > 0 ? "DEGRADED" : "SUCCEEDED";
     return { state, counts, failures: c.hub.failures, message: summary(counts, c.hub.failures.length), ...extra };
   };
+  const planned = await catalogAndPlan(c);
+  if ("done" in planned) return finish(planned.done);
+  // The parsed catalog is out of scope from here: only the plan (names, ETags) stays in memory.
+  const { plan, index, catalogReadAt, catalogEtag, catalogSha256 } = planned;
 
-  // ── 1. catalog ──
+  // ── 3. fetch ── (what will be written waits in a local spool file, not in memory)
+  const spool = c.flags.dryRun ? undefined : new FactSpool();
+  try {
+    const failedRepositories = new Set(plan.failures.map((f) => f.repository));
+    const dry = new DryRunTally(index);
+    let fetched = 0;
+    c.hub.progress("FETCH", 0, plan.fetches.length, true);
+    await fetchTags(c.layout, plan.fetches, {
+      concurrency: c.concurrency,
+      signal: c.signal,
+      onOutcome: (o) => {
+        const write = classify(o, counts);
+        if (write) spool?.add(write);
+        if (c.flags.dryRun) dry.add(o);
+        const failure = failureOf(o);
+        if (failure) {
+          failedRepositories.add(o.fetch.repository);
+          c.hub.failure(failure);
+        }
+        c.hub.progress("FETCH", ++fetched, plan.fetches.length);
+      },
+    });
+    c.hub.progress("FETCH", fetched, plan.fetches.length, true);
+    await c.faultPoints?.("after-fetch");
+    counts.objectStoreRequests = c.requests.total;
+    c.signal.throwIfAborted();
+
+    if (!spool) {
+      Object.assign(counts, dry.repositoryCounts(plan));
+      counts.tagsRemoved = plan.removedTags;
+      return finish();
+    }
+    if (!(await c.runs.enterCommit(c.runId))) throw cancelledBeforeCommit();
+    await c.runs.saveProgress(c.runId, { ...counts, objectStoreRequests: c.requests.total }, c.hub.failures);
+
+    // ── 4. commit ──
+    const committed = await commitRun(
+      { ...c, catalogReadAt, progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0) },
+      { writes: spool, removals: plan.removals, touched: plan.touched, failedRepositories, index },
+    );
+    Object.assign(counts, committed);
+  } finally {
+    await spool?.close();
+  }
+  return finish({ catalog: { etag: catalogEtag, sha256: catalogSha256 } });
+}
+
+type Planned =
+  | { done: Partial<RunResult> }
+  | { plan: SyncPlan; index: Map<string, IndexedRepository>; catalogReadAt: unknown; catalogEtag: string; catalogSha256: string };
+
+/** Steps 1 and 2: the conditional catalog read, then the plan (or the end of the run: unchanged, missing). */
+async function catalogAndPlan(c: RunContext): Promise<Planned> {
+  const counts = c.counts;
+  c.signal.throwIfAborted();
   c.hub.progress("CATALOG", 0, 1, true);
   // The database time is taken before the GET: anything IndexTag writes from now on may be newer than this catalog.
   const last = await c.runs.lastAppliedCatalog();
   const stored = c.flags.full ? undefined : last.stored;
-  const catalogReadAt = last.now;
   const read = await c.layout.readCatalog(stored ? { ifNoneMatch: stored.etag } : {});
   c.hub.progress("CATALOG", 1, 1, true);
   if (read.status === "missing") {
@@ -62,19 +120,18 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
       throw failedPrecondition("catalog.json is missing but the index is not empty: refusing to remove everything", "CATALOG_MISSING");
     }
     if (!c.flags.dryRun) await recordSyncTime(c.db, c.scope);
-    return finish();
+    return { done: {} };
   }
   const unchanged = read.status === "not_modified" || (stored?.sha256 !== undefined && stored.sha256 === read.sha256);
   if (unchanged) {
     counts.tagsUnchanged = await indexedTagCount(c.db, c.scope);
     if (!c.flags.dryRun) await recordSyncTime(c.db, c.scope);
-    return finish({ catalog: { etag: read.etag, sha256: read.status === "ok" ? read.sha256 : (stored?.sha256 ?? null) } });
+    return { done: { catalog: { etag: read.etag, sha256: read.status === "ok" ? read.sha256 : (stored?.sha256 ?? null) } } };
   }
   await c.faultPoints?.("after-catalog");
 
-  // ── 2. plan ──
   c.hub.progress("PLAN", 0, 1, true);
-  const index = await loadIndexSnapshot(c.db, c.scope, catalogReadAt);
+  const index = await loadIndexSnapshot(c.db, c.scope, last.now);
   const plan = planSync(read.catalog, index, c.flags);
   for (const f of plan.failures) c.hub.failure(f);
   counts.tagsUnchanged += plan.skippedTags;
@@ -85,46 +142,7 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
     );
   }
   c.hub.progress("PLAN", 1, 1, true);
-
-  // ── 3. fetch ──
-  const writes: TagFacts[] = [];
-  const failedRepositories = new Set(plan.failures.map((f) => f.repository));
-  let fetched = 0;
-  c.hub.progress("FETCH", 0, plan.fetches.length, true);
-  const outcomes = await fetchTags(c.layout, plan.fetches, {
-    concurrency: c.concurrency,
-    signal: c.signal,
-    onOutcome: (o) => {
-      const write = classify(o, counts);
-      if (write) writes.push(write);
-      const failure = failureOf(o);
-      if (failure) {
-        failedRepositories.add(o.fetch.repository);
-        c.hub.failure(failure);
-      }
-      c.hub.progress("FETCH", ++fetched, plan.fetches.length);
-    },
-  });
-  c.hub.progress("FETCH", fetched, plan.fetches.length, true);
-  await c.faultPoints?.("after-fetch");
-  counts.objectStoreRequests = c.requests.total;
-  c.signal.throwIfAborted();
-
-  if (c.flags.dryRun) {
-    Object.assign(counts, dryRunRepositoryCounts(plan, index, outcomes));
-    counts.tagsRemoved = plan.removedTags;
-    return finish();
-  }
-  if (!(await c.runs.enterCommit(c.runId))) throw cancelledBeforeCommit();
-  await c.runs.saveProgress(c.runId, { ...counts, objectStoreRequests: c.requests.total }, c.hub.failures);
-
-  // ── 4. commit ──
-  const committed = await commitRun(
-    { ...c, catalogReadAt, progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0) },
-    { writes, removals: plan.removals, touched: plan.touched, failedRepositories, index },
-  );
-  Object.assign(counts, committed);
-  return finish({ catalog: { etag: read.etag, sha256: read.sha256 } });
+  return { plan, index, catalogReadAt: last.now, catalogEtag: read.etag, catalogSha256: read.sha256 };
 }
 
 function cancelledBeforeCommit() {
@@ -164,22 +182,28 @@ function failureOf(o: FetchOutcome) {
   return undefined;
 }
 
-/** What the commit would add and remove, computed without writing (DESIGN: a dry run reports the real run's counts). */
-function dryRunRepositoryCounts(plan: SyncPlan, index: ReadonlyMap<string, IndexedRepository>, outcomes: FetchOutcome[]) {
-  const added = new Set<string>();
-  const newTags = new Map<string, number>();
-  for (const o of outcomes) {
-    if (o.result.kind !== "ok" || o.fetch.existing) continue;
-    if (!index.has(o.fetch.repository)) added.add(o.fetch.repository);
-    newTags.set(o.fetch.repository, (newTags.get(o.fetch.repository) ?? 0) + 1);
+/** What the commit would add and remove, tallied without writing (a dry run reports the real run's counts). */
+class DryRunTally {
+  private readonly added = new Set<string>();
+  private readonly newTags = new Map<string, number>();
+
+  constructor(private readonly index: ReadonlyMap<string, IndexedRepository>) {}
+
+  add(o: FetchOutcome): void {
+    if (o.result.kind !== "ok" || o.fetch.existing) return;
+    if (!this.index.has(o.fetch.repository)) this.added.add(o.fetch.repository);
+    this.newTags.set(o.fetch.repository, (this.newTags.get(o.fetch.repository) ?? 0) + 1);
   }
-  const removedByRepo = new Map(plan.removals.map((r) => [r.repository, r.count]));
-  let removed = 0;
-  for (const repo of index.values()) {
-    const left = repo.tags.size - (removedByRepo.get(repo.name) ?? 0) + (newTags.get(repo.name) ?? 0);
-    if (left <= 0) removed++;
+
+  repositoryCounts(plan: SyncPlan): { repositoriesAdded: number; repositoriesRemoved: number } {
+    const removedByRepo = new Map(plan.removals.map((r) => [r.repository, r.count]));
+    let removed = 0;
+    for (const repo of this.index.values()) {
+      const left = repo.tags.size - (removedByRepo.get(repo.name) ?? 0) + (this.newTags.get(repo.name) ?? 0);
+      if (left <= 0) removed++;
+    }
+    return { repositoriesAdded: this.added.size, repositoriesRemoved: removed };
   }
-  return { repositoriesAdded: added.size, repositoriesRemoved: removed };
 }
 
 function summary(counts: SyncCounts, failures: number): string {

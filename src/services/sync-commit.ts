@@ -33,7 +33,8 @@ export interface CommitContext {
 }
 
 export interface CommitInput {
-  writes: TagFacts[];
+  /** The tags to write, in fetch order (a spool file for a sync). */
+  writes: { count: number; batches(size: number): AsyncIterable<TagFacts[]> };
   removals: RepositoryRemoval[];
   touched: TouchedRepository[];
   /** Repositories with a failure this run keep catalog_updated_at NULL, so the next changed catalog retries them. */
@@ -50,12 +51,12 @@ export interface CommitCounts {
 export async function commitRun(c: CommitContext, input: CommitInput): Promise<CommitCounts> {
   const counts: CommitCounts = { repositoriesAdded: 0, repositoriesRemoved: 0, tagsRemoved: 0 };
   const ids = new Map<string, number>([...input.index.values()].map((r) => [r.name, r.id]));
-  const total = input.writes.length + input.removals.reduce((n, r) => n + r.count, 0);
+  const total = input.writes.count + input.removals.reduce((n, r) => n + r.count, 0);
   let done = 0;
   c.progress("COMMIT", 0, total);
 
   let batchNo = 0;
-  for (const batch of chunk(input.writes, c.batchSize)) {
+  for await (const batch of input.writes.batches(c.batchSize)) {
     const result = await fenced(c, (m) => writeTags(m, c.scope, batch, { bySync: true, keepNewerThan: c.catalogReadAt }));
     counts.repositoriesAdded += result.repositoriesCreated;
     for (const [name, id] of result.repositoryIds) ids.set(name, id);
@@ -105,12 +106,16 @@ export async function recordSyncTime(db: Database, scope: IndexScope): Promise<v
 }
 
 async function fenced<T>(c: Pick<CommitContext, "db" | "leases" | "holder" | "runId">, fn: (m: EntityManager) => Promise<T>): Promise<T> {
-  return writeTransaction(c.db, async (m) => {
+  const result = await writeTransaction(c.db, async (m) => {
     if (!(await c.leases.fence(m, SYNC_LEASE, c.holder, c.runId))) {
       throw aborted("this run lost the sync lease (another replica took over); it wrote nothing more", "LEASE_LOST");
     }
     return fn(m);
   });
+  // better-sqlite3 answers synchronously, so a chain of statements never lets timers run: yield
+  // after each transaction, or the lease renewal (and progress on the wire) would starve.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  return result;
 }
 
 /** Removal targets grouped so each transaction deletes about `batch` tags. */

@@ -8,7 +8,7 @@ import { isEpochError, type ErrorReason } from "../errors.js";
 import { logger } from "../logger.js";
 import type { RegistryLayout } from "../storage/registry-layout.js";
 import type { TagFetch } from "./sync-plan.js";
-import { cachedChildReader, childReader, readTag, type PartialRead, type TagFacts } from "./tag-reader.js";
+import { cachedChildReader, childReader, readTag, type ChildReader, type PartialRead, type TagFacts } from "./tag-reader.js";
 
 export type FetchResult =
   | { kind: "not_modified" }
@@ -24,30 +24,25 @@ export interface FetchOptions {
   concurrency: number;
   /** Aborted by cancellation, shutdown or a lost lease: stop taking new tags. */
   signal: AbortSignal;
-  /** Called after each tag (progress, failure events). */
-  onOutcome?: (outcome: FetchOutcome) => void;
+  /** Receives each tag's outcome (nothing is retained here: the caller keeps what it needs). */
+  onOutcome(outcome: FetchOutcome): void;
 }
 
-export async function fetchTags(layout: RegistryLayout, fetches: readonly TagFetch[], opts: FetchOptions): Promise<FetchOutcome[]> {
+export async function fetchTags(layout: RegistryLayout, fetches: readonly TagFetch[], opts: FetchOptions): Promise<void> {
   const readChild = cachedChildReader(childReader(layout));
-  const outcomes: FetchOutcome[] = new Array<FetchOutcome>(fetches.length);
   let next = 0;
   const worker = async () => {
     while (next < fetches.length) {
       opts.signal.throwIfAborted();
-      const i = next++;
-      const fetch = fetches[i]!;
-      const outcome: FetchOutcome = { fetch, result: await fetchOne(layout, readChild, fetch) };
-      outcomes[i] = outcome;
-      opts.onOutcome?.(outcome);
+      const fetch = fetches[next++]!;
+      opts.onOutcome({ fetch, result: await fetchOne(layout, readChild, fetch) });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, fetches.length)) }, worker));
   opts.signal.throwIfAborted();
-  return outcomes;
 }
 
-async function fetchOne(layout: RegistryLayout, readChild: ReturnType<typeof cachedChildReader>, fetch: TagFetch): Promise<FetchResult> {
+async function fetchOne(layout: RegistryLayout, readChild: ChildReader, fetch: TagFetch): Promise<FetchResult> {
   try {
     const read = await readTag(layout, readChild, fetch.repository, fetch.tag, fetch.ifNoneMatch === undefined ? {} : { ifNoneMatch: fetch.ifNoneMatch });
     if (read.status === "not_modified") return { kind: "not_modified" };

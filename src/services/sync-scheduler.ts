@@ -28,6 +28,11 @@ export class SyncScheduler {
     this.running = this.tick("start");
   }
 
+  /** Resolves once the current scheduled run (if any) has ended. */
+  async idle(): Promise<void> {
+    await this.running?.catch(() => undefined);
+  }
+
   /** Stops the timer; a run in progress is wound down by SyncService.shutdown. */
   async stop(): Promise<void> {
     this.stopped = true;

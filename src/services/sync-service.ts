@@ -7,33 +7,16 @@ import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import type { Database } from "../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../db/entities/index.js";
-import { execute } from "../db/execute.js";
 import { Leases } from "../db/leases.js";
 import { namespaceIdOf } from "../db/queries/namespaces.js";
-import { aborted, cancelled, failedPrecondition, isEpochError, notFound, unavailable, type ErrorReason } from "../errors.js";
-import { logger } from "../logger.js";
-import { CountingStore } from "../storage/counting-store.js";
+import { aborted, cancelled, failedPrecondition, notFound, unavailable } from "../errors.js";
 import type { ObjectStore } from "../storage/object-store.js";
-import { RegistryLayout } from "../storage/registry-layout.js";
-import { RetryingStore, type RetryOptions } from "../storage/retrying-store.js";
-import { executeRun } from "./catalog-sync.js";
+import type { RetryOptions } from "../storage/retrying-store.js";
 import { COMMIT_BATCH, SYNC_LEASE } from "./sync-commit.js";
-import { SyncEventHub } from "./sync-events.js";
-import { keepLease } from "./sync-lease-keeper.js";
-import { PERSISTED_FAILURES, SyncRunStore, type RunResult, type SyncRunRecord } from "./sync-run-store.js";
-import {
-  modeOf,
-  sameFlags,
-  SimulatedCrash,
-  zeroCounts,
-  type FaultPoints,
-  type SyncCounts,
-  type SyncEvent,
-  type SyncFinished,
-  type SyncFlags,
-  type SyncTrigger,
-} from "./sync-types.js";
-import type { IndexScope } from "./tag-indexer.js";
+import type { SyncEventHub } from "./sync-events.js";
+import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "./sync-run-store.js";
+import { beginRun, driveRun, type RunnerDeps } from "./sync-runner.js";
+import { sameFlags, zeroCounts, type FaultPoints, type SyncCounts, type SyncEvent, type SyncFinished, type SyncFlags, type SyncTrigger } from "./sync-types.js";
 
 export interface SyncServiceOptions {
   db: Database;
@@ -86,7 +69,7 @@ export class SyncService {
   private readonly ttlMs: number;
   private active: ActiveRun | undefined;
   private stopping = false;
-  private context: Promise<{ scope: IndexScope; runs: SyncRunStore }> | undefined;
+  private context: Promise<RunnerDeps> | undefined;
 
   constructor(private readonly o: SyncServiceOptions) {
     this.holder = o.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
@@ -140,7 +123,12 @@ export class SyncService {
     const hub = local?.hub;
     if (status.current && local && hub && hub.runId === status.current.runId) {
       // This replica owns it: live numbers rather than the last persisted ones.
-      status.current = { ...status.current, counts: { ...local.counts, tagsFailed: hub.failures.length }, failures: hub.failures.slice(0, PERSISTED_FAILURES), failureCount: hub.failures.length };
+      status.current = {
+        ...status.current,
+        counts: { ...local.counts, tagsFailed: hub.failures.length },
+        failures: hub.failures.slice(0, PERSISTED_FAILURES),
+        failureCount: hub.failures.length,
+      };
     }
     return status;
   }
@@ -154,12 +142,28 @@ export class SyncService {
     await run.done.catch(() => undefined);
   }
 
-  private ctx(): Promise<{ scope: IndexScope; runs: SyncRunStore }> {
-    this.context ??= (async () => {
-      const name = this.o.namespace ?? DEFAULT_NAMESPACE;
-      const namespaceId = await namespaceIdOf(this.o.db, name);
+  /** What every run needs; the namespace id is looked up once (ids never change). */
+  private ctx(): Promise<RunnerDeps> {
+    this.context ??= (async (): Promise<RunnerDeps> => {
+      const o = this.o;
+      const name = o.namespace ?? DEFAULT_NAMESPACE;
+      const namespaceId = await namespaceIdOf(o.db, name);
       if (namespaceId === undefined) throw failedPrecondition(`namespace ${JSON.stringify(name)} does not exist: run migrations`);
-      return { scope: { dialect: this.o.db.dialect, namespaceId }, runs: new SyncRunStore(this.o.db, namespaceId) };
+      return {
+        db: o.db,
+        scope: { dialect: o.db.dialect, namespaceId },
+        runs: new SyncRunStore(o.db, namespaceId),
+        leases: this.leases,
+        holder: this.holder,
+        store: o.store,
+        ...(o.retry && { retry: o.retry }),
+        concurrency: o.concurrency ?? 16,
+        batchSize: Math.min(COMMIT_BATCH, Math.max(1, o.commitBatchSize ?? COMMIT_BATCH)),
+        ttlMs: this.ttlMs,
+        renewIntervalMs: o.renewIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / 3)),
+        cancelPollMs: o.cancelPollMs ?? 1_000,
+        ...(o.faultPoints && { faultPoints: o.faultPoints }),
+      };
     })().catch((e: unknown) => {
       this.context = undefined;
       throw e;
@@ -170,15 +174,15 @@ export class SyncService {
   private launch(flags: SyncFlags, trigger: SyncTrigger): ActiveRun {
     const controller = new AbortController();
     const counts = zeroCounts();
-    const ready = this.begin(flags, trigger);
+    const ready = this.ctx().then((deps) => beginRun(deps, flags, trigger));
     const run: ActiveRun = {
       flags,
       controller,
       counts,
       ready,
-      done: ready.then((hub) => {
+      done: ready.then(async (hub) => {
         run.hub = hub;
-        return this.drive(run, hub);
+        return driveRun(await this.ctx(), run, hub);
       }),
     };
     this.active = run;
@@ -188,122 +192,8 @@ export class SyncService {
     run.done.then(clear, clear);
     return run;
   }
-
-  /** Takes the lease (or refuses), records the new run, marks an abandoned run FAILED. */
-  private async begin(flags: SyncFlags, trigger: SyncTrigger): Promise<SyncEventHub> {
-    const { runs } = await this.ctx();
-    if (!(await this.leases.acquire(SYNC_LEASE, this.holder, this.ttlMs, 0))) {
-      const lease = await this.leases.read(SYNC_LEASE);
-      throw aborted(`a sync is running on another replica (run ${lease?.value ?? "?"})`, "SYNC_IN_PROGRESS");
-    }
-    let runId: number;
-    try {
-      runId = await runs.create(flags, trigger, this.holder);
-      // The run id goes into the lease row: every commit fences on (holder, run id).
-      await execute(this.o.db.ds, "UPDATE coordination SET value = ? WHERE name = ? AND holder = ?", [runId, SYNC_LEASE, this.holder]);
-      const abandoned = await runs.failAbandoned(runId);
-      if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
-    } catch (e) {
-      await this.leases.release(SYNC_LEASE, this.holder).catch(() => undefined);
-      throw e;
-    }
-    logger.info({ runId, trigger, mode: modeOf(flags), dryRun: flags.dryRun }, "sync started");
-    return new SyncEventHub(runId, modeOf(flags), flags.dryRun);
-  }
-
-  private async drive(run: ActiveRun, hub: SyncEventHub): Promise<SyncFinished> {
-    const { scope, runs } = await this.ctx();
-    const startedAt = Date.now();
-    const requests = new CountingStore(this.o.store);
-    const keeper = keepLease({
-      db: this.o.db,
-      leases: this.leases,
-      runs,
-      holder: this.holder,
-      runId: hub.runId,
-      ttlMs: this.ttlMs,
-      renewIntervalMs: this.o.renewIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / 3)),
-      cancelPollMs: this.o.cancelPollMs ?? 1_000,
-      controller: run.controller,
-    });
-    const faultPoints = this.o.faultPoints;
-    let result: RunResult;
-    try {
-      result = await executeRun({
-        db: this.o.db,
-        scope,
-        layout: new RegistryLayout(new RetryingStore(requests, this.o.retry)),
-        requests,
-        runs,
-        leases: this.leases,
-        holder: this.holder,
-        runId: hub.runId,
-        flags: run.flags,
-        hub,
-        signal: run.controller.signal,
-        concurrency: this.o.concurrency ?? 16,
-        batchSize: Math.min(COMMIT_BATCH, Math.max(1, this.o.commitBatchSize ?? COMMIT_BATCH)),
-        counts: run.counts,
-        ...(faultPoints && {
-          faultPoints: async (point) => {
-            try {
-              await faultPoints(point);
-            } catch (e) {
-              throw new SimulatedCrash(point, { cause: e });
-            }
-          },
-        }),
-      });
-    } catch (e) {
-      if (e instanceof SimulatedCrash) {
-        // As after kill -9: no finish, no lease release; the next run takes over once the lease expires.
-        keeper.stop();
-        hub.abandon(e);
-        throw e;
-      }
-      result = failedResult(e, run.counts, hub);
-    } finally {
-      keeper.stop();
-    }
-    result.counts.objectStoreRequests = requests.total;
-    result.counts.tagsFailed = hub.failures.length;
-    await runs.finish(hub.runId, result).catch((e: unknown) => logger.error({ err: e, runId: hub.runId }, "could not record the end of a sync run"));
-    await this.leases.release(SYNC_LEASE, this.holder).catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
-    const finished: SyncFinished = {
-      runId: hub.runId,
-      state: result.state,
-      counts: { ...result.counts },
-      durationMs: Date.now() - startedAt,
-      ...(result.errorReason && { errorReason: result.errorReason }),
-      message: result.message,
-    };
-    logger.info({ runId: hub.runId, state: finished.state, counts: finished.counts, durationMs: finished.durationMs, reason: finished.errorReason }, "sync finished");
-    hub.finish(finished);
-    return finished;
-  }
 }
 
 function ticket(hub: SyncEventHub, run: ActiveRun, joined: boolean): SyncTicket {
   return { runId: hub.runId, joined, events: (signal) => hub.subscribe(joined, signal), done: run.done };
-}
-
-const DATABASE_DOWN = /^(ECONN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|PROTOCOL_|ER_CON_COUNT|ER_SERVER_SHUTDOWN|SQLITE_BUSY|SQLITE_LOCKED|SQLITE_CANTOPEN|SQLITE_IOERR|SQLITE_FULL)/;
-
-/** A run that ended in an error: CANCELLED for cancellation and shutdown, FAILED otherwise. */
-function failedResult(e: unknown, counts: SyncCounts, hub: SyncEventHub): RunResult {
-  let reason: ErrorReason;
-  let message: string;
-  if (isEpochError(e)) {
-    reason = e.reason;
-    message = e.message;
-  } else {
-    const err = e as { code?: unknown; driverError?: { code?: unknown }; fatal?: unknown } | null;
-    const code = String(err?.code ?? err?.driverError?.code ?? "");
-    const down = DATABASE_DOWN.test(code) || err?.fatal === true;
-    reason = down ? "DATABASE_UNAVAILABLE" : "INTERNAL";
-    message = down ? "the database became unavailable during the sync" : "internal error during the sync";
-    if (!down) logger.error({ err: e, runId: hub.runId }, "sync failed with an unexpected error");
-  }
-  const state = isEpochError(e) && e.kind === "cancelled" ? "CANCELLED" : "FAILED";
-  return { state, counts, failures: hub.failures, errorReason: reason, message };
 }

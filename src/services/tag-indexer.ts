@@ -8,11 +8,12 @@
 import type { EntityManager } from "typeorm";
 import type { Dialect } from "../db/column-types.js";
 import { execute } from "../db/execute.js";
-import { toDate, toJson, toNumber } from "../db/queries/decode.js";
+import { toDate, toNumber } from "../db/queries/decode.js";
 import { insertIgnore, sqlNow } from "../db/sql.js";
 import { deleteOrphanManifests, moveBlobRefs, refreshBlobRefs } from "./aggregates.js";
-import { bool, chunk, forUpdate, placeholders, rowPlaceholders, timeParam } from "./sql-params.js";
-import type { ManifestFacts, TagFacts } from "./tag-reader.js";
+import { ensureManifests, uniqueManifests } from "./manifest-rows.js";
+import { bool, chunk, forUpdate, placeholders, timeParam } from "./sql-params.js";
+import type { TagFacts } from "./tag-reader.js";
 
 export interface IndexScope {
   dialect: Dialect;
@@ -34,9 +35,6 @@ export interface WriteResult {
   keptNewer: number;
 }
 
-/** Manifest JSON per INSERT statement, well below MariaDB's default 16 MiB packet. */
-const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
-
 const tagKey = (repositoryId: number, name: string) => `${repositoryId}\u0000${name}`;
 
 export async function writeTags(m: EntityManager, scope: IndexScope, tags: readonly TagFacts[], opts: WriteOptions): Promise<WriteResult> {
@@ -47,13 +45,16 @@ export async function writeTags(m: EntityManager, scope: IndexScope, tags: reado
   }
   const existing = await existingTags(m, scope, repoIds, [...new Set(tags.map((t) => t.tag))], opts.keepNewerThan);
   const toWrite = tags.filter((t) => !existing.get(tagKey(ids.get(t.repository)!, t.tag))?.newer);
-  const { manifestIds, upgraded } = await ensureManifests(m, scope, uniqueManifests(toWrite));
+  // A tag no sync has read yet (no object_etag: adopted from Epoch) gets every derived field
+  // recomputed: its manifest's sizes and blob edges, and its push time.
+  const unread = new Set(toWrite.filter((t) => existing.get(tagKey(ids.get(t.repository)!, t.tag))?.objectEtag === null).map((t) => t.manifest.digest));
+  const { manifestIds, upgraded, insertedEdges } = await ensureManifests(m, scope, uniqueManifests(toWrite), unread);
 
   const rows = toWrite.map((t) => {
     const repositoryId = ids.get(t.repository)!;
     const old = existing.get(tagKey(repositoryId, t.tag));
     // pushed_at does not move while the digest is unchanged (Epoch).
-    const pushedAt = old && old.digest === t.manifest.digest ? old.pushedAt : t.pushedAt;
+    const pushedAt = old && old.digest === t.manifest.digest && old.objectEtag !== null ? old.pushedAt : t.pushedAt;
     return { t, repositoryId, manifestId: manifestIds.get(t.manifest.digest)!, pushedAt, old };
   });
   await upsertTagRows(m, scope.dialect, rows, opts.bySync);
@@ -63,6 +64,7 @@ export async function writeTags(m: EntityManager, scope: IndexScope, tags: reado
     m,
     scope,
     moved.map((r) => ({ ...(r.old && { from: r.old.manifestId }), to: r.manifestId })),
+    insertedEdges,
   );
   // A manifest completed under its tags: its blob set changed for all of them, so recount (after the moves).
   await refreshBlobRefs(m, scope, upgraded);
@@ -141,6 +143,7 @@ VALUES ${part.map(() => `(?, ?, 0, 0, '', '', NULL, ${now}, ${now})`).join(", ")
 interface ExistingTag {
   manifestId: number;
   digest: string;
+  objectEtag: string | null;
   pushedAt: Date;
   newer: boolean;
 }
@@ -151,7 +154,7 @@ async function existingTags(m: EntityManager, scope: IndexScope, repoIds: number
   const newer = keepNewerThan === undefined ? "0" : "CASE WHEN indexed_at > ? THEN 1 ELSE 0 END";
   for (const part of chunk(names, 1000)) {
     const rows: Array<Record<string, unknown>> = await m.query(
-      `SELECT repository_id, name, manifest_id, digest, pushed_at, ${newer} AS newer FROM tags
+      `SELECT repository_id, name, manifest_id, digest, object_etag, pushed_at, ${newer} AS newer FROM tags
 WHERE repository_id IN (${placeholders(repoIds.length)}) AND name IN (${placeholders(part.length)})${forUpdate(scope.dialect)}`,
       [...(keepNewerThan === undefined ? [] : [keepNewerThan]), ...repoIds, ...part],
     );
@@ -159,86 +162,10 @@ WHERE repository_id IN (${placeholders(repoIds.length)}) AND name IN (${placehol
       out.set(tagKey(toNumber(r.repository_id), String(r.name)), {
         manifestId: toNumber(r.manifest_id),
         digest: String(r.digest),
+        objectEtag: r.object_etag === null || r.object_etag === undefined ? null : String(r.object_etag),
         pushedAt: toDate(r.pushed_at),
         newer: toNumber(r.newer) === 1,
       });
-    }
-  }
-  return out;
-}
-
-function uniqueManifests(tags: readonly TagFacts[]): ManifestFacts[] {
-  const byDigest = new Map<string, ManifestFacts>();
-  for (const t of tags) {
-    const seen = byDigest.get(t.manifest.digest);
-    // Children live per repository: prefer the most complete reading of a shared index.
-    if (!seen || (!seen.complete && t.manifest.complete)) byDigest.set(t.manifest.digest, t.manifest);
-  }
-  return [...byDigest.values()];
-}
-
-/** Inserts missing manifests (with edges, children and blobs); completes incomplete ones. */
-async function ensureManifests(m: EntityManager, scope: IndexScope, manifests: ManifestFacts[]): Promise<{ manifestIds: Map<string, number>; upgraded: number[] }> {
-  const known = await manifestRows(m, scope, manifests.map((f) => f.digest));
-  const fresh = manifests.filter((f) => !known.has(f.digest));
-  for (const part of chunkBySize(fresh)) {
-    await execute(
-      m,
-      `${insertIgnore(scope.dialect)} INTO manifests (namespace_id, digest, media_type, artifact_type, kind, json, total_size, layer_count, platform_sizes)
-VALUES ${rowPlaceholders(part.length, 9)}`,
-      part.flatMap((f) => [scope.namespaceId, f.digest, f.mediaType, f.artifactType, f.kind, f.json, f.totalSize, f.layerCount, platformJson(f)]),
-    );
-  }
-  const inserted = await manifestRows(m, scope, fresh.map((f) => f.digest));
-  const manifestIds = new Map<string, number>();
-  for (const [digest, row] of [...known, ...inserted]) manifestIds.set(digest, row.id);
-
-  // A shared index read completely now, but stored from an incomplete reading earlier.
-  const upgrades = manifests.filter((f) => f.complete && known.get(f.digest)?.incomplete);
-  for (const f of upgrades) {
-    const id = manifestIds.get(f.digest)!;
-    await execute(m, "UPDATE manifests SET total_size = ?, layer_count = ?, platform_sizes = ? WHERE id = ?", [f.totalSize, f.layerCount, platformJson(f), id]);
-    await execute(m, "DELETE FROM manifest_blobs WHERE manifest_id = ?", [id]);
-  }
-  const withEdges = [...fresh.filter((f) => inserted.has(f.digest)), ...upgrades];
-  await insertEdges(m, scope, withEdges, manifestIds, fresh.filter((f) => inserted.has(f.digest)));
-  return { manifestIds, upgraded: upgrades.map((f) => manifestIds.get(f.digest)!) };
-}
-
-async function insertEdges(m: EntityManager, scope: IndexScope, withBlobs: ManifestFacts[], ids: Map<string, number>, withChildren: ManifestFacts[]): Promise<void> {
-  const edges = withBlobs.flatMap((f) => f.blobs.map((b) => [ids.get(f.digest)!, b.digest] as const));
-  for (const part of chunk(edges, 1000)) {
-    await execute(m, `${insertIgnore(scope.dialect)} INTO manifest_blobs (manifest_id, blob_digest) VALUES ${rowPlaceholders(part.length, 2)}`, part.flat());
-  }
-  const blobs = new Map(withBlobs.flatMap((f) => f.blobs.map((b) => [b.digest, b] as const)));
-  for (const part of chunk([...blobs.values()], 1000)) {
-    await execute(
-      m,
-      `${insertIgnore(scope.dialect)} INTO blobs (namespace_id, digest, size, media_type, ref_count) VALUES ${part.map(() => "(?, ?, ?, ?, 0)").join(", ")}`,
-      part.flatMap((b) => [scope.namespaceId, b.digest, b.size, b.mediaType]),
-    );
-  }
-  const children = withChildren.flatMap((f) => f.children.map((c, position) => [ids.get(f.digest)!, position, c.digest, c.platform] as const));
-  for (const part of chunk(children, 1000)) {
-    await execute(
-      m,
-      `${insertIgnore(scope.dialect)} INTO manifest_children (parent_id, position, child_digest, platform) VALUES ${rowPlaceholders(part.length, 4)}`,
-      part.flat(),
-    );
-  }
-}
-
-async function manifestRows(m: EntityManager, scope: IndexScope, digests: string[]): Promise<Map<string, { id: number; incomplete: boolean }>> {
-  const out = new Map<string, { id: number; incomplete: boolean }>();
-  for (const part of chunk(digests, 1000)) {
-    const rows: Array<Record<string, unknown>> = await m.query(
-      `SELECT id, digest, layer_count, platform_sizes FROM manifests WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})`,
-      [scope.namespaceId, ...part],
-    );
-    for (const r of rows) {
-      const sizes = toJson<unknown[]>(r.platform_sizes);
-      // An index stores one platform size per readable child: fewer than its children = incomplete.
-      out.set(String(r.digest), { id: toNumber(r.id), incomplete: sizes !== null && sizes.length < toNumber(r.layer_count) });
     }
   }
   return out;
@@ -277,25 +204,4 @@ async function upsertTagRows(m: EntityManager, dialect: Dialect, rows: TagRowWri
       ]),
     );
   }
-}
-
-function platformJson(f: ManifestFacts): string | null {
-  return f.platformSizes === null ? null : JSON.stringify(f.platformSizes);
-}
-
-function chunkBySize(manifests: ManifestFacts[]): ManifestFacts[][] {
-  const out: ManifestFacts[][] = [];
-  let current: ManifestFacts[] = [];
-  let bytes = 0;
-  for (const f of manifests) {
-    if (current.length > 0 && (bytes + f.json.length > MAX_STATEMENT_BYTES || current.length >= 500)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(f);
-    bytes += f.json.length;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }

@@ -97,7 +97,7 @@ export async function readTag(
   tag: string,
   opts: { ifNoneMatch?: string } = {},
 ): Promise<TagRead> {
-  const got = await layout.readManifest(repository, tag, opts);
+  const got = await layout.readManifest(repository, tag, opts.ifNoneMatch === undefined ? {} : { ifNoneMatch: opts.ifNoneMatch });
   if (got.status === "not_modified") return { status: "not_modified" };
   const analysis = analyzeManifest(got.bytes);
   const { manifest, partial } = await manifestFacts(analysis, got.bytes, repository, readChild);

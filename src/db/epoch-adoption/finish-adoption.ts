@@ -1,0 +1,52 @@
+/**
+ * The last two steps. `copyEpochBlobs` adds the blobs only Epoch's table knows (an index's
+ * children's layers: Epoch never stored the children); a blob a manifest names keeps the
+ * manifest's size and media type. `recomputeAdopted` derives the maintained numbers the way a
+ * sync does — blob ref counts, every repository's aggregates, the registry_stats row.
+ */
+import type { EntityManager } from "typeorm";
+import { recomputeRepositories, recomputeStats } from "../../services/aggregates.js";
+import { execute } from "../execute.js";
+import { toNumber } from "../queries/decode.js";
+import { recordStep } from "./adoption-state.js";
+import { tableName } from "./epoch-tables.js";
+import type { StepContext } from "./step-context.js";
+
+export async function copyEpochBlobs(c: StepContext): Promise<number> {
+  return c.fenced(async (m) => {
+    const added = await execute(
+      m,
+      `INSERT IGNORE INTO blobs (namespace_id, digest, size, media_type, ref_count)
+SELECT ?, CONCAT('sha256:', LOWER(digest)), size, media_type, 0 FROM ${tableName(c.schema, "blobs")}
+WHERE digest REGEXP '^[0-9a-fA-F]{64}$' AND size >= 0`,
+      [c.namespaceId],
+    );
+    await recordStep(m, "catalog", "blobs");
+    return added;
+  });
+}
+
+export async function recomputeAdopted(c: StepContext): Promise<void> {
+  await c.fenced(async (m) => {
+    await refreshAllBlobRefs(m, c.namespaceId);
+    const rows: Array<{ id: unknown }> = await m.query("SELECT id FROM repositories WHERE namespace_id = ?", [c.namespaceId]);
+    const scope = { dialect: c.db.dialect, namespaceId: c.namespaceId };
+    await recomputeRepositories(m, scope, rows.map((r) => ({ id: toNumber(r.id) })));
+    await recomputeStats(m, scope);
+    await recordStep(m, "blobs", "aggregates");
+  });
+}
+
+/** ref_count = tags whose blob set holds the blob (DESIGN §1), for every blob at once. */
+async function refreshAllBlobRefs(m: EntityManager, namespaceId: number): Promise<void> {
+  await execute(
+    m,
+    `UPDATE blobs SET ref_count = (
+  SELECT COUNT(*) FROM manifest_blobs mb
+  JOIN manifests mf ON mf.id = mb.manifest_id AND mf.namespace_id = blobs.namespace_id
+  JOIN tags t ON t.manifest_id = mb.manifest_id
+  WHERE mb.blob_digest = blobs.digest)
+WHERE namespace_id = ?`,
+    [namespaceId],
+  );
+}
