@@ -8,6 +8,7 @@ import type { Database } from "./data-source.js";
 import { DEFAULT_NAMESPACE, type TokenRow } from "./entities/index.js";
 import { execute } from "./execute.js";
 import { insertIgnore } from "./sql.js";
+import { serialized, writeTransaction } from "./write-transaction.js";
 
 /** The `coordination` row every replica polls; DeleteToken and InvalidateTokenCache bump it. */
 export const TOKEN_GENERATION = "token_generation";
@@ -72,7 +73,8 @@ export class TokenStore {
   async insert(token: NewToken): Promise<TokenRow> {
     const namespaceId = await this.defaultNamespaceId();
     const row = { ...token, namespaceId, lastUsed: null };
-    const result = await this.db.ds.getRepository<TokenRow>("Token").insert(row);
+    // Queued behind other SQLite writers (see write-transaction.ts) so it never joins their transaction.
+    const result = await serialized(this.db, () => this.db.ds.getRepository<TokenRow>("Token").insert(row));
     return { ...row, id: Number((result.identifiers[0] as { id: number | string }).id) };
   }
 
@@ -101,7 +103,7 @@ export class TokenStore {
    */
   async deleteAndBump(id: number): Promise<number | null> {
     const namespaceId = await this.defaultNamespaceId();
-    return this.db.ds.transaction(async (manager) => {
+    return writeTransaction(this.db, async (manager) => {
       const deleted = await execute(manager, "DELETE FROM tokens WHERE id = ? AND namespace_id = ?", [id, namespaceId]);
       return deleted === 0 ? null : this.bumpWith(manager);
     });
@@ -109,7 +111,7 @@ export class TokenStore {
 
   /** Moves the generation; returns the new value. */
   bumpGeneration(): Promise<number> {
-    return this.db.ds.transaction((manager) => this.bumpWith(manager));
+    return writeTransaction(this.db, (manager) => this.bumpWith(manager));
   }
 
   private async bumpWith(manager: EntityManager): Promise<number> {
@@ -136,11 +138,13 @@ export class TokenStore {
       const chunk = entries.slice(i, i + LAST_USED_CHUNK);
       const cases = chunk.map(() => "WHEN ? THEN ?").join(" ");
       const pairs = chunk.flatMap(([id, at]) => [id, sqlTime(at)]);
-      await execute(
-        this.db.ds,
-        `UPDATE tokens SET last_used = CASE id ${cases} END
+      await serialized(this.db, () =>
+        execute(
+          this.db.ds,
+          `UPDATE tokens SET last_used = CASE id ${cases} END
          WHERE id IN (${chunk.map(() => "?").join(", ")}) AND (last_used IS NULL OR last_used < CASE id ${cases} END)`,
-        [...pairs, ...chunk.map(([id]) => id), ...pairs],
+          [...pairs, ...chunk.map(([id]) => id), ...pairs],
+        ),
       );
       statements++;
     }

@@ -14,7 +14,7 @@ import type { IndexedRepository, RepositoryRemoval, TouchedRepository } from "./
 import type { FaultPoints, SyncPhase } from "./sync-types.js";
 import { removeTags, writeTags, type IndexScope, type RemovalTarget } from "./tag-indexer.js";
 import type { TagFacts } from "./tag-reader.js";
-import { serialized, writeTransaction } from "./write-transaction.js";
+import { serialized, writeTransaction } from "../db/write-transaction.js";
 
 export const SYNC_LEASE = "sync";
 export const COMMIT_BATCH = 1000;

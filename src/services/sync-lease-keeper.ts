@@ -9,7 +9,7 @@ import { aborted, cancelled } from "../errors.js";
 import { logger } from "../logger.js";
 import { SYNC_LEASE } from "./sync-commit.js";
 import type { SyncRunStore } from "./sync-run-store.js";
-import { serialized } from "./write-transaction.js";
+import { serialized } from "../db/write-transaction.js";
 
 export interface LeaseKeeperOptions {
   db: Database;

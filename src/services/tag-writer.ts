@@ -16,7 +16,7 @@ import type { RegistryLayout } from "../storage/registry-layout.js";
 import { recomputeRepositories, recomputeStats } from "./aggregates.js";
 import { removeTags, writeTags, type IndexScope } from "./tag-indexer.js";
 import { childReader, readTag, type TagFacts } from "./tag-reader.js";
-import { writeTransaction } from "./write-transaction.js";
+import { writeTransaction } from "../db/write-transaction.js";
 
 export class TagWriter {
   private scope: Promise<IndexScope> | undefined;

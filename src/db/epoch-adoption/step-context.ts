@@ -5,7 +5,7 @@
  */
 import type { EntityManager } from "typeorm";
 import { aborted } from "../../errors.js";
-import { writeTransaction } from "../../services/write-transaction.js";
+import { writeTransaction } from "../write-transaction.js";
 import type { Database } from "../data-source.js";
 import type { Leases } from "../leases.js";
 import { MIGRATION_LEASE } from "../migrate.js";

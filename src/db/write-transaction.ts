@@ -7,7 +7,7 @@
  * behind the previous one. On MariaDB a deadlock or lock-wait timeout is retried a few times.
  */
 import type { EntityManager } from "typeorm";
-import type { Database } from "../db/data-source.js";
+import type { Database } from "./data-source.js";
 
 const queues = new WeakMap<object, Promise<unknown>>();
 
