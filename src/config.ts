@@ -24,6 +24,16 @@ export interface ListenAddress {
   address: string;
 }
 
+/** The token service's cache and last-used settings (TokenServiceOptions adds test seams). */
+export interface TokenSettings {
+  cacheSize: number;
+  cacheTtlMs: number;
+  negativeCacheSize: number;
+  staleMaxMs: number;
+  pollIntervalMs: number;
+  lastUsedFlushIntervalMs: number;
+}
+
 export interface Config {
   databaseUrl: string;
   storageUrl: string;
@@ -31,14 +41,7 @@ export interface Config {
   auth: { mode: AuthMode; allowOpen: boolean };
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   sync: { intervalMs: number; fullIntervalMs: number; concurrency: number; leaseTtlMs: number };
-  tokens: {
-    cacheSize: number;
-    cacheTtlMs: number;
-    negativeCacheSize: number;
-    staleMaxMs: number;
-    pollIntervalMs: number;
-    lastUsedFlushIntervalMs: number;
-  };
+  tokens: TokenSettings;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
 }

@@ -20,6 +20,12 @@ export interface Platform {
   variant?: string;
 }
 
+/** "os/architecture[/variant]", as the sync writes manifest_children.platform; "" for none. */
+export function platformText(p: Platform | undefined): string {
+  if (!p) return "";
+  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== "").join("/");
+}
+
 export interface Descriptor {
   mediaType: string;
   digest: string;

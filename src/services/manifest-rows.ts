@@ -5,14 +5,12 @@
  */
 import type { EntityManager } from "typeorm";
 import { execute } from "../db/execute.js";
+import { chunkBySize, insertManifestEdges } from "../db/manifest-edges.js";
 import { toJson, toNumber } from "../db/queries/decode.js";
 import { insertIgnore } from "../db/sql.js";
 import { chunk, placeholders, rowPlaceholders } from "./sql-params.js";
 import type { IndexScope } from "./tag-indexer.js";
 import type { ManifestFacts, TagFacts } from "./tag-reader.js";
-
-/** Manifest JSON per INSERT statement, well below MariaDB's default 16 MiB packet. */
-const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
 export function uniqueManifests(tags: readonly TagFacts[]): ManifestFacts[] {
   const byDigest = new Map<string, ManifestFacts>();
@@ -34,7 +32,7 @@ export async function ensureManifests(
 ): Promise<{ manifestIds: Map<string, number>; upgraded: number[]; insertedEdges: Map<number, string[]> }> {
   const known = await manifestRows(m, scope, manifests.map((f) => f.digest));
   const fresh = manifests.filter((f) => !known.has(f.digest));
-  for (const part of chunkBySize(fresh)) {
+  for (const part of chunkBySize(fresh, 500)) {
     await execute(
       m,
       `${insertIgnore(scope.dialect)} INTO manifests (namespace_id, digest, media_type, artifact_type, kind, json, total_size, layer_count, platform_sizes)
@@ -54,32 +52,9 @@ VALUES ${rowPlaceholders(part.length, 9)}`,
     await execute(m, "DELETE FROM manifest_blobs WHERE manifest_id = ?", [id]);
   }
   const created = fresh.filter((f) => inserted.has(f.digest));
-  await insertEdges(m, scope, [...created, ...upgrades], manifestIds, created);
+  await insertManifestEdges(m, insertIgnore(scope.dialect), scope.namespaceId, [...created, ...upgrades], manifestIds, created);
   const insertedEdges = new Map(created.map((f) => [manifestIds.get(f.digest)!, f.blobs.map((b) => b.digest)]));
   return { manifestIds, upgraded: upgrades.map((f) => manifestIds.get(f.digest)!), insertedEdges };
-}
-
-async function insertEdges(m: EntityManager, scope: IndexScope, withBlobs: ManifestFacts[], ids: Map<string, number>, withChildren: ManifestFacts[]): Promise<void> {
-  const edges = withBlobs.flatMap((f) => f.blobs.map((b) => [ids.get(f.digest)!, b.digest] as const));
-  for (const part of chunk(edges, 1000)) {
-    await execute(m, `${insertIgnore(scope.dialect)} INTO manifest_blobs (manifest_id, blob_digest) VALUES ${rowPlaceholders(part.length, 2)}`, part.flat());
-  }
-  const blobs = new Map(withBlobs.flatMap((f) => f.blobs.map((b) => [b.digest, b] as const)));
-  for (const part of chunk([...blobs.values()], 1000)) {
-    await execute(
-      m,
-      `${insertIgnore(scope.dialect)} INTO blobs (namespace_id, digest, size, media_type, ref_count) VALUES ${part.map(() => "(?, ?, ?, ?, 0)").join(", ")}`,
-      part.flatMap((b) => [scope.namespaceId, b.digest, b.size, b.mediaType]),
-    );
-  }
-  const children = withChildren.flatMap((f) => f.children.map((c, position) => [ids.get(f.digest)!, position, c.digest, c.platform] as const));
-  for (const part of chunk(children, 1000)) {
-    await execute(
-      m,
-      `${insertIgnore(scope.dialect)} INTO manifest_children (parent_id, position, child_digest, platform) VALUES ${rowPlaceholders(part.length, 4)}`,
-      part.flat(),
-    );
-  }
 }
 
 async function manifestRows(m: EntityManager, scope: IndexScope, digests: string[]): Promise<Map<string, { id: number; incomplete: boolean }>> {
@@ -100,21 +75,4 @@ async function manifestRows(m: EntityManager, scope: IndexScope, digests: string
 
 function platformJson(f: ManifestFacts): string | null {
   return f.platformSizes === null ? null : JSON.stringify(f.platformSizes);
-}
-
-function chunkBySize(manifests: ManifestFacts[]): ManifestFacts[][] {
-  const out: ManifestFacts[][] = [];
-  let current: ManifestFacts[] = [];
-  let bytes = 0;
-  for (const f of manifests) {
-    if (current.length > 0 && (bytes + f.json.length > MAX_STATEMENT_BYTES || current.length >= 500)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(f);
-    bytes += f.json.length;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }

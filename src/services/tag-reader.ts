@@ -7,7 +7,7 @@ import type { PlatformSizeJson } from "../db/entities/index.js";
 import { isEpochError, type ErrorReason } from "../errors.js";
 import { analyzeManifest, completeIndex, type ManifestAnalysis } from "../oci/analyze.js";
 import type { ArtifactKind } from "../oci/kinds.js";
-import { parseManifest, type ParsedManifest } from "../oci/manifest.js";
+import { parseManifest, platformText, type ParsedManifest } from "../oci/manifest.js";
 import type { BlobRef } from "../oci/sizes.js";
 import { isNotFound } from "../storage/object-store.js";
 import type { RegistryLayout } from "../storage/registry-layout.js";
@@ -157,11 +157,6 @@ async function manifestFacts(
     return { manifest, partial: { reason, message: `indexed incomplete; ${parts.join("; ")}` } };
   }
   return { manifest };
-}
-
-function platformText(p: { os: string; architecture: string; variant?: string } | undefined): string {
-  if (!p) return "";
-  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== "").join("/");
 }
 
 function listDigests(digests: string[]): string {

@@ -6,6 +6,7 @@
  * miss; expiry, scopes and repository globs are checked against the cached record, so an
  * expired token is refused at once even while cached; last_used goes to an in-memory recorder.
  */
+import type { TokenSettings } from "../config.js";
 import { invalidArgument, isEpochError, notFound, unavailable } from "../errors.js";
 import { logger } from "../logger.js";
 import { assertRepositoryName } from "../oci/names.js";
@@ -42,13 +43,7 @@ export interface Validation {
   reason?: InvalidReason;
 }
 
-export interface TokenServiceOptions {
-  cacheSize: number;
-  cacheTtlMs: number;
-  negativeCacheSize: number;
-  staleMaxMs: number;
-  pollIntervalMs: number;
-  lastUsedFlushIntervalMs: number;
+export interface TokenServiceOptions extends TokenSettings {
   /** Milliseconds clock (tests); defaults to Date.now. */
   now?: () => number;
   /** Test-only pause points of a cache miss. */

@@ -5,22 +5,11 @@
  */
 import { createHash } from "node:crypto";
 import type { ArtifactKind } from "../oci/kinds.js";
+import type { BlobRef, PlatformSize } from "../oci/sizes.js";
 import type { RegistryLayout } from "./registry-layout.js";
 
-export interface BlobSpec {
-  digest: string;
-  size: number;
-  mediaType: string;
-}
-
-export interface ExpectedPlatformSize {
-  digest: string;
-  size: number;
-  layerCount: number;
-  os: string;
-  architecture: string;
-  variant: string;
-}
+/** A blob built into the registry: the shape src/oci reports (only the type is shared, not the computation). */
+export type BlobSpec = BlobRef;
 
 /** Why a tag cannot be indexed fully; the sync reports it as a TagFailure with this reason. */
 export type BrokenReason = "MANIFEST_MISSING" | "MANIFEST_INVALID" | "INDEX_CHILD_MISSING" | "INVALID_NAME";
@@ -37,7 +26,7 @@ export interface ExpectedTag {
   layerCount: number;
   /** Distinct config+layer blobs (union over readable children for an index), sorted by digest. */
   blobs: BlobSpec[];
-  platformSizes?: ExpectedPlatformSize[];
+  platformSizes?: PlatformSize[];
   incomplete: boolean;
   /** `org.opencontainers.image.created` when it is valid RFC 3339. */
   createdAt?: string;
@@ -144,7 +133,7 @@ export class DemoBuilder {
   ): Promise<string> {
     const mediaType = opts.mediaType ?? "application/vnd.oci.image.index.v1+json";
     const entries = [];
-    const platformSizes: ExpectedPlatformSize[] = [];
+    const platformSizes: PlatformSize[] = [];
     const readable: BlobSpec[] = [];
     for (const child of children) {
       const bytes = imageManifestBytes({ mediaType: opts.childMediaType, ...child.image });

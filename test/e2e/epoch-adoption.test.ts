@@ -5,11 +5,9 @@
  * no API); the first SyncFromCatalog against the same registry adds none of the adopted tags and
  * leaves the index exactly equal to a fresh sync's.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { SyncFromCatalogRequest, type GetTagResponse, type ListRepositoriesResponse, type SyncFromCatalogResponse } from "epoch-meta-client/epoch/v1/metadata_service";
 import { ArtifactKind } from "epoch-meta-client/epoch/v1/resources";
@@ -21,28 +19,13 @@ import { configureLogger } from "../../src/logger.js";
 import { createToken } from "../../src/services/tokens.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
+import { runCli } from "../helpers/cli.js";
 import { createTestDatabase, mariadbServerUrl, type TestDatabase } from "../helpers/database.js";
 import { call, callError, callMetadata, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { createEpochDatabase, EPOCH_TOKENS, type EpochDatabase } from "../helpers/epoch-schema.js";
 import { dumpIndex, freshDump, type IndexDump } from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
-
-const REPO_ROOT = resolve(import.meta.dirname, "../..");
-const TSX = pathToFileURL(join(REPO_ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-const MAIN = join(REPO_ROOT, "src/main.ts");
-
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => done({ code, stdout, stderr }));
-  });
-}
 
 const maria = mariadbServerUrl() ? describe : describe.skip;
 if (!mariadbServerUrl()) console.warn("*** SKIPPED: epoch adoption e2e [mariadb] — no MariaDB server ***");

@@ -3,9 +3,6 @@
  * seeded row by row, on SQLite and MariaDB. Checks what only the wire shows: enums, Timestamps,
  * int64 sizes, empty manifest_json in lists, and status codes with their reason trailer.
  */
-import { spawn } from "node:child_process";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { status } from "@grpc/grpc-js";
 import type {
   GetBlobResponse,
@@ -19,29 +16,16 @@ import type {
 import { ArtifactKind } from "epoch-meta-client/epoch/v1/resources";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
+import { cli } from "../helpers/cli.js";
 import { createMigratedDatabase, forEachDialect } from "../helpers/database.js";
 import { call, callError, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { fakeDigest, IndexSeeder } from "../helpers/seed-index.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
-const REPO_ROOT = resolve(import.meta.dirname, "../..");
 const T0 = Date.UTC(2024, 0, 1);
 const at = (seconds: number) => new Date(T0 + seconds * 1000);
 const BIG = 2 ** 40 + 3; // an int64 above 2^32 must survive the wire as a number
-
-/** Runs `epoch-meta <args>` as a child process (async: the server answers from this process). */
-function cli(args: string[], server: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const tsx = pathToFileURL(join(REPO_ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-  const child = spawn(process.execPath, ["--import", tsx, join(REPO_ROOT, "src/main.ts"), ...args], {
-    env: { ...process.env, EPOCH_SERVER: server, EPOCH_TOKEN: "", EPOCH_LOG_LEVEL: "silent" },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((done) => child.on("close", (code) => done({ code, stdout, stderr })));
-}
 
 forEachDialect("MetadataService reads (e2e)", (dialect) => {
   let server: E2EServer;

@@ -6,9 +6,6 @@
  * SYNC_IN_PROGRESS (other flags, other replica), CancelSync, a caller that only detaches,
  * GetSyncStatus, IndexTag and DeleteTag.
  */
-import { spawn } from "node:child_process";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Metadata, status, type ClientReadableStream } from "@grpc/grpc-js";
 import { SyncFromCatalogRequest, type SyncFromCatalogResponse } from "epoch-meta-client/epoch/v1/metadata_service";
 import { ArtifactKind, type Tag } from "epoch-meta-client/epoch/v1/resources";
@@ -21,10 +18,12 @@ import { imageManifestBytes } from "../../src/storage/demo-builder.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { RegistryLayout } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
+import { cli } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
 import { call, callError, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { FaultStore } from "../helpers/fault-store.js";
 import { startHoldingProxy, type HoldingProxy } from "../helpers/holding-proxy.js";
+import { blob } from "../helpers/images.js";
 import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
@@ -70,12 +69,6 @@ function firstThenRest(stream: ClientReadableStream<SyncFromCatalogResponse>): {
   });
   return { first, rest };
 }
-
-const blob = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip") => ({
-  digest: `sha256:${n.toString(16).padStart(64, "0")}`,
-  size,
-  mediaType,
-});
 
 forEachDialect("sync through the server", (dialect) => {
   let server: E2EServer;
@@ -216,21 +209,6 @@ forEachDialect("sync through the server", (dialect) => {
     expect({ code: unknown.code, reason: unknown.reason }).toEqual({ code: status.NOT_FOUND, reason: "ERROR_REASON_TAG_NOT_FOUND" });
   });
 });
-
-const REPO_ROOT = resolve(import.meta.dirname, "../..");
-
-/** Runs `epoch-meta <args>` as a child process (async: the server answers from this process). */
-function cli(args: string[], server: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const tsx = pathToFileURL(join(REPO_ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-  const child = spawn(process.execPath, ["--import", tsx, join(REPO_ROOT, "src/main.ts"), ...args], {
-    env: { ...process.env, EPOCH_SERVER: server, EPOCH_TOKEN: "", EPOCH_LOG_LEVEL: "silent" },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  return new Promise((done) => child.on("close", (code) => done({ code, stdout, stderr })));
-}
 
 describe("epoch-meta sync (CLI)", () => {
   it("prints JSON lines, a summary with the failures, the status, and exits by outcome", async () => {

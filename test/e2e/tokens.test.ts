@@ -6,8 +6,6 @@
  * revocation within 1 s, with no secret in any log line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { credentials, status } from "@grpc/grpc-js";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import {
@@ -22,34 +20,13 @@ import { openDatabase } from "../../src/db/data-source.js";
 import { TokenStore } from "../../src/db/token-store.js";
 import { configureLogger } from "../../src/logger.js";
 import { generateSecret } from "../../src/services/token-secret.js";
+import { MAIN, REPO_ROOT, runCli, TSX } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, mariadbServerUrl, type TestDatabase } from "../helpers/database.js";
 import { call, callError, callMetadata, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
-const REPO_ROOT = resolve(import.meta.dirname, "../..");
-const TSX = pathToFileURL(join(REPO_ROOT, "node_modules/tsx/dist/loader.mjs")).href;
-const MAIN = join(REPO_ROOT, "src/main.ts");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `epoch-meta <args>` to completion. */
-function runCli(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolveRun({ code, stdout, stderr }));
-  });
-}
 
 const newSecretLine = (out: string) => out.trim().split("\n").pop() ?? "";
 

@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import S3rver from "s3rver";
+import { afterAll, beforeAll } from "vitest";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openObjectStore, type OpenStoreOptions } from "../../src/storage/open-store.js";
 
@@ -52,5 +53,20 @@ export async function startS3Server(opts: { bucket?: string; prefix?: string } =
       await server.close();
       await rm(directory, { recursive: true, force: true });
     },
+  };
+}
+
+/** One s3rver for a test file: started before its tests, closed after them; call the getter inside tests and hooks. */
+export function useS3Server(): () => TestS3Server {
+  let s3: TestS3Server | undefined;
+  beforeAll(async () => {
+    s3 = await startS3Server();
+  });
+  afterAll(async () => {
+    await s3?.close();
+  });
+  return () => {
+    if (!s3) throw new Error("the s3rver is not running");
+    return s3;
   };
 }

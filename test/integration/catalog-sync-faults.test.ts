@@ -5,14 +5,14 @@
  * held, run RUNNING, partial commits): after the lease expires, the next sync must leave exactly
  * the index a fresh sync builds.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
 import type { FaultPoint } from "../../src/services/sync-types.js";
-import { imageManifestBytes } from "../../src/storage/demo-builder.js";
 import { CATALOG_KEY, manifestDigestKey, manifestKey } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
-import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
+import { image } from "../helpers/images.js";
+import { useS3Server } from "../helpers/s3-server.js";
 import {
   createSyncHarness,
   dumpIndex,
@@ -28,22 +28,7 @@ import {
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
-let s3: TestS3Server;
-beforeAll(async () => {
-  s3 = await startS3Server();
-});
-afterAll(async () => {
-  await s3.close();
-});
-
-const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-const blob = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip") => ({
-  digest: `sha256:${n.toString(16).padStart(64, "0")}`,
-  size,
-  mediaType,
-});
-const image = (seed: number) =>
-  imageManifestBytes({ config: blob(seed, 100 + seed, OCI_CONFIG), layers: [blob(1000 + seed, 5000 + seed)], annotations: { "org.opencontainers.image.created": "2025-01-01T00:00:00Z" } });
+const s3 = useS3Server();
 
 /** RetryingStore's default: 4 attempts per request. */
 const ATTEMPTS = 4;
@@ -54,7 +39,7 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
     let h: SyncHarness;
     let fx: RegistryFixture;
     beforeEach(async () => {
-      h = await createSyncHarness(dialect, kind, s3);
+      h = await createSyncHarness(dialect, kind, s3());
       fx = await writeRegistryFixture(h.store, { broken: false });
     });
     afterEach(async () => {

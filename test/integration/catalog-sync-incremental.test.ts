@@ -4,37 +4,26 @@
  * SQLite and MariaDB with the directory store and S3 (s3rver): exact counts, exact object-store
  * requests, and an index equal to the one a fresh sync of the same registry builds.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
 import { computeDigest } from "../../src/oci/digest.js";
 import { imageManifestBytes, seededBytes } from "../../src/storage/demo-builder.js";
 import { manifestKey } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
-import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
+import { OCI_CONFIG, OCI_LAYER, image } from "../helpers/images.js";
+import { useS3Server } from "../helpers/s3-server.js";
 import { createSyncHarness, dumpIndex, failuresOf, freshDump, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
-let s3: TestS3Server;
-beforeAll(async () => {
-  s3 = await startS3Server();
-});
-afterAll(async () => {
-  await s3.close();
-});
-
-const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
-const blob = (n: number, size: number, mediaType = OCI_LAYER) => ({ digest: `sha256:${n.toString(16).padStart(64, "0")}`, size, mediaType });
-const image = (seed: number, created = "2025-01-01T00:00:00Z") =>
-  imageManifestBytes({ config: blob(seed, 100 + seed, OCI_CONFIG), layers: [blob(1000 + seed, 5000 + seed)], annotations: { "org.opencontainers.image.created": created } });
+const s3 = useS3Server();
 
 for (const kind of ["directory", "s3"] as StoreKind[]) {
   forEachDialect(`incremental catalog sync (${kind})`, (dialect) => {
     let h: SyncHarness;
     beforeEach(async () => {
-      h = await createSyncHarness(dialect, kind, s3);
+      h = await createSyncHarness(dialect, kind, s3());
     });
     afterEach(async () => {
       await h.cleanup();

@@ -11,6 +11,7 @@ import { SyncRunStore } from "../../src/services/sync-run-store.js";
 import type { SyncEvent, SyncFlags } from "../../src/services/sync-types.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
+import { rejection } from "../helpers/errors.js";
 import { createSyncHarness, dumpIndex, expireSyncLease, indexWrites, INCREMENTAL, runSync, type SyncHarness } from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
@@ -49,15 +50,6 @@ async function collect(events: AsyncIterable<SyncEvent>): Promise<SyncEvent[]> {
   const out: SyncEvent[] = [];
   for await (const e of events) out.push(e);
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ kind?: string; reason?: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { kind?: string; reason?: string };
-  }
-  throw new Error("expected a rejection");
 }
 
 const finishedOf = (events: SyncEvent[]) => {

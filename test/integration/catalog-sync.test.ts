@@ -4,32 +4,18 @@
  * description; an unchanged catalog costs one request; a bad catalog (missing, mass removal)
  * writes nothing. Incremental changes: catalog-sync-incremental.test.ts.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import { imageManifestBytes } from "../../src/storage/demo-builder.js";
 import { CATALOG_KEY, manifestKey, removeCatalogTag } from "../../src/storage/registry-layout.js";
 import { expectedRefCounts, expectedRepositoryTotals, writeRegistryFixture, writeScaleRegistry, type ExpectedTag, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
-import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
+import { image } from "../helpers/images.js";
+import { useS3Server } from "../helpers/s3-server.js";
 import { createSyncHarness, dumpIndex, failuresOf, firstSyncRequests, freshDump, indexWrites, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
-let s3: TestS3Server;
-beforeAll(async () => {
-  s3 = await startS3Server();
-});
-afterAll(async () => {
-  await s3.close();
-});
-
-const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
-const blob = (n: number, size: number, mediaType = OCI_LAYER) => ({ digest: `sha256:${n.toString(16).padStart(64, "0")}`, size, mediaType });
-
-/** An image manifest with a `created` annotation, so its push time does not depend on the store clock. */
-const image = (seed: number, created = "2025-01-01T00:00:00Z") =>
-  imageManifestBytes({ config: blob(seed, 100 + seed, OCI_CONFIG), layers: [blob(1000 + seed, 5000 + seed)], annotations: { "org.opencontainers.image.created": created } });
+const s3 = useS3Server();
 
 async function pushTime(h: SyncHarness, t: ExpectedTag): Promise<string> {
   if (t.createdAt) return new Date(Date.parse(t.createdAt.replace(/(\.\d{3})\d+/, "$1"))).toISOString();
@@ -42,7 +28,7 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
     let h: SyncHarness;
     let fx: RegistryFixture;
     beforeEach(async () => {
-      h = await createSyncHarness(dialect, kind, s3);
+      h = await createSyncHarness(dialect, kind, s3());
     });
     afterEach(async () => {
       await h.cleanup();

@@ -3,45 +3,19 @@
  * rows, aggregates and stats equal what a fresh sync builds; errors say what is wrong; a tag
  * IndexTag wrote after a sync read the catalog survives that sync.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from "vitest";
+import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import { imageManifestBytes } from "../../src/storage/demo-builder.js";
 import { CATALOG_KEY, manifestKey, removeCatalogTag } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
-import { startS3Server, type TestS3Server } from "../helpers/s3-server.js";
+import { rejection } from "../helpers/errors.js";
+import { image } from "../helpers/images.js";
+import { useS3Server } from "../helpers/s3-server.js";
 import { createSyncHarness, dumpIndex, freshDump, indexWrites, INCREMENTAL, runSync, type IndexDump, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
-let s3: TestS3Server;
-beforeAll(async () => {
-  s3 = await startS3Server();
-});
-afterAll(async () => {
-  await s3.close();
-});
-
-const blob = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip") => ({
-  digest: `sha256:${n.toString(16).padStart(64, "0")}`,
-  size,
-  mediaType,
-});
-const image = (seed: number) =>
-  imageManifestBytes({
-    config: blob(seed, 100 + seed, "application/vnd.oci.image.config.v1+json"),
-    layers: [blob(1000 + seed, 5000 + seed)],
-    annotations: { "org.opencontainers.image.created": "2025-01-01T00:00:00Z" },
-  });
-
-async function rejection(p: Promise<unknown>): Promise<{ kind?: string; reason?: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { kind?: string; reason?: string };
-  }
-  throw new Error("expected a rejection");
-}
+const s3 = useS3Server();
 
 /** IndexTag does not apply the catalog, so a repository it creates has no catalog_updated_at yet. */
 const withoutCatalogMarks = (d: IndexDump) => ({ ...d, repositories: d.repositories.map((r) => ({ ...r, catalogUpdatedAt: null })) });
@@ -50,7 +24,7 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
   forEachDialect(`IndexTag and DeleteTag (${kind})`, (dialect) => {
     let h: SyncHarness;
     beforeEach(async () => {
-      h = await createSyncHarness(dialect, kind, s3);
+      h = await createSyncHarness(dialect, kind, s3());
       await writeRegistryFixture(h.store, { broken: false });
       await runSync(h.sync);
     });

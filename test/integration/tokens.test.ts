@@ -11,10 +11,10 @@ import type { TokenRow } from "../../src/db/entities/index.js";
 import { TOKEN_GENERATION, TokenStore } from "../../src/db/token-store.js";
 import { isEpochError } from "../../src/errors.js";
 import { configureLogger } from "../../src/logger.js";
-import type { TokenCachePoint } from "../../src/services/token-cache.js";
 import { generateSecret, hashSecret } from "../../src/services/token-secret.js";
 import { TokenService, type TokenServiceOptions } from "../../src/services/tokens.js";
 import { createMigratedDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
+import { gate } from "../helpers/pause-gate.js";
 import { StatementCounter } from "../helpers/statement-counter.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 
@@ -31,22 +31,6 @@ async function failure(promise: Promise<unknown>): Promise<string> {
     throw e;
   }
   throw new Error("expected a failure");
-}
-
-function gate(point: TokenCachePoint) {
-  let reached!: () => void;
-  let release!: () => void;
-  const reachedP = new Promise<void>((r) => (reached = r));
-  const releaseP = new Promise<void>((r) => (release = r));
-  return {
-    pausePoint: async (p: TokenCachePoint) => {
-      if (p !== point) return;
-      reached();
-      await releaseP;
-    },
-    reached: reachedP,
-    release,
-  };
 }
 
 /** A well-formed secret no token has: random body, valid checksum. */

@@ -4,21 +4,11 @@ import { filterSql } from "../../src/db/queries/filter-sql.js";
 import type { KeysetRows, KeyValue } from "../../src/db/queries/records.js";
 import { REPOSITORY_FILTER_COLUMNS } from "../../src/db/queries/repository-queries.js";
 import { TAG_FILTER_COLUMNS } from "../../src/db/queries/tag-queries.js";
-import { EpochError } from "../../src/errors.js";
 import { readPage, ROW_BUDGET } from "../../src/services/filtered-page.js";
 import { parseFilterString } from "../../src/services/filter-syntax.js";
 import { compileListFilter } from "../../src/services/list-filter.js";
 import { BLOB_FILTER_FIELDS, REPOSITORY_FILTER_FIELDS, TAG_FILTER_FIELDS, type TagRecord } from "../../src/services/metadata-queries.js";
-
-function errorOf(fn: () => unknown): EpochError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(EpochError);
-    return e as EpochError;
-  }
-  throw new Error("expected an error");
-}
+import { errorOf } from "../helpers/errors.js";
 
 const tag = (over: Partial<TagRecord>): TagRecord => ({
   repository: "r",

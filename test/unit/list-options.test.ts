@@ -1,16 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { EpochError } from "../../src/errors.js";
 import { pageSize, parseRepositoryOrder, parseTagOrder } from "../../src/services/list-options.js";
-
-function errorOf(fn: () => unknown): EpochError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(EpochError);
-    return e as EpochError;
-  }
-  throw new Error("expected an error");
-}
+import { errorOf } from "../helpers/errors.js";
 
 describe("page_size", () => {
   it("0 means the default of 100; values above 1000 are clamped", () => {

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { isEpochError } from "../../src/errors.js";
-import { TokenCache, type TokenCacheOptions, type TokenCachePoint, type TokenSource } from "../../src/services/token-cache.js";
+import { TokenCache, type TokenCacheOptions, type TokenSource } from "../../src/services/token-cache.js";
+import { gate } from "../helpers/pause-gate.js";
 
 interface Rec {
   id: number;
@@ -31,23 +32,6 @@ class FakeSource implements TokenSource<Rec> {
     this.rows.delete(hash);
     this.generation++;
   }
-}
-
-/** Pauses a miss at one named point until released. */
-function gate(point: TokenCachePoint) {
-  let reached!: () => void;
-  let release!: () => void;
-  const reachedP = new Promise<void>((r) => (reached = r));
-  const releaseP = new Promise<void>((r) => (release = r));
-  return {
-    pausePoint: async (p: TokenCachePoint) => {
-      if (p !== point) return;
-      reached();
-      await releaseP;
-    },
-    reached: reachedP,
-    release,
-  };
 }
 
 function setup(options: Partial<TokenCacheOptions> = {}) {

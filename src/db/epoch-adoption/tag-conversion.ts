@@ -10,9 +10,9 @@ import type { PlatformSizeJson } from "../entities/index.js";
 import { isEpochError } from "../../errors.js";
 import { analyzeManifest } from "../../oci/analyze.js";
 import type { ArtifactKind } from "../../oci/kinds.js";
-import type { Descriptor, ImageIndex } from "../../oci/manifest.js";
+import { platformText, type ImageIndex } from "../../oci/manifest.js";
 import { isRepositoryName, isTagName } from "../../oci/names.js";
-import type { BlobRef } from "../../oci/sizes.js";
+import type { ManifestFacts } from "../../services/tag-reader.js";
 
 /** A row of Epoch's `tags` joined with its repository's name; times as UTC epoch ms. */
 export interface EpochTagRow {
@@ -31,19 +31,11 @@ export interface EpochTagRow {
   platformSizes?: unknown;
 }
 
-export interface AdoptedManifest {
-  digest: string;
-  mediaType: string;
-  artifactType: string;
-  kind: ArtifactKind;
-  json: string;
-  totalSize: number;
-  layerCount: number;
-  platformSizes: PlatformSizeJson[] | null;
-  children: Array<{ digest: string; platform: string }>;
-  /** Distinct config+layer blobs; empty for an index (its children were never stored). */
-  blobs: BlobRef[];
-}
+/**
+ * The manifest facts a sync reads, less `complete` (the tag's `incomplete` says it). Of an index,
+ * `blobs` is empty: its children were never stored.
+ */
+export type AdoptedManifest = Omit<ManifestFacts, "complete">;
 
 export interface AdoptedTag {
   epochId: number;
@@ -104,7 +96,7 @@ export function convertEpochTag(row: EpochTagRow): TagConversion {
       totalSize: Math.max(0, row.totalSize),
       layerCount: index.manifests.length,
       platformSizes,
-      children: index.manifests.map((d) => ({ digest: d.digest, platform: platformText(d) })),
+      children: index.manifests.map((d) => ({ digest: d.digest, platform: platformText(d.platform) })),
       blobs: [],
     };
   }
@@ -162,13 +154,6 @@ export function platformSizesOf(index: ImageIndex, stored: unknown): PlatformSiz
     });
   }
   return out;
-}
-
-/** "os/architecture[/variant]", as the sync writes manifest_children.platform. */
-function platformText(d: Descriptor): string {
-  const p = d.platform;
-  if (!p) return "";
-  return [p.os, p.architecture, p.variant].filter((s) => s !== undefined && s !== "").join("/");
 }
 
 function safeJson(text: string): unknown {

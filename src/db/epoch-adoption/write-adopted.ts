@@ -7,12 +7,10 @@
 import type { EntityManager } from "typeorm";
 import { chunk, placeholders, rowPlaceholders } from "../../services/sql-params.js";
 import { execute } from "../execute.js";
+import { chunkBySize, insertManifestEdges } from "../manifest-edges.js";
 import { toJson, toNumber } from "../queries/decode.js";
 import type { EpochRepositoryRow } from "./epoch-rows.js";
 import type { AdoptedManifest, AdoptedTag } from "./tag-conversion.js";
-
-/** Manifest JSON per INSERT, well below MariaDB's default 16 MiB packet. */
-const MAX_STATEMENT_BYTES = 4 * 1024 * 1024;
 
 export async function writeAdoptedBatch(m: EntityManager, namespaceId: number, tags: readonly AdoptedTag[], repositories: readonly EpochRepositoryRow[]): Promise<void> {
   const now = new Date();
@@ -27,22 +25,8 @@ VALUES ${part.map(() => "(?, ?, ?, 0, 0, '', '', NULL, ?, ?)").join(", ")}`,
   const manifests = mostComplete(tags);
   const ids = await ensureManifests(m, namespaceId, [...manifests.values()]);
 
-  const edges = [...manifests.values()].flatMap((f) => f.blobs.map((b) => [ids.get(f.digest)!, b.digest] as const));
-  for (const part of chunk(edges, 1000)) {
-    await execute(m, `INSERT IGNORE INTO manifest_blobs (manifest_id, blob_digest) VALUES ${rowPlaceholders(part.length, 2)}`, part.flat());
-  }
-  const children = [...manifests.values()].flatMap((f) => f.children.map((c, position) => [ids.get(f.digest)!, position, c.digest, c.platform] as const));
-  for (const part of chunk(children, 1000)) {
-    await execute(m, `INSERT IGNORE INTO manifest_children (parent_id, position, child_digest, platform) VALUES ${rowPlaceholders(part.length, 4)}`, part.flat());
-  }
-  const blobs = new Map([...manifests.values()].flatMap((f) => f.blobs.map((b) => [b.digest, b] as const)));
-  for (const part of chunk([...blobs.values()], 1000)) {
-    await execute(
-      m,
-      `INSERT IGNORE INTO blobs (namespace_id, digest, size, media_type, ref_count) VALUES ${part.map(() => "(?, ?, ?, ?, 0)").join(", ")}`,
-      part.flatMap((b) => [namespaceId, b.digest, b.size, b.mediaType]),
-    );
-  }
+  const all = [...manifests.values()];
+  await insertManifestEdges(m, "INSERT IGNORE", namespaceId, all, ids, all);
 
   for (const part of chunk(tags, 500)) {
     await execute(
@@ -73,7 +57,7 @@ const platformCount = (f: Pick<AdoptedManifest, "platformSizes">): number => f.p
 
 /** Inserts the manifests not stored yet; a stored index read less completely than now is updated. */
 async function ensureManifests(m: EntityManager, namespaceId: number, manifests: AdoptedManifest[]): Promise<Map<string, number>> {
-  for (const part of bySize(manifests)) {
+  for (const part of chunkBySize(manifests, 200)) {
     await execute(
       m,
       `INSERT IGNORE INTO manifests (namespace_id, digest, media_type, artifact_type, kind, json, total_size, layer_count, platform_sizes)
@@ -99,21 +83,4 @@ VALUES ${rowPlaceholders(part.length, 9)}`,
     }
   }
   return ids;
-}
-
-function bySize(manifests: AdoptedManifest[]): AdoptedManifest[][] {
-  const out: AdoptedManifest[][] = [];
-  let current: AdoptedManifest[] = [];
-  let bytes = 0;
-  for (const f of manifests) {
-    if (current.length > 0 && (bytes + f.json.length > MAX_STATEMENT_BYTES || current.length >= 200)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(f);
-    bytes += f.json.length;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }
