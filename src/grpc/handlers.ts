@@ -53,7 +53,10 @@ function contextOf(call: AnyCall): { ctx: CallContext; done(): void } {
       return controller.signal;
     },
     caller: callerOf(call.metadata),
-    peer: call.getPeer(),
+    // Formatted only when asked for (logs, errors): not on every call of the hot path.
+    get peer() {
+      return call.getPeer();
+    },
     metadata: call.metadata,
   };
   return { ctx, done: () => call.removeListener("cancelled", onCancelled) };
