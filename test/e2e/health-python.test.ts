@@ -12,33 +12,11 @@ import { protoPath as bundledHealthProto } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { PYTHON, requirePythonGrpc } from "../helpers/python-grpc.js";
 
-const PYTHON = "/usr/bin/python3";
 const execFileAsync = promisify(execFile);
 const DEBIAN_HEALTH_PROTO = "/usr/share/grpc-proto/grpc/health/v1/health.proto";
-
-function pythonGrpcAvailable(): boolean {
-  return existsSync(PYTHON) && spawnSync(PYTHON, ["-c", "import grpc, grpc_tools.protoc"]).status === 0;
-}
-
-/** Tries Debian's packages once (root only); the CI script normally installs them beforehand. */
-function tryInstall(): void {
-  if (process.getuid?.() !== 0 || !existsSync("/usr/bin/apt-get")) return;
-  const packages = ["python3-grpcio", "python3-grpc-tools", "grpc-proto"];
-  spawnSync("/usr/bin/apt-get", ["install", "-y", "--no-install-recommends", ...packages], {
-    stdio: "ignore",
-    timeout: 180_000,
-    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-  });
-}
-
-if (!pythonGrpcAvailable()) tryInstall();
-const available = pythonGrpcAvailable();
-if (!available) {
-  const message = "python3-grpcio / python3-grpc-tools are not installed and could not be installed";
-  if (process.env.CI === "true") throw new Error(`${message} (required under CI=true)`);
-  console.warn(`*** SKIPPED: health check from Python grpcio — ${message} ***`);
-}
+const available = requirePythonGrpc("health check from Python grpcio");
 
 // The client checks each service, watches the overall one for its first message, and checks an
 // unknown service (NOT_FOUND), printing one JSON object.

@@ -6,7 +6,7 @@
  * python3-grpcio is absent; under CI=true that is a failure (see health-python.test.ts).
  */
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
@@ -17,17 +17,11 @@ import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { createMigratedDatabase } from "../helpers/database.js";
 import { startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { PYTHON, requirePythonGrpc } from "../helpers/python-grpc.js";
 
-const PYTHON = "/usr/bin/python3";
 const execFileAsync = promisify(execFile);
 const PROTO_ROOT = resolve(import.meta.dirname, "../../proto");
-
-const available = existsSync(PYTHON) && spawnSync(PYTHON, ["-c", "import grpc, grpc_tools.protoc"]).status === 0;
-if (!available) {
-  const message = "python3-grpcio / python3-grpc-tools are not installed";
-  if (process.env.CI === "true") throw new Error(`${message} (required under CI=true)`);
-  console.warn(`*** SKIPPED: wire contract from Python grpcio — ${message} ***`);
-}
+const available = requirePythonGrpc("wire contract from Python grpcio");
 
 // Prints one JSON object with what it saw; argv: stubs dir, address, admin secret, pull secret.
 const CLIENT = `
