@@ -8,7 +8,10 @@
  * Targets: SQLite + directory store (goals: full ≤ 2× floor; peak RSS < 300 MB at 100k tags),
  * MariaDB + directory store, SQLite + S3 (s3rver in the parent process).
  *
- *   npx tsx bench/sync.ts                                      # 10k tags
+ * The measuring children run the compiled service (bench/sync-child.mjs on dist/), as `npm start`
+ * does; build first:
+ *
+ *   npm run build && npx tsx bench/sync.ts                     # 10k tags
  *   EPOCH_BENCH_SYNC_TAGS=100000 npx tsx bench/sync.ts
  *
  * Env: EPOCH_BENCH_SYNC_TAGS (10000), EPOCH_BENCH_SYNC_S3_TAGS (min(tags, 10000): s3rver is slow
@@ -19,24 +22,16 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import mysql from "mysql2/promise";
-import { openDatabase, type Database } from "../src/db/data-source.js";
-import { migrate } from "../src/db/migrate.js";
 import { configureLogger } from "../src/logger.js";
-import { SyncService } from "../src/services/sync-service.js";
-import type { SyncFinished, SyncFlags } from "../src/services/sync-types.js";
-import { CountingStore } from "../src/storage/counting-store.js";
-import { imageManifestBytes } from "../src/storage/demo-builder.js";
 import { writeScaleRegistry } from "../src/storage/demo-registry.js";
 import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import type { ObjectStore } from "../src/storage/object-store.js";
-import { openObjectStore } from "../src/storage/open-store.js";
-import { CATALOG_KEY, manifestKey, RegistryLayout } from "../src/storage/registry-layout.js";
-import { RetryingStore } from "../src/storage/retrying-store.js";
 import { startS3Server, type TestS3Server } from "../test/helpers/s3-server.js";
 
 export interface BenchResult {
@@ -46,7 +41,6 @@ export interface BenchResult {
 }
 
 const PER_REPOSITORY = 100;
-const INCREMENTAL: SyncFlags = { full: false, dryRun: false, allowMassRemoval: false };
 
 /** What a child process measures: one store, one database. */
 interface ChildJob {
@@ -71,83 +65,25 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ result: T; seconds: num
   return { result, seconds: (performance.now() - start) / 1000 };
 }
 
-/** The floor: the catalog and every tag's manifest, GET at the same concurrency through the same wrappers; no parsing, no database. */
-async function ioFloor(store: ObjectStore, tags: number, concurrency: number): Promise<number> {
-  const requests = new RetryingStore(new CountingStore(store));
-  const keys = Array.from({ length: tags }, (_, i) => manifestKey(`scale/repo-${Math.floor(i / PER_REPOSITORY)}`, `t${i % PER_REPOSITORY}`));
-  const { seconds } = await timed(async () => {
-    await requests.get(CATALOG_KEY);
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < keys.length) await requests.get(keys[next++]!);
-      }),
-    );
-  });
-  return seconds;
-}
-
-async function sync(service: SyncService, flags: SyncFlags = INCREMENTAL): Promise<SyncFinished> {
-  const run = await service.start(flags, "cli");
-  const finished = await run.done;
-  if (finished.state !== "SUCCEEDED") throw new Error(`sync ended ${finished.state}: ${finished.message}`);
-  return finished;
-}
-
-/** In the child: floor, then the four syncs; returns the table rows. */
-async function measure(job: ChildJob): Promise<Array<Record<string, string | number>>> {
-  configureLogger("warn");
-  const store = openObjectStore(job.storageUrl, { retry: false, directory: { durable: false } });
-  const db: Database = await openDatabase(job.databaseUrl);
-  try {
-    await migrate(db);
-    const service = new SyncService({ db, store, concurrency: job.concurrency });
-    const floor = await ioFloor(store, job.tags, job.concurrency);
-    const full = await timed(() => sync(service));
-    // The kernel's high-water mark of this process (modules, floor and first sync included).
-    const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
-    const noop = await timed(() => sync(service));
-    const changed = imageManifestBytes({
-      config: { digest: `sha256:${randomBytes(32).toString("hex")}`, size: 1234, mediaType: "application/vnd.oci.image.config.v1+json" },
-      layers: [{ digest: `sha256:${randomBytes(32).toString("hex")}`, size: 56789, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" }],
-    });
-    await new RegistryLayout(store).pushManifest("scale/repo-0", "t7", changed);
-    const one = await timed(() => sync(service));
-    const rerun = await timed(() => sync(service, { ...INCREMENTAL, full: true }));
-    await service.shutdown();
-    const epochPerChange = 1 + job.tags;
-    const row = (scenario: string, s: number, f: SyncFinished, epoch: number, extra: Record<string, string | number> = {}) => ({
-      target: job.target,
-      tags: job.tags,
-      scenario,
-      seconds: Number(s.toFixed(2)),
-      requests: f.counts.objectStoreRequests,
-      epoch_requests: epoch,
-      ...extra,
-    });
-    return [
-      row("full (first) sync", full.seconds, full.result, epochPerChange, {
-        io_floor_seconds: Number(floor.toFixed(2)),
-        x_floor: Number((full.seconds / floor).toFixed(2)),
-        peak_rss_mb: peakRssMb,
-      }),
-      row("no-op sync", noop.seconds, noop.result, 1),
-      row("one tag changed", one.seconds, one.result, epochPerChange),
-      row("full=true re-sync, nothing changed", rerun.seconds, rerun.result, epochPerChange),
-    ];
-  } finally {
-    await db.close();
-    await store.close();
+/** The children run dist/ (bench/sync-child.mjs): refuse to measure a build older than src/. */
+function assertFreshBuild(): void {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const newest = (dir: string, ext: string): number =>
+    readdirSync(dir, { withFileTypes: true, recursive: true })
+      .filter((e) => e.isFile() && e.name.endsWith(ext))
+      .reduce((max, e) => Math.max(max, statSync(join(e.parentPath, e.name)).mtimeMs), 0);
+  if (newest(join(root, "src"), ".ts") > newest(join(root, "dist/src"), ".js")) {
+    throw new Error("dist/ is older than src/: run `npm run build` (npm run bench does) before bench/sync.ts");
   }
 }
 
 function runChild(job: ChildJob, extraEnv: Record<string, string>): Promise<Array<Record<string, string | number>>> {
-  const self = fileURLToPath(import.meta.url);
+  const child = fileURLToPath(new URL("./sync-child.mjs", import.meta.url));
   return new Promise((resolve, reject) => {
     const nodeOptions = (process.env.EPOCH_BENCH_SYNC_NODE_OPTIONS ?? "").split(" ").filter(Boolean);
     execFile(
       process.execPath,
-      [...nodeOptions, "--import", "tsx", self, "--child", JSON.stringify(job)],
+      [...nodeOptions, child, JSON.stringify(job)],
       { env: { ...process.env, ...extraEnv }, maxBuffer: 16 * 2 ** 20 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`${job.target}: ${stderr || err.message}`));
@@ -158,6 +94,7 @@ function runChild(job: ChildJob, extraEnv: Record<string, string>): Promise<Arra
 }
 
 export async function run(): Promise<BenchResult> {
+  assertFreshBuild();
   configureLogger(process.env.EPOCH_LOG_LEVEL ?? "warn");
   const tags = env("EPOCH_BENCH_SYNC_TAGS", 10_000);
   const s3Tags = env("EPOCH_BENCH_SYNC_S3_TAGS", Math.min(tags, 10_000));
@@ -206,11 +143,7 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (process.argv[2] === "--child") {
-  const rows = await measure(JSON.parse(process.argv[3]!) as ChildJob);
-  process.stdout.write(`${JSON.stringify(rows)}\n`);
-  process.exit(0);
-} else if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const result = await run();
   console.table(result.rows);
   console.log(JSON.stringify({ bench: result.name, ...result.json }));

@@ -31,12 +31,38 @@ function isLockConflict(e: unknown): boolean {
   return typeof code === "string" && RETRYABLE.has(code);
 }
 
-export async function writeTransaction<T>(db: Database, fn: (manager: EntityManager) => Promise<T>, attempts = 3): Promise<T> {
+export interface WriteTransactionOptions {
+  /** Tries on a MariaDB deadlock or lock-wait timeout (default 3). */
+  attempts?: number;
+  /**
+   * SQLite only: commit without waiting for fsync (WAL with synchronous=NORMAL, for this
+   * transaction only). Safe for writes a later durable transaction vouches for: the sync's tag
+   * batches are followed by its final (synchronous=FULL) stats transaction, whose WAL fsync also
+   * makes every earlier frame durable; a power cut before it loses batches exactly as a crash
+   * mid-run would, and the next run repairs that. Token writes never use it: a revocation must
+   * not come back after a power cut.
+   */
+  deferFsync?: boolean;
+}
+
+export async function writeTransaction<T>(db: Database, fn: (manager: EntityManager) => Promise<T>, opts: WriteTransactionOptions = {}): Promise<T> {
+  const attempts = opts.attempts ?? 3;
+  const run = opts.deferFsync && db.dialect === "sqlite" ? () => withoutFsync(db, () => db.ds.transaction(fn)) : () => db.ds.transaction(fn);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await serialized(db, () => db.ds.transaction(fn));
+      return await serialized(db, run);
     } catch (e) {
       if (attempt >= attempts || !isLockConflict(e)) throw e;
     }
+  }
+}
+
+/** Inside the serialized section, so no other writer's transaction commits under NORMAL. */
+async function withoutFsync<T>(db: Database, fn: () => Promise<T>): Promise<T> {
+  await db.ds.query("PRAGMA synchronous = NORMAL");
+  try {
+    return await fn();
+  } finally {
+    await db.ds.query("PRAGMA synchronous = FULL");
   }
 }

@@ -10,8 +10,9 @@
  */
 import type { DataSource, EntityManager } from "typeorm";
 import { execute } from "../db/execute.js";
-import { toNumber } from "../db/queries/decode.js";
+import { toBool, toNumber } from "../db/queries/decode.js";
 import { insertIgnore, sqlNow } from "../db/sql.js";
+import { tagSetHash } from "./tag-set-hash.js";
 import { chunk, placeholders } from "./sql-params.js";
 import type { IndexScope } from "./tag-indexer.js";
 
@@ -142,6 +143,8 @@ GROUP BY x.repository_id`,
       [...ids, scope.namespaceId],
     );
     const totalCase = totals.length === 0 ? "0" : `CASE id ${totals.map(() => "WHEN ? THEN ?").join(" ")} ELSE 0 END`;
+    const hashes = await tagSetHashes(m, ids);
+    const hashCase = hashes.size === 0 ? "NULL" : `CASE id ${[...hashes].map(() => "WHEN ? THEN ?").join(" ")} ELSE NULL END`;
     const withCatalog = part.filter((r) => r.catalogUpdatedAt !== undefined);
     const catalogCase =
       withCatalog.length === 0 ? "catalog_updated_at" : `CASE id ${withCatalog.map(() => "WHEN ? THEN ?").join(" ")} ELSE catalog_updated_at END`;
@@ -156,17 +159,38 @@ GROUP BY x.repository_id`,
   kind = COALESCE(${latest("t.kind")}, ''),
   artifact_type = COALESCE(${latest("mf.artifact_type", "JOIN manifests mf ON mf.id = t.manifest_id")}, ''),
   updated_at = COALESCE((SELECT MAX(t.pushed_at) FROM tags t WHERE t.repository_id = repositories.id), updated_at),
-  catalog_updated_at = ${catalogCase}
+  catalog_updated_at = ${catalogCase},
+  tag_set_sha256 = ${hashCase}
 WHERE id IN (${list})`,
       [
         ...totals.flatMap((t) => [toNumber(t.repository_id), toNumber(t.total)]),
         ...withCatalog.flatMap((r) => [r.id, r.catalogUpdatedAt]),
+        ...[...hashes].flat(),
         ...ids,
       ],
     );
     removed += await execute(m, `DELETE FROM repositories WHERE id IN (${list}) AND tag_count = 0`, ids);
   }
   return removed;
+}
+
+/** Repository id → the hash of its indexed tag names (services/tag-set-hash.ts); absent: no tags, or an incomplete one. */
+async function tagSetHashes(m: EntityManager, ids: readonly number[]): Promise<Map<number, string>> {
+  const rows: Array<{ repository_id: unknown; name: unknown; incomplete: unknown }> = await m.query(
+    `SELECT repository_id, name, incomplete FROM tags WHERE repository_id IN (${placeholders(ids.length)})`,
+    [...ids],
+  );
+  const names = new Map<number, string[]>();
+  // A repository with an incomplete tag gets no hash: the plan must read its rows to retry it.
+  const retried = new Set<number>();
+  for (const r of rows) {
+    const id = toNumber(r.repository_id);
+    if (toBool(r.incomplete)) retried.add(id);
+    const list = names.get(id);
+    if (list) list.push(String(r.name));
+    else names.set(id, [String(r.name)]);
+  }
+  return new Map([...names].filter(([id]) => !retried.has(id)).map(([id, list]) => [id, tagSetHash(list)]));
 }
 
 /** Recomputes the registry_stats row from the index (counts over indexed rows, as DESIGN §2 defines them). */

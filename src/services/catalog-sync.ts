@@ -10,11 +10,11 @@ import { cancelled, failedPrecondition } from "../errors.js";
 import type { CountingStore } from "../storage/counting-store.js";
 import type { RegistryLayout } from "../storage/registry-layout.js";
 import { FactSpool } from "./fact-spool.js";
-import { indexedTagCount, indexIsEmpty, loadIndexSnapshot } from "./index-snapshot.js";
+import { indexedTagCount, indexIsEmpty, loadIndexedRepositories, loadIndexSnapshot } from "./index-snapshot.js";
 import { commitRun, recordSyncTime } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
 import { fetchTags, type FetchOutcome } from "./sync-fetch.js";
-import { planSync, type IndexedRepository, type SyncPlan } from "./sync-plan.js";
+import { indexedTagsOf, planSync, unchangedRepositories, type IndexedRepository, type SyncPlan } from "./sync-plan.js";
 import type { RunResult, SyncRunStore } from "./sync-run-store.js";
 import type { FaultPoints, SyncCounts, SyncFlags } from "./sync-types.js";
 import type { IndexScope } from "./tag-indexer.js";
@@ -60,7 +60,8 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
     const failedRepositories = new Set(plan.failures.map((f) => f.repository));
     const dry = new DryRunTally(index);
     let fetched = 0;
-    c.hub.progress("FETCH", 0, plan.fetches.length, true);
+    const toFetch = plan.fetches.length;
+    c.hub.progress("FETCH", 0, toFetch, true);
     await fetchTags(c.layout, plan.fetches, {
       concurrency: c.concurrency,
       signal: c.signal,
@@ -73,10 +74,12 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
           failedRepositories.add(o.fetch.repository);
           c.hub.failure(failure);
         }
-        c.hub.progress("FETCH", ++fetched, plan.fetches.length);
+        c.hub.progress("FETCH", ++fetched, toFetch);
       },
     });
-    c.hub.progress("FETCH", fetched, plan.fetches.length, true);
+    // Done with: at 100k tags the list is ~10 MB the commit phase has no use for.
+    plan.fetches.length = 0;
+    c.hub.progress("FETCH", fetched, toFetch, true);
     await c.faultPoints?.("after-fetch");
     counts.objectStoreRequests = c.requests.total;
     c.signal.throwIfAborted();
@@ -131,7 +134,9 @@ async function catalogAndPlan(c: RunContext): Promise<Planned> {
   await c.faultPoints?.("after-catalog");
 
   c.hub.progress("PLAN", 0, 1, true);
-  const index = await loadIndexSnapshot(c.db, c.scope, last.now);
+  // Tag rows are read only for repositories the catalog does not prove unchanged.
+  const repositories = await loadIndexedRepositories(c.db, c.scope);
+  const index = await loadIndexSnapshot(c.db, c.scope, last.now, repositories, unchangedRepositories(read.catalog, repositories, c.flags));
   const plan = planSync(read.catalog, index, c.flags);
   for (const f of plan.failures) c.hub.failure(f);
   counts.tagsUnchanged += plan.skippedTags;
@@ -199,7 +204,7 @@ class DryRunTally {
     const removedByRepo = new Map(plan.removals.map((r) => [r.repository, r.count]));
     let removed = 0;
     for (const repo of this.index.values()) {
-      const left = repo.tags.size - (removedByRepo.get(repo.name) ?? 0) + (this.newTags.get(repo.name) ?? 0);
+      const left = indexedTagsOf(repo) - (removedByRepo.get(repo.name) ?? 0) + (this.newTags.get(repo.name) ?? 0);
       if (left <= 0) removed++;
     }
     return { repositoriesAdded: this.added.size, repositoriesRemoved: removed };

@@ -1,41 +1,72 @@
-/** What the plan compares the catalog with: every indexed repository and tag (small columns only). */
+/** What the plan compares the catalog with: the indexed repositories and, where needed, their tags (small columns only). */
 import type { Database } from "../db/data-source.js";
 import { toBool, toNumber } from "../db/queries/decode.js";
 import type { IndexedRepository } from "./sync-plan.js";
+import { chunk, placeholders } from "./sql-params.js";
 import type { IndexScope } from "./tag-indexer.js";
 
-export async function loadIndexSnapshot(db: Database, scope: IndexScope, catalogReadAt: unknown): Promise<Map<string, IndexedRepository>> {
-  const repos: Array<Record<string, unknown>> = await db.ds.query("SELECT id, name, catalog_updated_at FROM repositories WHERE namespace_id = ?", [
-    scope.namespaceId,
-  ]);
-  const byId = new Map<number, IndexedRepository>();
+/** Every indexed repository, without its tags (loadIndexSnapshot adds them). */
+export async function loadIndexedRepositories(db: Database, scope: IndexScope): Promise<Map<string, IndexedRepository>> {
+  const repos: Array<Record<string, unknown>> = await db.ds.query(
+    "SELECT id, name, catalog_updated_at, tag_set_sha256, tag_count FROM repositories WHERE namespace_id = ?",
+    [scope.namespaceId],
+  );
   const byName = new Map<string, IndexedRepository>();
   for (const r of repos) {
-    const repo: IndexedRepository = {
+    byName.set(String(r.name), {
       id: toNumber(r.id),
       name: String(r.name),
-      catalogUpdatedAt: r.catalog_updated_at === null || r.catalog_updated_at === undefined ? null : String(r.catalog_updated_at),
+      catalogUpdatedAt: textOrNull(r.catalog_updated_at),
+      tagSetSha256: textOrNull(r.tag_set_sha256),
+      tagCount: toNumber(r.tag_count),
       tags: new Map(),
-    };
-    byId.set(repo.id, repo);
-    byName.set(repo.name, repo);
-  }
-  const tags: Array<Record<string, unknown>> = await db.ds.query(
-    `SELECT t.repository_id, t.name, t.digest, t.total_size, t.object_etag, t.incomplete, CASE WHEN t.indexed_at > ? THEN 1 ELSE 0 END AS newer
-FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.namespace_id = ?`,
-    [catalogReadAt, scope.namespaceId],
-  );
-  for (const t of tags) {
-    byId.get(toNumber(t.repository_id))?.tags.set(String(t.name), {
-      digest: String(t.digest),
-      totalSize: toNumber(t.total_size),
-      objectEtag: t.object_etag === null || t.object_etag === undefined ? null : String(t.object_etag),
-      incomplete: toBool(t.incomplete),
-      newerThanCatalog: toNumber(t.newer) === 1,
     });
   }
   return byName;
 }
+
+/**
+ * Adds the tag rows (small columns only) of every repository except the `unchanged` ones, which
+ * are marked instead: a catalog with one changed repository costs the rows of that one.
+ */
+export async function loadIndexSnapshot(
+  db: Database,
+  scope: IndexScope,
+  catalogReadAt: unknown,
+  repositories: Map<string, IndexedRepository>,
+  unchanged: ReadonlySet<string>,
+): Promise<Map<string, IndexedRepository>> {
+  const byId = new Map<number, IndexedRepository>();
+  for (const repo of repositories.values()) {
+    if (unchanged.has(repo.name)) repo.unchanged = true;
+    else byId.set(repo.id, repo);
+  }
+  const columns = "t.repository_id, t.name, t.digest, t.total_size, t.object_etag, t.incomplete, CASE WHEN t.indexed_at > ? THEN 1 ELSE 0 END AS newer";
+  const reads: Array<{ sql: string; params: unknown[] }> = [];
+  if (unchanged.size === 0) {
+    // Everything: one pass over the namespace's tags.
+    reads.push({ sql: `SELECT ${columns} FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.namespace_id = ?`, params: [catalogReadAt, scope.namespaceId] });
+  } else {
+    for (const ids of chunk([...byId.keys()], 500)) {
+      reads.push({ sql: `SELECT ${columns} FROM tags t WHERE t.repository_id IN (${placeholders(ids.length)})`, params: [catalogReadAt, ...ids] });
+    }
+  }
+  for (const { sql, params } of reads) {
+    const tags: Array<Record<string, unknown>> = await db.ds.query(sql, params);
+    for (const t of tags) {
+      byId.get(toNumber(t.repository_id))?.tags.set(String(t.name), {
+        digest: String(t.digest),
+        totalSize: toNumber(t.total_size),
+        objectEtag: textOrNull(t.object_etag),
+        incomplete: toBool(t.incomplete),
+        newerThanCatalog: toNumber(t.newer) === 1,
+      });
+    }
+  }
+  return repositories;
+}
+
+const textOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
 /** True when the index holds no repository (a missing catalog then means an empty registry). */
 export async function indexIsEmpty(db: Database, scope: IndexScope): Promise<boolean> {

@@ -6,6 +6,7 @@
  */
 import type { ParsedCatalog } from "../storage/catalog.js";
 import type { SyncFlags, TagFailure } from "./sync-types.js";
+import { tagSetHash } from "./tag-set-hash.js";
 
 export interface IndexedTag {
   digest: string;
@@ -20,7 +21,16 @@ export interface IndexedRepository {
   id: number;
   name: string;
   catalogUpdatedAt: string | null;
+  /** The stored hash of its tag names (tag-set-hash.ts); null when unknown or when a tag is incomplete. */
+  tagSetSha256: string | null;
+  /** Its maintained tag count. */
+  tagCount: number;
+  /**
+   * Its tag rows; empty when `unchanged`: the catalog's updatedAt and tag-set hash match the
+   * stored ones, so its rows were not read (and, with the hash set, none is incomplete).
+   */
   tags: Map<string, IndexedTag>;
+  unchanged?: boolean;
 }
 
 export interface TagFetch {
@@ -63,6 +73,30 @@ export interface SyncPlan {
 
 export const MASS_REMOVAL_MIN = 100;
 
+/** How many tags the index holds for this repository (its rows are not loaded when unchanged). */
+export const indexedTagsOf = (r: IndexedRepository): number => (r.unchanged ? r.tagCount : r.tags.size);
+
+/**
+ * The repositories the plan may skip without reading their tag rows: same catalog updatedAt as
+ * applied last, and the catalog's tag set hashes to the stored one (so it equals the indexed
+ * set). Never in a full run, never for an entry with issues.
+ */
+export function unchangedRepositories(
+  catalog: ParsedCatalog,
+  index: ReadonlyMap<string, Pick<IndexedRepository, "catalogUpdatedAt" | "tagSetSha256">>,
+  flags: Pick<SyncFlags, "full">,
+): Set<string> {
+  const out = new Set<string>();
+  if (flags.full) return out;
+  const withIssues = new Set(catalog.issues.map((i) => i.repository));
+  for (const repo of catalog.repositories) {
+    const indexed = index.get(repo.name);
+    if (!indexed || withIssues.has(repo.name) || indexed.tagSetSha256 === null || indexed.catalogUpdatedAt !== repo.updatedAt) continue;
+    if (tagSetHash(repo.tags.map((t) => t.name)) === indexed.tagSetSha256) out.add(repo.name);
+  }
+  return out;
+}
+
 export function planSync(catalog: ParsedCatalog, index: ReadonlyMap<string, IndexedRepository>, flags: Pick<SyncFlags, "full">): SyncPlan {
   const failures: TagFailure[] = catalog.issues.map((i) => ({ repository: i.repository, tag: i.tag ?? "", reason: i.reason, message: i.message }));
   // Entries we could not read keep their index rows: a malformed catalog entry must not delete anything.
@@ -86,6 +120,12 @@ export function planSync(catalog: ParsedCatalog, index: ReadonlyMap<string, Inde
   for (const repo of catalog.repositories) {
     inCatalog.add(repo.name);
     const indexed = index.get(repo.name);
+    if (!flags.full && indexed?.unchanged) {
+      // Proven unchanged by its tag-set hash (unchangedRepositories); none of its tags is incomplete.
+      skippedRepositories++;
+      skippedTags += repo.tags.length;
+      continue;
+    }
     const skip =
       !flags.full &&
       indexed !== undefined &&
@@ -124,7 +164,7 @@ export function planSync(catalog: ParsedCatalog, index: ReadonlyMap<string, Inde
   }
 
   let indexedTags = 0;
-  for (const r of index.values()) indexedTags += r.tags.size;
+  for (const r of index.values()) indexedTags += indexedTagsOf(r);
   const removedTags = removals.reduce((n, r) => n + r.count, 0);
   return {
     failures,

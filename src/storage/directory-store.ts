@@ -53,7 +53,13 @@ export class DirectoryObjectStore implements ObjectStore {
   private readonly durable: boolean;
   private readonly faultHook: DirectoryStoreOptions["faultHook"];
   private readonly pageSize: number;
-  private readonly etags = new LRUCache<string, { stamp: string; etag: string }>({ max: 200_000 });
+  /**
+   * File path → `${stamp}\n${etag}` as one flat string, about 200 bytes an entry; the bound keeps
+   * it near 2 MB (unbounded per-entry objects and string pieces held 40 MB through a 100k-tag
+   * sync). A miss costs one read and MD5 of a manifest-sized file, which a GET does anyway; a
+   * conditional re-sync of one repository touches far fewer files than the bound.
+   */
+  private readonly etags = new LRUCache<string, string>({ max: ETAG_CACHE_ENTRIES });
   private readonly knownDirs = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
 
@@ -71,7 +77,7 @@ export class DirectoryObjectStore implements ObjectStore {
       if (opts.ifNoneMatch !== undefined && cached === opts.ifNoneMatch) return { status: "not_modified", etag: cached };
       const body = await fh.readFile();
       const etag = md5Etag(body);
-      this.etags.set(file, { stamp: stamp(st), etag });
+      this.rememberEtag(file, st, etag);
       if (opts.ifNoneMatch === etag) return { status: "not_modified", etag };
       return { status: "ok", body, etag, lastModified: st.mtime, size: body.length };
     });
@@ -197,7 +203,7 @@ export class DirectoryObjectStore implements ObjectStore {
         // Streamed: a head of a large blob must not load it into memory.
         for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
         etag = `"${hash.digest("hex")}"`;
-        this.etags.set(file, { stamp: stamp(st), etag });
+        this.rememberEtag(file, st, etag);
       }
       return { etag, size: Number(st.size), lastModified: st.mtime };
     });
@@ -205,7 +211,14 @@ export class DirectoryObjectStore implements ObjectStore {
 
   private cachedEtag(file: string, st: BigIntStats): string | undefined {
     const hit = this.etags.get(file);
-    return hit && hit.stamp === stamp(st) ? hit.etag : undefined;
+    if (hit === undefined) return undefined;
+    const current = stamp(st);
+    return hit.length > current.length && hit.charCodeAt(current.length) === 10 && hit.startsWith(current) ? hit.slice(current.length + 1) : undefined;
+  }
+
+  private rememberEtag(file: string, st: BigIntStats, etag: string): void {
+    // Copied into a flat string: a template literal keeps its pieces alive as a rope.
+    this.etags.set(file, Buffer.from(`${stamp(st)}\n${etag}`, "latin1").toString("latin1"));
   }
 
   private async writeAtomically(file: string, key: string, body: Uint8Array): Promise<{ etag: string }> {
@@ -285,6 +298,8 @@ export class DirectoryObjectStore implements ObjectStore {
     }
   }
 }
+
+const ETAG_CACHE_ENTRIES = 10_000;
 
 const stamp = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 

@@ -11,6 +11,7 @@ import S3rver from "s3rver";
 import { afterAll, beforeAll } from "vitest";
 import type { ObjectStore } from "../../src/storage/object-store.js";
 import { openObjectStore, type OpenStoreOptions } from "../../src/storage/open-store.js";
+import { patchS3rverAtomicPut } from "./s3rver-atomic-put.js";
 
 export interface TestS3Server {
   endpoint: string;
@@ -29,6 +30,7 @@ export interface TestS3Server {
 export async function startS3Server(opts: { bucket?: string; prefix?: string } = {}): Promise<TestS3Server> {
   const bucket = opts.bucket ?? "epoch-test";
   const prefix = opts.prefix ?? "registry";
+  patchS3rverAtomicPut();
   const directory = await mkdtemp(join(tmpdir(), "epoch-s3rver-"));
   const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
   const address: AddressInfo = await server.run();

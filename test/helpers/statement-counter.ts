@@ -3,6 +3,8 @@ import type { Logger } from "typeorm";
 /** A TypeORM logger that counts (and keeps) every SQL statement sent, for count assertions. */
 export class StatementCounter implements Logger {
   statements: string[] = [];
+  /** The parameters of each statement, in the same order. */
+  parameters: unknown[][] = [];
 
   get count(): number {
     return this.statements.length;
@@ -13,12 +15,19 @@ export class StatementCounter implements Logger {
     return this.statements.filter((s) => re.test(s));
   }
 
-  reset(): void {
-    this.statements = [];
+  /** The parameters of the statements whose text matches `re`. */
+  parametersOf(re: RegExp): unknown[][] {
+    return this.parameters.filter((_, i) => re.test(this.statements[i]!));
   }
 
-  logQuery(query: string): void {
+  reset(): void {
+    this.statements = [];
+    this.parameters = [];
+  }
+
+  logQuery(query: string, parameters?: unknown[]): void {
     this.statements.push(query);
+    this.parameters.push(parameters ?? []);
   }
   logQueryError(): void {}
   logQuerySlow(): void {}

@@ -48,7 +48,18 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
 
       // Retag one single-manifest tag: its repository's k tags are asked for (k - 1 answer 304).
       await h.layout.pushManifest("library/alpine", "latest", image(1));
+      // The plan reads the tag rows of the repositories the catalog does not prove unchanged (by
+      // updatedAt and tag-set hash): the retagged one and those with failed or incomplete tags.
+      const mustRead = await h.db.ds.query(
+        "SELECT id FROM repositories WHERE name = 'library/alpine' OR catalog_updated_at IS NULL OR tag_set_sha256 IS NULL ORDER BY id",
+      );
+      const repositoryCount = (await h.db.ds.query("SELECT COUNT(*) AS n FROM repositories"))[0].n;
+      h.statements.reset();
       await step({ tagsUpdated: 1, tagsAdded: 0, tagsRemoved: 0, tagsFailed: fx.failures.length, objectStoreRequests: 1 + alpineTags + retried });
+      const tagReads = /^SELECT t\.repository_id, t\.name, t\.digest/;
+      const read = h.statements.parametersOf(tagReads).flatMap((params) => params.slice(1).map(Number));
+      expect(read.sort((a, b) => a - b)).toEqual(mustRead.map((r: { id: unknown }) => Number(r.id)));
+      expect(read.length).toBeLessThan(Number(repositoryCount));
 
       // A new tag in a new repository.
       await h.layout.pushManifest("fresh/repo", "v1", image(2));

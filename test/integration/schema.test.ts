@@ -20,10 +20,11 @@ forEachDialect("schema", (dialect) => {
   });
 
   it("two concurrent migrate runs leave one correct schema", async () => {
-    expect(await pendingMigrations(a)).toHaveLength(1);
+    const all = ["InitialSchema1763900000000", "RepositoryTagSetHash1764000000000"];
+    expect(await pendingMigrations(a)).toHaveLength(all.length);
     const [ra, rb] = await Promise.all([migrate(a, { holder: "a" }), migrate(b, { holder: "b" })]);
-    // Exactly one of them applied the migration; the other found nothing left to do.
-    expect([...ra.applied, ...rb.applied]).toEqual(["InitialSchema1763900000000"]);
+    // Exactly one of them applied the migrations; the other found nothing left to do.
+    expect([ra.applied, rb.applied].filter((applied) => applied.length > 0)).toEqual([all]);
     expect(await pendingMigrations(a)).toEqual([]);
     const namespaces = await a.ds.query("SELECT name FROM namespaces");
     expect(namespaces).toEqual([{ name: "default" }]);

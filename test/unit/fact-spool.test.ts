@@ -53,6 +53,16 @@ describe("FactSpool", () => {
     await spool.close();
   });
 
+  it("round-trips a frame whose header alone is larger than its buffers (an index of 20k children)", async () => {
+    const spool = new FactSpool(dir);
+    const huge = facts(1);
+    huge.manifest.children = Array.from({ length: 20_000 }, (_, i) => ({ digest: `sha256:${String(i).padStart(64, "0")}`, platform: `linux/arm/v${i}` }));
+    const written = [facts(0), huge, facts(2)];
+    for (const f of written) spool.add(f);
+    expect((await drain(spool, 2)).flat()).toEqual(written);
+    await spool.close();
+  });
+
   it("creates no file when nothing is added", async () => {
     const spool = new FactSpool(dir);
     expect(await drain(spool, 10)).toEqual([]);

@@ -1,6 +1,7 @@
 /** The sync plan (DESIGN §4 step 2) as a pure function: skips, conditional fetches, removals, guards. */
 import { describe, expect, it } from "vitest";
-import { MASS_REMOVAL_MIN, planSync, type IndexedRepository, type IndexedTag } from "../../src/services/sync-plan.js";
+import { MASS_REMOVAL_MIN, planSync, unchangedRepositories, type IndexedRepository, type IndexedTag } from "../../src/services/sync-plan.js";
+import { tagSetHash } from "../../src/services/tag-set-hash.js";
 import { parseCatalog } from "../../src/storage/catalog.js";
 
 const T1 = "2024-01-01T00:00:00Z";
@@ -23,7 +24,7 @@ function indexed(name: string, tags: Record<string, Partial<IndexedTag>>, catalo
   const map = new Map<string, IndexedTag>(
     Object.entries(tags).map(([t, o]) => [t, { digest: `sha256:${t}`, totalSize: 1, objectEtag: `"${t}"`, incomplete: false, newerThanCatalog: false, ...o }]),
   );
-  return [name, { id: nextId++, name, catalogUpdatedAt, tags: map }];
+  return [name, { id: nextId++, name, catalogUpdatedAt, tagSetSha256: null, tagCount: map.size, tags: map }];
 }
 
 describe("planSync", () => {
@@ -97,5 +98,32 @@ describe("planSync", () => {
     expect(remove(200, MASS_REMOVAL_MIN + 1)).toBe(true);
     expect(remove(150, MASS_REMOVAL_MIN)).toBe(false);
     expect(remove(2 * (MASS_REMOVAL_MIN + 1), MASS_REMOVAL_MIN + 1)).toBe(false);
+  });
+
+  it("proves a repository unchanged by updatedAt and tag-set hash, and skips it without its rows", () => {
+    const hashed = (name: string, names: string[], at: string | null = T1): [string, IndexedRepository] => [
+      name,
+      { id: nextId++, name, catalogUpdatedAt: at, tagSetSha256: tagSetHash(names), tagCount: names.length, tags: new Map() },
+    ];
+    const cat = catalog({ same: { tags: ["b", "a"] }, moved: { tags: ["a"], updatedAt: T2 }, deleted: { tags: ["a"] }, unknown: { tags: ["a"] } });
+    const heads = new Map([hashed("same", ["a", "b"]), hashed("moved", ["a"]), hashed("deleted", ["a", "b"]), indexed("unknown", { a: {} })]);
+    expect([...unchangedRepositories(cat, heads, { full: false })]).toEqual(["same"]);
+    expect(unchangedRepositories(cat, heads, { full: true }).size).toBe(0);
+    // An entry with issues is never skipped.
+    const withIssue = catalog({ same: { tags: ["a", "b", "not a tag!"] } });
+    expect(withIssue.issues).toMatchObject([{ repository: "same", tag: "not a tag!" }]);
+    expect(unchangedRepositories(withIssue, new Map([hashed("same", ["a", "b"])]), { full: false }).size).toBe(0);
+
+    const index = new Map([hashed("same", ["a", "b"])]);
+    index.get("same")!.unchanged = true;
+    const plan = planSync(catalog({ same: { tags: ["a", "b"] }, other: { tags: ["x"] } }), index, { full: false });
+    expect(plan).toMatchObject({ skippedRepositories: 1, skippedTags: 2, removals: [], indexedTags: 2 });
+    expect(plan.fetches.map((f) => f.repository)).toEqual(["other"]);
+  });
+
+  it("hashes a tag set independently of order and of nothing else", () => {
+    expect(tagSetHash(["b", "a", "c"])).toBe(tagSetHash(["c", "b", "a"]));
+    expect(tagSetHash(["a", "b"])).not.toBe(tagSetHash(["a", "b", "c"]));
+    expect(tagSetHash(["ab"])).not.toBe(tagSetHash(["a", "b"]));
   });
 });

@@ -12,6 +12,8 @@ export interface RepositoryRow {
   kind: string;
   /** The catalog's `updatedAt` string for this repository, as last applied by a sync. */
   catalogUpdatedAt: string | null;
+  /** SHA-256 of the indexed tag names, sorted, one per line (services/tag-set-hash.ts); NULL = unknown. */
+  tagSetSha256: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -27,6 +29,7 @@ export const repositoryEntity = (t: ColumnTypes) =>
       artifactType: ["artifact_type", t.string(255, false, "")],
       kind: ["kind", t.string(32, false, "")],
       catalogUpdatedAt: ["catalog_updated_at", t.string(64, true)],
+      tagSetSha256: ["tag_set_sha256", t.string(64, true)],
       createdAt: ["created_at", t.time()],
       updatedAt: ["updated_at", t.time()],
     },
