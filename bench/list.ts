@@ -4,8 +4,18 @@
  * ≤ 2× the SELECT, for the first page and the 500th page of 100. Two SELECTs are measured with a
  * bare mysql2 connection: the service's own statement for that page (`select`, the goal's
  * reference: tags joined to their manifests' media types and platform sizes) and `tags` alone
- * with the repository id known (`tags_only_select`, a floor no join can reach). GetStats shows
- * the fixed cost of one gRPC call (client and server share this process).
+ * with the repository id known (`tags_only_select`, a floor no join can reach). The reference is
+ * measured the way the service runs that statement: text protocol (`query`, not a prepared
+ * `execute`), mysql2's callback API, and the service's own connection options
+ * (MYSQL_CONNECTION_OPTIONS: charset, time zone, big-number decoding) — only the pool checkout
+ * is left out. GetStats shows the fixed cost of one gRPC call (client and server share this
+ * process).
+ *
+ * Two floor rows show what no service code can beat: a second grpc-js server in this process
+ * (src/server.ts's message limits) answers a prebuilt copy of the page-1 response — encoded per
+ * call by the generated serializer, decoded by the generated client — either at once
+ * (`floor: gRPC, prebuilt page`) or after running the page-1 SELECT on its own bare connection
+ * (`floor: gRPC + SELECT, prebuilt page`). They are timed in the page-1 group.
  *
  *   npx tsx bench/list.ts                          # 20k tags (deepest page: 200)
  *   EPOCH_BENCH_LIST_TAGS=100000 npx tsx bench/list.ts
@@ -15,11 +25,19 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { pathToFileURL } from "node:url";
-import { credentials } from "@grpc/grpc-js";
-import { MetadataServiceClient, type GetStatsResponse, type ListTagsResponse } from "epoch-meta-client/epoch/v1/metadata_service";
+import { credentials, Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  MetadataServiceClient,
+  MetadataServiceService,
+  type GetStatsResponse,
+  type ListTagsRequest,
+  type ListTagsResponse,
+} from "epoch-meta-client/epoch/v1/metadata_service";
+import mysqlCallback from "mysql2";
 import mysql from "mysql2/promise";
 import { createApp } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
+import { MYSQL_CONNECTION_OPTIONS } from "../src/db/data-source.js";
 import { tagPageSql, type TagOrder } from "../src/db/queries/tag-queries.js";
 
 export interface BenchResult {
@@ -77,16 +95,18 @@ interface Percentiles {
 }
 
 /**
- * Times several operations interleaved (a, b, c, a, b, c, …), so load from other processes on a
- * shared machine falls on all of them alike and their ratio stays meaningful.
+ * Times several operations interleaved (a, b, c, b, c, a, c, a, b, …), so load from other
+ * processes on a shared machine falls on all of them alike and their ratio stays meaningful; the
+ * order rotates so that no operation always runs right after the same other one.
  */
 async function timed(iterations: number, ...fns: Array<() => Promise<unknown>>): Promise<Percentiles[]> {
   for (let i = 0; i < Math.min(20, iterations); i++) for (const fn of fns) await fn(); // warm-up: pool, JIT, buffer pool
   const samples = fns.map(() => [] as number[]);
   for (let i = 0; i < iterations; i++) {
-    for (const [k, fn] of fns.entries()) {
+    for (let j = 0; j < fns.length; j++) {
+      const k = (i + j) % fns.length;
       const start = performance.now();
-      await fn();
+      await fns[k]!();
       samples[k]!.push(performance.now() - start);
     }
   }
@@ -144,6 +164,21 @@ export async function run(): Promise<BenchResult> {
   );
   const client = new MetadataServiceClient(`127.0.0.1:${app.server.port}`, credentials.createInsecure());
   const conn = await connect(database);
+  // The reference connections: the service's connection options and mysql2's callback API.
+  const referenceOptions = {
+    host: serverUrl.hostname,
+    port: Number(serverUrl.port || 3306),
+    user: decodeURIComponent(serverUrl.username || "root"),
+    password: decodeURIComponent(serverUrl.password),
+    database,
+    ...MYSQL_CONNECTION_OPTIONS,
+  };
+  const reference = mysqlCallback.createConnection(referenceOptions);
+  const floorConnection = mysqlCallback.createConnection(referenceOptions);
+  const select = (on: mysqlCallback.Connection, sql: string, params: unknown[]) =>
+    new Promise<unknown>((resolve, reject) => on.query(sql, params, (e, rows) => (e ? reject(e) : resolve(rows))));
+  const floor = await floorServer();
+  const floorClient = new MetadataServiceClient(`127.0.0.1:${floor.port}`, credentials.createInsecure());
   try {
     const seedStart = performance.now();
     await seed(conn, tags);
@@ -166,11 +201,14 @@ export async function run(): Promise<BenchResult> {
       const serviceSql = tagPageSql("mariadb", { namespaceId: 1, repository: REPOSITORY, order, after, limit: PAGE });
       // ...and the bare indexed SELECT on `tags` alone, repository id known: the floor.
       const bare = bareSelect(order, repo.id, after);
-      const [grpc, sameSql, bareSql] = await timed(
+      const withFloor = page === 1 && order === "name";
+      if (withFloor) floor.set(check, () => select(floorConnection, serviceSql.sql, serviceSql.params));
+      const [grpc, sameSql, bareSql, floorOnly, floorSelect] = await timed(
         iterations,
         () => listTags(client, order, token),
-        () => conn.query(serviceSql.sql, serviceSql.params),
-        () => conn.query(bare.sql, bare.params),
+        () => select(reference, serviceSql.sql, serviceSql.params),
+        () => select(reference, bare.sql, bare.params),
+        ...(withFloor ? [() => listTags(floorClient, order, ""), () => listTags(floorClient, order, FLOOR_WITH_SELECT)] : []),
       );
       rows.push({
         case: `ListTags ${order} page ${page}`,
@@ -182,11 +220,28 @@ export async function run(): Promise<BenchResult> {
         p50_under_10ms: grpc.p50 < 10 ? "yes" : "NO",
         within_2x_select: grpc.p50 <= 2 * sameSql.p50 ? "yes" : "NO",
       });
+      if (floorOnly && floorSelect) {
+        for (const [name, p] of [
+          ["floor: gRPC, prebuilt page", floorOnly],
+          ["floor: gRPC + SELECT, prebuilt page", floorSelect],
+        ] as const) {
+          rows.push({
+            case: name,
+            grpc_p50_ms: p.p50,
+            grpc_p95_ms: p.p95,
+            select_p50_ms: sameSql.p50,
+            tags_only_select_p50_ms: "-",
+            ratio_to_select: Number((p.p50 / sameSql.p50).toFixed(2)),
+            p50_under_10ms: "-",
+            within_2x_select: p.p50 <= 2 * sameSql.p50 ? "yes" : "NO",
+          });
+        }
+      }
     }
     const [stats, statsSelect] = await timed(
       iterations,
       () => new Promise<GetStatsResponse>((resolve, reject) => client.getStats({}, (e, r) => (e ? reject(e) : resolve(r)))),
-      () => conn.query("SELECT * FROM registry_stats WHERE namespace_id = 1"),
+      () => select(reference, "SELECT * FROM registry_stats WHERE namespace_id = 1", []),
     );
     rows.push({
       case: "GetStats",
@@ -202,11 +257,46 @@ export async function run(): Promise<BenchResult> {
     return { name: "list", rows, json: { tags, iterations, page_size: PAGE, deep_page: deepPage, seed_seconds: Number(seedSeconds.toFixed(1)), rows } };
   } finally {
     client.close();
+    floorClient.close();
+    floor.server.forceShutdown();
     await app.stop();
     await conn.end();
+    await new Promise((resolve) => reference.end(resolve));
+    await new Promise((resolve) => floorConnection.end(resolve));
     await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await admin.end();
   }
+}
+
+const FLOOR_WITH_SELECT = "select";
+
+/**
+ * The floor server: MetadataService whose ListTags answers a prebuilt response (set per case),
+ * after running `query` when the request's page_token is FLOOR_WITH_SELECT.
+ */
+async function floorServer() {
+  let response: ListTagsResponse | undefined;
+  let query: () => Promise<unknown> = () => Promise.resolve();
+  const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024, "grpc.max_send_message_length": 4 * 1024 * 1024 });
+  const listTags = (call: { request: ListTagsRequest }, callback: (e: Error | null, r?: ListTagsResponse) => void) => {
+    if (call.request.pageToken !== FLOOR_WITH_SELECT) return callback(null, response);
+    query().then(
+      () => callback(null, response),
+      (e: unknown) => callback(e as Error),
+    );
+  };
+  server.addService(MetadataServiceService, { listTags } as unknown as UntypedServiceImplementation);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
+  );
+  return {
+    server,
+    port,
+    set(page: ListTagsResponse, select: () => Promise<unknown>) {
+      response = page;
+      query = select;
+    },
+  };
 }
 
 function bareSelect(order: TagOrder, repositoryId: number, after: Array<string | number> | undefined): { sql: string; params: unknown[] } {

@@ -3,6 +3,7 @@
  * inserts and deletes between pages, page-size rules, tokens bound to their query, not-found
  * cases, byte-wise names, and the statements each read sends.
  */
+import { QueryFailedError } from "typeorm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/data-source.js";
 import { EpochError, type ErrorKind, type ErrorReason } from "../../src/errors.js";
@@ -525,6 +526,18 @@ forEachDialect("metadata queries", (dialect) => {
       expect(await queries.getBlob(blob(10))).toEqual({ digest: blob(10), size: 1000, mediaType: "application/octet-stream", refCount: 1 });
       await expectFailure(queries.getBlob(blob(0)), "not_found", "BLOB_NOT_FOUND"); // ref_count 0
       await expectFailure(queries.getBlob(blob(3)), "not_found", "BLOB_NOT_FOUND");
+    });
+  });
+
+  describe("Database.read (the path every read above takes)", () => {
+    it("logs each statement like ds.query and fails as a QueryFailedError carrying the driver's error", async () => {
+      counter.reset();
+      expect(await db.read<{ n: unknown }>("SELECT ? + 1 AS n", [41])).toEqual([{ n: 42 }]);
+      expect(counter.statements).toEqual(["SELECT ? + 1 AS n"]);
+      const failure = await db.read("SELECT nope FROM no_such_table").catch((e: unknown) => e);
+      expect(failure).toBeInstanceOf(QueryFailedError);
+      expect((failure as QueryFailedError).driverError).toBeDefined();
+      expect((failure as QueryFailedError).query).toBe("SELECT nope FROM no_such_table");
     });
   });
 });

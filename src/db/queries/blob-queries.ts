@@ -45,12 +45,12 @@ LIMIT ?`,
 
 export async function listBlobPage(db: Database, q: BlobPageQuery): Promise<KeysetRows<BlobRecord>> {
   const { sql, params } = blobPageSql(db.dialect, q);
-  const rows: Array<Record<string, unknown>> = await db.ds.query(sql, params);
+  const rows: Array<Record<string, unknown>> = await db.read(sql, params);
   return toRows(BLOB_SORT, rows, q.limit, decodeBlob);
 }
 
 export async function findReferencedBlob(db: Database, namespaceId: number, digest: string): Promise<BlobRecord | undefined> {
-  const rows: Array<Record<string, unknown>> = await db.ds.query(
+  const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${COLUMNS} FROM blobs b WHERE b.namespace_id = ? AND b.digest = ? AND b.ref_count > 0`,
     [namespaceId, digest],
   );

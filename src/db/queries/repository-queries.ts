@@ -64,12 +64,12 @@ LIMIT ?`,
 
 export async function listRepositoryPage(db: Database, q: RepositoryPageQuery): Promise<KeysetRows<RepositoryRecord>> {
   const { sql, params } = repositoryPageSql(db.dialect, q);
-  const rows: Array<Record<string, unknown>> = await db.ds.query(sql, params);
+  const rows: Array<Record<string, unknown>> = await db.read(sql, params);
   return toRows(REPOSITORY_SORTS[q.order], rows, q.limit, decodeRepository);
 }
 
 export async function findRepository(db: Database, namespaceId: number, name: string): Promise<RepositoryRecord | undefined> {
-  const rows: Array<Record<string, unknown>> = await db.ds.query(
+  const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${COLUMNS} FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
     [namespaceId, name],
   );
@@ -77,7 +77,7 @@ export async function findRepository(db: Database, namespaceId: number, name: st
 }
 
 export async function repositoryExists(db: Database, namespaceId: number, name: string): Promise<boolean> {
-  const rows: unknown[] = await db.ds.query("SELECT 1 AS found FROM repositories r WHERE r.namespace_id = ? AND r.name = ?", [namespaceId, name]);
+  const rows: unknown[] = await db.read("SELECT 1 AS found FROM repositories r WHERE r.namespace_id = ? AND r.name = ?", [namespaceId, name]);
   return rows.length > 0;
 }
 

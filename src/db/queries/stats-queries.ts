@@ -4,7 +4,7 @@ import { toDateOrNull, toJson, toNumber } from "./decode.js";
 import type { StatsRecord } from "./records.js";
 
 export async function readStats(db: Database, namespaceId: number): Promise<StatsRecord | undefined> {
-  const rows: Array<Record<string, unknown>> = await db.ds.query(
+  const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT s.repository_count, s.tag_count, s.blob_count, s.total_size, s.kinds, s.last_sync_at
 FROM registry_stats s
 WHERE s.namespace_id = ?`,

@@ -77,13 +77,13 @@ LIMIT ?`,
 
 export async function listTagPage(db: Database, q: TagPageQuery): Promise<KeysetRows<TagRecord>> {
   const { sql, params } = tagPageSql(db.dialect, q);
-  const rows: Array<Record<string, unknown>> = await db.ds.query(sql, params);
+  const rows: Array<Record<string, unknown>> = await db.read(sql, params);
   return toRows(TAG_SORTS[q.order], rows, q.limit, (row) => decodeTag(q.repository, row));
 }
 
 /** One tag with its manifest bytes, or undefined. */
 export async function findTag(db: Database, namespaceId: number, repository: string, tag: string): Promise<TagRecord | undefined> {
-  const rows: Array<Record<string, unknown>> = await db.ds.query(
+  const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${LIST_COLUMNS}, m.json AS manifest_json
 FROM repositories r
 JOIN tags t ON t.repository_id = r.id
