@@ -11,6 +11,7 @@ import { TokenServiceService, type TokenServiceServer } from "epoch-meta-client/
 import { ConfigError, type Config } from "./config.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
 import { unimplementedService } from "./grpc/handlers.js";
+import { tokenServiceDefinition } from "./grpc/token-service.js";
 import { DATABASE_BACKED_SERVICES, Health, OVERALL, startDatabaseProbe } from "./grpc/health.js";
 import { addReflection } from "./grpc/reflection.js";
 import { logger } from "./logger.js";
@@ -68,7 +69,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   health.addToServer(server);
   addReflection(server);
   server.addService(MetadataServiceService, withFallback(MetadataServiceService, deps.services?.metadata));
-  server.addService(TokenServiceService, withFallback(TokenServiceService, deps.services?.token));
+  // ValidateToken's serializer reuses the encoding of shared answers (grpc/token-service.ts).
+  server.addService(tokenServiceDefinition, withFallback(TokenServiceService, deps.services?.token));
 
   // Statuses are known before the first call can arrive: grpc-js serves as soon as it is bound.
   const probe = startDatabaseProbe(health, {

@@ -21,7 +21,7 @@ export type Access = "open" | "service" | "admin";
 
 const OPEN_PREFIXES = ["/grpc.health.v1.Health/"];
 
-const SERVICE_METHODS = [
+const SERVICE_METHODS: ReadonlySet<string> = new Set([
   "/epoch.v1.TokenService/ValidateToken",
   "/epoch.v1.MetadataService/ListRepositories",
   "/epoch.v1.MetadataService/GetRepository",
@@ -35,12 +35,12 @@ const SERVICE_METHODS = [
   "/epoch.v1.MetadataService/DeleteTag",
   "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-];
+]);
 
 /** Methods not listed (SyncFromCatalog, CancelSync, the token admin RPCs, anything new) need `admin`. */
 export function requiredAccess(path: string): Access {
   if (OPEN_PREFIXES.some((prefix) => path.startsWith(prefix))) return "open";
-  return SERVICE_METHODS.includes(path) ? "service" : "admin";
+  return SERVICE_METHODS.has(path) ? "service" : "admin";
 }
 
 export function allows(scopes: readonly string[], access: Access): boolean {

@@ -79,6 +79,32 @@ export function unary<Req, Res>(fn: (request: Req, ctx: CallContext) => Promise<
   };
 }
 
+/**
+ * For handlers that need no CallContext and can often answer at once (ValidateToken's cached
+ * hit): `fn` returns the response or a promise of it. A plain value is sent synchronously — no
+ * promise, no listener, no context — as an empty handler would; a throw or a rejection is mapped
+ * as in `unary`.
+ */
+export function unaryNow<Req, Res>(fn: (request: Req) => Res | Promise<Res>): handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let response: Res | Promise<Res>;
+    try {
+      response = fn(call.request);
+    } catch (e) {
+      callback(toStatus(e, call.getPath()));
+      return;
+    }
+    if (response instanceof Promise) {
+      response.then(
+        (r: Res) => callback(null, r),
+        (e: unknown) => callback(toStatus(e, call.getPath())),
+      );
+    } else {
+      callback(null, response);
+    }
+  };
+}
+
 /** Sends one stream message, resolving when grpc-js can take more (backpressure) or rejecting if the call ended. */
 export type Send<Res> = (message: Res) => Promise<void>;
 

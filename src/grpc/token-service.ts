@@ -2,12 +2,13 @@
 import type { Duration } from "epoch-meta-client/google/protobuf/duration";
 import {
   TokenInvalidReason,
+  TokenServiceService,
+  ValidateTokenResponse,
   type Token as TokenMessage,
   type TokenServiceServer,
-  type ValidateTokenResponse,
 } from "epoch-meta-client/epoch/v1/token_service";
 import type { InvalidReason, Token, TokenService, Validation } from "../services/tokens.js";
-import { unary } from "./handlers.js";
+import { unary, unaryNow } from "./handlers.js";
 
 const INVALID_REASON: Record<InvalidReason, TokenInvalidReason> = {
   UNKNOWN_TOKEN: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN,
@@ -42,6 +43,45 @@ function toValidateResponse(v: Validation): ValidateTokenResponse {
   };
 }
 
+const encodeValidateResponse = TokenServiceService.validateToken.responseSerialize;
+
+/**
+ * ValidateToken's hot path answers from bytes encoded once. The token service returns shared,
+ * frozen answers (one set per cached token record, plus the constant MALFORMED/UNKNOWN ones), so
+ * each answer is turned into a response message and encoded once, and both are kept beside it in
+ * WeakMaps: they go away with the answer, i.e. when the token's cache entry is dropped (expiry,
+ * eviction, revocation), and a later record of the same token gets fresh ones. Expiry, scope and
+ * repository are still decided by the service on every call; only the encoding is reused.
+ */
+const responses = new WeakMap<Validation, ValidateTokenResponse>();
+const encodings = new WeakMap<ValidateTokenResponse, Buffer>();
+
+function responseFor(v: Validation): ValidateTokenResponse {
+  let response = responses.get(v);
+  if (response === undefined) {
+    response = toValidateResponse(v);
+    if (response.token) Object.freeze(response.token);
+    Object.freeze(response);
+    encodings.set(response, encodeValidateResponse(response));
+    responses.set(v, response);
+  }
+  return response;
+}
+
+/**
+ * The TokenService definition to register: TokenServiceService, except that ValidateToken's
+ * response serializer sends the kept encoding of a shared answer instead of encoding it again
+ * (byte for byte what encoding it gives; any other response is encoded as usual). Registered with
+ * the plain TokenServiceService, the handlers still answer correctly, only slower.
+ */
+export const tokenServiceDefinition: typeof TokenServiceService = {
+  ...TokenServiceService,
+  validateToken: {
+    ...TokenServiceService.validateToken,
+    responseSerialize: (value: ValidateTokenResponse): Buffer => encodings.get(value) ?? encodeValidateResponse(value),
+  },
+};
+
 export function tokenServiceServer(tokens: TokenService): TokenServiceServer {
   return {
     createToken: unary(async (req) => {
@@ -62,8 +102,12 @@ export function tokenServiceServer(tokens: TokenService): TokenServiceServer {
       await tokens.delete(req.id);
       return {};
     }),
-    // The hot path: one cached lookup, no database work on a hit (see services/token-cache.ts).
-    validateToken: unary(async (req) => toValidateResponse(await tokens.validate(req))),
+    // The hot path: a cached hit is answered synchronously from bytes encoded once (see above
+    // and services/token-cache.ts): no promise, no database work, no encoding.
+    validateToken: unaryNow((req) => {
+      const answer = tokens.validateNow(req);
+      return answer instanceof Promise ? answer.then(responseFor) : responseFor(answer);
+    }),
     invalidateTokenCache: unary(async () => {
       await tokens.invalidateCache();
       return {};

@@ -61,23 +61,35 @@ export function normalizeRepositoryPatterns(input: readonly string[]): string[] 
   return [...new Set(input)];
 }
 
-/**
- * Whether `name` matches `pattern`. The literal pieces between wildcards must appear in order:
- * the first as a prefix, the last as a suffix, each middle one at its leftmost place after the
- * previous (leftmost is always safe when `*` is the only wildcard). Each piece is searched once
- * from where the previous ended, so there is no backtracking and no regex on user input.
- */
-export function matchesGlob(pattern: string, name: string): boolean {
+/** A pattern split once at its wildcards, so matching a name allocates nothing. */
+interface CompiledGlob {
+  /** The pattern itself when it has no wildcard (an exact name). */
+  exact: string | undefined;
+  first: string;
+  last: string;
+  /** The non-empty literal pieces between the first and the last. */
+  middle: string[];
+}
+
+function compileGlob(pattern: string): CompiledGlob {
   const pieces = pattern.split("*");
-  if (pieces.length === 1) return pattern === name;
-  const first = pieces[0]!;
-  const last = pieces[pieces.length - 1]!;
+  if (pieces.length === 1) return { exact: pattern, first: "", last: "", middle: [] };
+  return { exact: undefined, first: pieces[0]!, last: pieces[pieces.length - 1]!, middle: pieces.slice(1, -1).filter((p) => p !== "") };
+}
+
+/**
+ * The literal pieces between wildcards must appear in order: the first as a prefix, the last as
+ * a suffix, each middle one at its leftmost place after the previous (leftmost is always safe
+ * when `*` is the only wildcard). Each piece is searched once from where the previous ended, so
+ * there is no backtracking and no regex on user input.
+ */
+function matchesCompiled(glob: CompiledGlob, name: string): boolean {
+  if (glob.exact !== undefined) return glob.exact === name;
+  const { first, last, middle } = glob;
   const end = name.length - last.length;
   if (end < first.length || !name.startsWith(first) || !name.endsWith(last)) return false;
   let pos = first.length;
-  for (let i = 1; i < pieces.length - 1; i++) {
-    const piece = pieces[i]!;
-    if (piece === "") continue;
+  for (const piece of middle) {
     const at = name.indexOf(piece, pos);
     if (at < 0 || at + piece.length > end) return false;
     pos = at + piece.length;
@@ -85,7 +97,26 @@ export function matchesGlob(pattern: string, name: string): boolean {
   return true;
 }
 
+/** Whether `name` matches `pattern` (see matchesCompiled). */
+export function matchesGlob(pattern: string, name: string): boolean {
+  return matchesCompiled(compileGlob(pattern), name);
+}
+
+/**
+ * A token's repository check, compiled once (the token cache keeps it with the record, so a
+ * validation never re-splits the patterns): true when the patterns cover `repository`; no
+ * patterns = every repository.
+ */
+export function repositoryMatcher(patterns: readonly string[]): (repository: string) => boolean {
+  if (patterns.length === 0) return () => true;
+  const globs = patterns.map(compileGlob);
+  return (repository) => {
+    for (const glob of globs) if (matchesCompiled(glob, repository)) return true;
+    return false;
+  };
+}
+
 /** Whether a token limited to `patterns` covers `repository`; no patterns = every repository. */
 export function coversRepository(patterns: readonly string[], repository: string): boolean {
-  return patterns.length === 0 || patterns.some((p) => matchesGlob(p, repository));
+  return repositoryMatcher(patterns)(repository);
 }

@@ -82,14 +82,25 @@ export class TokenCache<V extends object> {
     this.freshAt = this.now();
   }
 
+  /**
+   * The cached answer for `hash`, synchronously: the record, null when the secret is known not to
+   * exist, undefined when `get` must be asked (not cached, or the cache is too stale to serve).
+   * The hot path of a cached hit needs no promise.
+   */
+  peek(hash: string): V | null | undefined {
+    if (this.now() - this.freshAt > this.staleLimitMs) return undefined;
+    const hit = this.positive.get(hash);
+    if (hit !== undefined) return hit;
+    return this.negative?.get(hash) ? null : undefined;
+  }
+
   /** The record for `hash` (cached or loaded), or null when no token has it. */
   get(hash: string): Promise<V | null> {
     if (this.now() - this.freshAt > this.staleLimitMs) {
       return Promise.reject(unavailable("the token database is unreachable and cached tokens are too stale to trust", "DATABASE_UNAVAILABLE"));
     }
-    const hit = this.positive.get(hash);
-    if (hit !== undefined) return Promise.resolve(hit);
-    if (this.negative?.get(hash)) return Promise.resolve(null);
+    const cached = this.peek(hash);
+    if (cached !== undefined) return Promise.resolve(cached);
     // Concurrent misses for one secret share one database lookup.
     let pending = this.loading.get(hash);
     if (!pending) {

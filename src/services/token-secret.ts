@@ -6,7 +6,7 @@
  * legacy secrets (64 lowercase hex characters) stay valid. The database keeps only the hex
  * SHA-256 of the secret string (as Epoch does), never the secret.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 
 export const SECRET_PREFIX = "epm_";
 const BODY_LENGTH = 43; // 62^43 > 2^256, so 256 random bits always fit
@@ -45,6 +45,18 @@ function checksumOf(prefixAndBody: string): string {
   return out;
 }
 
+/** Compares the checksum digits in place (no substring or string building on the hot path). */
+function hasValidChecksum(secret: string): boolean {
+  const headLength = SECRET_LENGTH - CHECKSUM_LENGTH;
+  let crc = -1;
+  for (let i = 0; i < headLength; i++) crc = CRC_TABLE[(crc ^ secret.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+  let v = (crc ^ -1) >>> 0;
+  for (let i = SECRET_LENGTH - 1; i >= headLength; i--, v = Math.floor(v / 62)) {
+    if (secret.charCodeAt(i) !== BASE62.charCodeAt(v % 62)) return false;
+  }
+  return true;
+}
+
 /** A fresh `epm_` secret. */
 export function generateSecret(): string {
   const body = toBase62(BigInt(`0x${randomBytes(32).toString("hex")}`), BODY_LENGTH);
@@ -64,8 +76,7 @@ export function secretKind(secret: string): SecretKind | null {
   if (secret.length === SECRET_LENGTH) {
     if (!secret.startsWith(SECRET_PREFIX)) return null;
     for (let i = SECRET_PREFIX.length; i < SECRET_LENGTH; i++) if (!isBase62(secret.charCodeAt(i))) return null;
-    const head = secret.slice(0, SECRET_LENGTH - CHECKSUM_LENGTH);
-    return secret.endsWith(checksumOf(head)) ? "epm" : null;
+    return hasValidChecksum(secret) ? "epm" : null;
   }
   if (secret.length === LEGACY_SECRET_LENGTH) {
     for (let i = 0; i < LEGACY_SECRET_LENGTH; i++) if (!isLowerHex(secret.charCodeAt(i))) return null;
@@ -74,7 +85,11 @@ export function secretKind(secret: string): SecretKind | null {
   return null;
 }
 
-/** What the database stores and the cache is keyed by: hex SHA-256 of the secret string. */
+/**
+ * What the database stores and the cache is keyed by: hex SHA-256 of the secret string (UTF-8,
+ * as `createHash().update(string)` hashes it). The one-shot `crypto.hash` builds no Hash object,
+ * whose native handle costs a garbage collector's weak callback on every validation.
+ */
 export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
+  return hash("sha256", secret, "hex");
 }

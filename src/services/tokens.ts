@@ -3,8 +3,11 @@
  * invalidation, plus the `TokenLookup` that API authentication asks. Knows nothing of gRPC.
  *
  * ValidateToken: format check → SHA-256 → cache (token-cache.ts) → one indexed SELECT on a
- * miss; expiry, scopes and repository globs are checked against the cached record, so an
- * expired token is refused at once even while cached; last_used goes to an in-memory recorder.
+ * miss; expiry, scopes and repository globs are checked against the cached record on every
+ * call, so an expired token is refused at once even while cached; last_used goes to an
+ * in-memory recorder. A cached hit is answered synchronously (`validateNow`), and its answers
+ * are objects built once per cached record, so the hot path allocates almost nothing and the
+ * gRPC adapter can keep each answer's encoding beside it.
  */
 import type { TokenSettings } from "../config.js";
 import { invalidArgument, isEpochError, notFound, unavailable } from "../errors.js";
@@ -13,7 +16,7 @@ import { assertRepositoryName } from "../oci/names.js";
 import type { TokenRow } from "../db/entities/index.js";
 import type { TokenStore } from "../db/token-store.js";
 import { LastUsedRecorder } from "./last-used-recorder.js";
-import { coversRepository, grantsAction, parseAction, parseStoredScopes, type Scope } from "./scopes.js";
+import { grantsAction, parseAction, parseStoredScopes, repositoryMatcher, type Action, type Scope } from "./scopes.js";
 import { TokenCache, type TokenCachePoint, type TokenCacheStats } from "./token-cache.js";
 import { pageSize } from "./list-options.js";
 import { decodeTokenPageToken, encodeTokenPageToken, validateCreateInput, type CreateTokenInput } from "./token-input.js";
@@ -50,10 +53,33 @@ export interface TokenServiceOptions extends TokenSettings {
   pausePoint?: (point: TokenCachePoint) => Promise<void>;
 }
 
-/** What the cache holds per token: the view plus the expiry as a number for the hot path. */
+/**
+ * What the cache holds per token: the view, the expiry as a number and the compiled repository
+ * check for the hot path, and the three answers a known secret can get. The answers are frozen
+ * and shared by every call that gets them; they live and die with the entry.
+ */
 interface TokenEntry {
   token: Token;
   expiresAtMs: number;
+  covers: (repository: string) => boolean;
+  valid: Validation;
+  expired: Validation;
+  denied: Validation;
+}
+
+function toEntry(row: TokenRow): TokenEntry {
+  const token = toToken(row);
+  Object.freeze(token.scopes);
+  Object.freeze(token.repositories);
+  Object.freeze(token);
+  return {
+    token,
+    expiresAtMs: row.expiresAt?.getTime() ?? Infinity,
+    covers: repositoryMatcher(token.repositories),
+    valid: Object.freeze({ valid: true, token }),
+    expired: Object.freeze({ valid: false, token, reason: "EXPIRED" }),
+    denied: Object.freeze({ valid: false, token, reason: "SCOPE_DENIED" }),
+  };
 }
 
 function toToken(row: TokenRow): Token {
@@ -90,8 +116,8 @@ function cannotTell(e: unknown): never {
   throw isEpochError(e) ? e : unavailable("the token database is unreachable", "DATABASE_UNAVAILABLE", { cause: e });
 }
 
-const MALFORMED: Validation = { valid: false, reason: "MALFORMED" };
-const UNKNOWN: Validation = { valid: false, reason: "UNKNOWN_TOKEN" };
+const MALFORMED: Validation = Object.freeze({ valid: false, reason: "MALFORMED" });
+const UNKNOWN: Validation = Object.freeze({ valid: false, reason: "UNKNOWN_TOKEN" });
 
 export class TokenService implements TokenLookup {
   private readonly cache: TokenCache<TokenEntry>;
@@ -108,7 +134,7 @@ export class TokenService implements TokenLookup {
         readGeneration: () => store.readGeneration().catch(cannotTell),
         find: async (hash) => {
           const row = await store.findByHash(hash).catch(cannotTell);
-          return row && { token: toToken(row), expiresAtMs: row.expiresAt?.getTime() ?? Infinity };
+          return row && toEntry(row);
         },
       },
       {
@@ -179,25 +205,44 @@ export class TokenService implements TokenLookup {
 
   /** The hot path. An invalid secret is a normal answer; a bad action or repository is not. */
   async validate(request: { secret: string; repository: string; action: string }): Promise<Validation> {
-    const action = parseAction(request.action);
-    if (request.repository !== "") assertRepositoryName(request.repository);
-    const entry = await this.entryFor(request.secret);
-    if (entry === "malformed") return MALFORMED;
-    if (entry === null) return UNKNOWN;
-    const { token } = entry;
-    const now = this.now();
-    if (now >= entry.expiresAtMs) return { valid: false, token, reason: "EXPIRED" };
-    if (!grantsAction(token.scopes, action) || (request.repository !== "" && !coversRepository(token.repositories, request.repository))) {
-      return { valid: false, token, reason: "SCOPE_DENIED" };
-    }
-    this.recorder.record(token.id, now);
-    return { valid: true, token };
+    return this.validateNow(request);
   }
 
-  /** TokenLookup for API authentication: the token, or null when unknown, malformed or expired. */
+  /**
+   * `validate` without a promise when it can: a malformed secret or a cached record (positive or
+   * negative) is answered synchronously, anything else returns the pending lookup. Throws
+   * (synchronously) INVALID_ARGUMENT for a bad action or repository name. The answers are
+   * shared, frozen objects (one set per cached record): equal answers are the same object.
+   */
+  validateNow(request: { secret: string; repository: string; action: string }): Validation | Promise<Validation> {
+    const action = parseAction(request.action);
+    const repository = request.repository;
+    if (repository !== "") assertRepositoryName(repository);
+    if (secretKind(request.secret) === null) return MALFORMED;
+    const hash = hashSecret(request.secret);
+    const cached = this.cache.peek(hash);
+    if (cached !== undefined) return this.check(cached, action, repository);
+    return this.cache.get(hash).then((entry) => this.check(entry, action, repository));
+  }
+
+  /** Expiry, action and repository against the record; every call, cached or not. */
+  private check(entry: TokenEntry | null, action: Action, repository: string): Validation {
+    if (entry === null) return UNKNOWN;
+    const now = this.now();
+    if (now >= entry.expiresAtMs) return entry.expired;
+    if (!grantsAction(entry.token.scopes, action) || (repository !== "" && !entry.covers(repository))) return entry.denied;
+    this.recorder.record(entry.token.id, now);
+    return entry.valid;
+  }
+
+  /**
+   * TokenLookup for API authentication: the token, or null when unknown, malformed or expired.
+   * The syntactic check runs first, so junk never costs a hash, a cache slot or a query.
+   */
   async lookup(secret: string): Promise<TokenRecord | null> {
-    const entry = await this.entryFor(secret);
-    if (entry === "malformed" || entry === null) return null;
+    if (secretKind(secret) === null) return null;
+    const entry = await this.cache.get(hashSecret(secret));
+    if (entry === null) return null;
     const now = this.now();
     if (now >= entry.expiresAtMs) return null;
     this.recorder.record(entry.token.id, now);
@@ -216,11 +261,5 @@ export class TokenService implements TokenLookup {
 
   cacheStats(): TokenCacheStats {
     return this.cache.stats();
-  }
-
-  /** The syntactic check runs first, so junk never costs a hash, a cache slot or a query. */
-  private entryFor(secret: string): Promise<TokenEntry | null> | "malformed" {
-    if (secretKind(secret) === null) return "malformed";
-    return this.cache.get(hashSecret(secret));
   }
 }

@@ -194,6 +194,33 @@ describe("TokenCache", () => {
     expect(await cache.get("h1")).toEqual({ id: 1 });
   });
 
+  it("peek answers cached records and known-unknown secrets synchronously, never a stale or unloaded one", async () => {
+    const { source, cache, clock } = setup({ staleMaxMs: 10_000 });
+    source.rows.set("h1", { id: 1 });
+    expect(cache.peek("h1")).toBeUndefined(); // not loaded yet: peek never loads
+    expect(source.reads.find).toBe(0);
+    await cache.get("h1");
+    await cache.get("unknown");
+    await cache.poll();
+    expect(cache.peek("h1")).toEqual({ id: 1 });
+    expect(cache.peek("unknown")).toBeNull();
+    expect(cache.peek("other")).toBeUndefined();
+    expect(source.reads.find).toBe(2);
+    // Past the stale bound peek gives nothing, so the caller goes through get and fails closed.
+    source.down = true;
+    clock.t += 10_001;
+    expect(cache.peek("h1")).toBeUndefined();
+    expect(cache.peek("unknown")).toBeUndefined();
+    const err = await cache.get("h1").catch((e: unknown) => e);
+    expect(isEpochError(err) && err.reason).toBe("DATABASE_UNAVAILABLE");
+    // A dropped cache (generation moved) leaves nothing to peek at.
+    source.down = false;
+    source.delete("h1");
+    await cache.poll();
+    expect(cache.peek("h1")).toBeUndefined();
+    expect(cache.peek("unknown")).toBeUndefined();
+  });
+
   it("never lets the stale bound fall below two poll intervals", async () => {
     const { source, cache, clock } = setup({ staleMaxMs: 0, pollIntervalMs: 500 });
     source.rows.set("h1", { id: 1 });
