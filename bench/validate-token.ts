@@ -10,6 +10,9 @@
  * alike. Beside wall-clock throughput it reports the server process's CPU time per call and the
  * median of the per-round throughput ratios, which a shared machine disturbs less.
  *
+ * BENCH_AUTH=required puts both paths behind the server's authentication interceptor, as a
+ * non-loopback deployment runs (every call carries a front end's bearer token).
+ *
  *   npx tsx bench/validate-token.ts
  *   BENCH_CALLS=50000 BENCH_ROUNDS=3 BENCH_INVALID=1000000 BENCH_MARIADB_URL=mysql://root@127.0.0.1:3306/ …
  */
@@ -21,12 +24,13 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { Client, credentials, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
 import mysql from "mysql2/promise";
 import { TokenServiceService, ValidateTokenResponse, type ValidateTokenRequest } from "epoch-meta-client/epoch/v1/token_service";
 import { openDatabase, type Database } from "../src/db/data-source.js";
 import { migrate } from "../src/db/migrate.js";
 import { TokenStore } from "../src/db/token-store.js";
+import { authInterceptor } from "../src/grpc/auth.js";
 import { tokenServiceDefinition, tokenServiceServer } from "../src/grpc/token-service.js";
 import { configureLogger } from "../src/logger.js";
 import { generateSecret } from "../src/services/token-secret.js";
@@ -45,6 +49,7 @@ const INVALID = env("BENCH_INVALID", 1_000_000);
 const MISSES = env("BENCH_MISSES", 2_000);
 const CONCURRENCY = [1, 16, 64];
 const MARIADB = process.env.BENCH_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/";
+const AUTH = process.env.BENCH_AUTH === "required";
 
 const VALIDATE = TokenServiceService.validateToken;
 const EMPTY_PATH = "/epoch.bench.Empty/ValidateToken";
@@ -73,7 +78,9 @@ async function serve(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "epoch-bench-"));
   const { tokens } = await openService(`sqlite:${join(dir, "bench.db")}`);
   const { secret } = await tokens.create({ name: "bench", scopes: ["pull", "push"] });
-  const server = new Server();
+  // The front end's own token (admin: the bench-only empty method falls under "everything else").
+  const caller = AUTH ? (await tokens.create({ name: "front end", scopes: ["admin"] })).secret : "";
+  const server = new Server(AUTH ? { interceptors: [authInterceptor(tokens)] } : {});
   server.addService(tokenServiceDefinition, tokenServiceServer(tokens));
   server.addService({ validateToken: { ...VALIDATE, path: EMPTY_PATH, originalName: "ValidateToken" } }, {
     validateToken: (_call: unknown, callback: (e: null, r: ValidateTokenResponse) => void) => callback(null, EMPTY_RESPONSE),
@@ -81,7 +88,7 @@ async function serve(): Promise<void> {
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
-  process.stdout.write(`${JSON.stringify({ port, secret })}\n`);
+  process.stdout.write(`${JSON.stringify({ port, secret, caller })}\n`);
   // Each line on stdin asks for this process's CPU time so far (µs), answered on stdout.
   process.stdin.on("data", () => process.stdout.write(`${JSON.stringify(process.cpuUsage())}\n`));
   process.stdin.on("end", () => {
@@ -102,13 +109,18 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** `calls` unary calls to `path` with `concurrency` in flight. */
-async function load(client: Client, path: string, request: ValidateTokenRequest, concurrency: number, calls: number): Promise<Measured> {
+async function load(client: Client, path: string, request: ValidateTokenRequest, concurrency: number, calls: number, caller = ""): Promise<Measured> {
   const latenciesUs: number[] = [];
   let issued = 0;
+  const metadata = () => {
+    const md = new Metadata();
+    if (caller) md.set("authorization", `Bearer ${caller}`);
+    return md;
+  };
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const t0 = process.hrtime.bigint();
-      client.makeUnaryRequest(path, VALIDATE.requestSerialize, VALIDATE.responseDeserialize, request, (e: ServiceError | null) => {
+      client.makeUnaryRequest(path, VALIDATE.requestSerialize, VALIDATE.responseDeserialize, request, metadata(), (e: ServiceError | null) => {
         if (e) return reject(e);
         latenciesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
         resolve();
@@ -128,6 +140,8 @@ async function load(client: Client, path: string, request: ValidateTokenRequest,
 interface ServerProcess {
   port: number;
   secret: string;
+  /** The front end's bearer token under BENCH_AUTH=required, else "". */
+  caller: string;
   /** The server's user+system CPU time so far, in µs. */
   cpu(): Promise<number>;
   stop(): void;
@@ -148,10 +162,11 @@ async function startServerProcess(): Promise<ServerProcess> {
   });
   const nextLine = () => new Promise<string>((resolve) => waiting.push(resolve));
   const exited = new Promise<never>((_, reject) => child.on("exit", (code) => reject(new Error(`bench server exited with ${code}`))));
-  const { port, secret } = JSON.parse(await Promise.race([nextLine(), exited])) as { port: number; secret: string };
+  const { port, secret, caller } = JSON.parse(await Promise.race([nextLine(), exited])) as { port: number; secret: string; caller: string };
   return {
     port,
     secret,
+    caller,
     cpu: async () => {
       const line = nextLine();
       child.stdin.write("cpu\n");
@@ -168,7 +183,7 @@ async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>)
   const request: ValidateTokenRequest = { secret: server.secret, repository: "team/app", action: "pull" };
   try {
     // Warm up both paths (JIT, connection, the token's cache entry).
-    for (const path of [EMPTY_PATH, VALIDATE.path]) await load(client, path, request, 16, 5_000);
+    for (const path of [EMPTY_PATH, VALIDATE.path]) await load(client, path, request, 16, 5_000, server.caller);
     const results: Record<string, unknown>[] = [];
     for (const concurrency of CONCURRENCY) {
       const fresh = () => ({ calls: 0, ms: 0, cpuUs: 0, lat: [] as number[] });
@@ -183,7 +198,7 @@ async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>)
         const order = round % 2 === 0 ? (["empty", "validate"] as const) : (["validate", "empty"] as const);
         for (const which of order) {
           const cpu0 = await server.cpu();
-          const m = await load(client, which === "empty" ? EMPTY_PATH : VALIDATE.path, request, concurrency, perRound);
+          const m = await load(client, which === "empty" ? EMPTY_PATH : VALIDATE.path, request, concurrency, perRound, server.caller);
           sums[which].cpuUs += (await server.cpu()) - cpu0;
           sums[which].calls += m.calls;
           sums[which].ms += m.ms;
@@ -218,13 +233,15 @@ async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>)
         "server CPU µs/call": s.serverCpuUsPerCall,
         "CPU vs empty": cpuVs,
       });
-      rows.push(row("empty handler", empty, sums.empty.calls, 1, 1, 1));
-      rows.push(row("ValidateToken (cached)", validate, sums.validate.calls, ratio, cpuRatio, roundMedian));
+      const authed = AUTH ? " + auth" : "";
+      rows.push(row(`empty handler${authed}`, empty, sums.empty.calls, 1, 1, 1));
+      rows.push(row(`ValidateToken (cached)${authed}`, validate, sums.validate.calls, ratio, cpuRatio, roundMedian));
       results.push({ concurrency, empty, validate, ratio, cpu_ratio: cpuRatio, median_round_ratio: roundMedian });
     }
     json.hot_path = results;
     json.hot_path_min_ratio = Math.min(...results.map((r) => r.ratio as number));
     json.hot_path_goal = 0.9;
+    json.auth = AUTH ? "required" : "none";
   } finally {
     client.close();
     server.stop();
