@@ -16,7 +16,7 @@ export interface Database {
    * Logged and failing like `ds.query` (TypeORM's logger, QueryFailedError). On MySQL/MariaDB it
    * goes straight to the driver's pool: `ds.query` builds a QueryRunner and an EntityManager per
    * call and goes through mysql2's promise wrapper: 0.1–0.2 ms per statement, measured beside a
-   * 0.6–0.9 ms ListTags page SELECT (bench/_prof-list.ts).
+   * 0.6–0.9 ms ListTags page SELECT (bench/list.ts shows the floors).
    */
   read<Row = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<Row[]>;
   /** One cheap round trip; throws when the database is unreachable. */

@@ -48,15 +48,12 @@ export async function insertManifestEdges(
   ids: ReadonlyMap<string, number>,
   withChildren: readonly ManifestEdgeSource[],
 ): Promise<void> {
-  // In digest order: each statement then walks the digest-keyed index pages once, in order,
-  // instead of hopping between random pages (a large share of a big first sync's commit).
-  const byDigest = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-  const edges = withBlobs.flatMap((f) => f.blobs.map((b) => [ids.get(f.digest)!, b.digest] as const)).sort((a, b) => byDigest(a[1], b[1]));
+  const edges = withBlobs.flatMap((f) => f.blobs.map((b) => [ids.get(f.digest)!, b.digest] as const));
   for (const part of chunk(edges, 1000)) {
     await execute(m, `${insertIgnore} INTO manifest_blobs (manifest_id, blob_digest) VALUES ${rowPlaceholders(part.length, 2)}`, part.flat());
   }
   const blobs = new Map(withBlobs.flatMap((f) => f.blobs.map((b) => [b.digest, b] as const)));
-  for (const part of chunk([...blobs.values()].sort((a, b) => byDigest(a.digest, b.digest)), 1000)) {
+  for (const part of chunk([...blobs.values()], 1000)) {
     await execute(
       m,
       `${insertIgnore} INTO blobs (namespace_id, digest, size, media_type, ref_count) VALUES ${part.map(() => "(?, ?, ?, ?, 0)").join(", ")}`,

@@ -3,9 +3,9 @@ import type { Duration } from "epoch-meta-client/google/protobuf/duration";
 import {
   TokenInvalidReason,
   TokenServiceService,
-  ValidateTokenResponse,
   type Token as TokenMessage,
   type TokenServiceServer,
+  type ValidateTokenResponse,
 } from "epoch-meta-client/epoch/v1/token_service";
 import type { InvalidReason, Token, TokenService, Validation } from "../services/tokens.js";
 import { unary, unaryNow } from "./handlers.js";

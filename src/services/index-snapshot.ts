@@ -1,6 +1,6 @@
 /** What the plan compares the catalog with: the indexed repositories and, where needed, their tags (small columns only). */
 import type { Database } from "../db/data-source.js";
-import { toBool, toNumber } from "../db/queries/decode.js";
+import { toBool, toNumber, toTextOrNull } from "../db/queries/decode.js";
 import type { IndexedRepository } from "./sync-plan.js";
 import { chunk, placeholders } from "./sql-params.js";
 import type { IndexScope } from "./tag-indexer.js";
@@ -16,8 +16,8 @@ export async function loadIndexedRepositories(db: Database, scope: IndexScope): 
     byName.set(String(r.name), {
       id: toNumber(r.id),
       name: String(r.name),
-      catalogUpdatedAt: textOrNull(r.catalog_updated_at),
-      tagSetSha256: textOrNull(r.tag_set_sha256),
+      catalogUpdatedAt: toTextOrNull(r.catalog_updated_at),
+      tagSetSha256: toTextOrNull(r.tag_set_sha256),
       tagCount: toNumber(r.tag_count),
       tags: new Map(),
     });
@@ -57,7 +57,7 @@ export async function loadIndexSnapshot(
       byId.get(toNumber(t.repository_id))?.tags.set(String(t.name), {
         digest: String(t.digest),
         totalSize: toNumber(t.total_size),
-        objectEtag: textOrNull(t.object_etag),
+        objectEtag: toTextOrNull(t.object_etag),
         incomplete: toBool(t.incomplete),
         newerThanCatalog: toNumber(t.newer) === 1,
       });
@@ -65,8 +65,6 @@ export async function loadIndexSnapshot(
   }
   return repositories;
 }
-
-const textOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 
 /** True when the index holds no repository (a missing catalog then means an empty registry). */
 export async function indexIsEmpty(db: Database, scope: IndexScope): Promise<boolean> {

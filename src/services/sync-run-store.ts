@@ -6,7 +6,7 @@
  */
 import type { Database } from "../db/data-source.js";
 import { execute } from "../db/execute.js";
-import { toBool, toDate, toDateOrNull, toJson, toNumber } from "../db/queries/decode.js";
+import { toBool, toDate, toDateOrNull, toJson, toNumber, toTextOrNull } from "../db/queries/decode.js";
 import { sqlNow } from "../db/sql.js";
 import type { ErrorReason } from "../errors.js";
 import { bool } from "./sql-params.js";
@@ -153,7 +153,7 @@ WHERE id = ? AND state IN ${ACTIVE}`,
     );
     const row = rows[0]!;
     if (row.etag === null || row.etag === undefined) return { now: row.now };
-    return { stored: { etag: String(row.etag), sha256: row.sha === null || row.sha === undefined ? null : String(row.sha) }, now: row.now };
+    return { stored: { etag: String(row.etag), sha256: toTextOrNull(row.sha) }, now: row.now };
   }
 
   async fullSyncDue(intervalMs: number): Promise<boolean> {

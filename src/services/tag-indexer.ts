@@ -8,7 +8,7 @@
 import type { EntityManager } from "typeorm";
 import type { Dialect } from "../db/column-types.js";
 import { execute } from "../db/execute.js";
-import { toDate, toNumber } from "../db/queries/decode.js";
+import { toDate, toNumber, toTextOrNull } from "../db/queries/decode.js";
 import { insertIgnore, sqlNow } from "../db/sql.js";
 import { deleteOrphanManifests, moveBlobRefs, refreshBlobRefs } from "./aggregates.js";
 import { ensureManifests, uniqueManifests } from "./manifest-rows.js";
@@ -162,7 +162,7 @@ WHERE repository_id IN (${placeholders(repoIds.length)}) AND name IN (${placehol
       out.set(tagKey(toNumber(r.repository_id), String(r.name)), {
         manifestId: toNumber(r.manifest_id),
         digest: String(r.digest),
-        objectEtag: r.object_etag === null || r.object_etag === undefined ? null : String(r.object_etag),
+        objectEtag: toTextOrNull(r.object_etag),
         pushedAt: toDate(r.pushed_at),
         newer: toNumber(r.newer) === 1,
       });

@@ -6,6 +6,6 @@
 import { createHash } from "node:crypto";
 
 export function tagSetHash(names: Iterable<string>): string {
-  const sorted = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const sorted = [...names].sort();
   return createHash("sha256").update(sorted.join("\n")).digest("hex");
 }

@@ -6,7 +6,7 @@
  */
 import type { Database } from "../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../db/entities/index.js";
-import { toNumber } from "../db/queries/decode.js";
+import { toNumber, toTextOrNull } from "../db/queries/decode.js";
 import { namespaceIdOf } from "../db/queries/namespaces.js";
 import { failedPrecondition, isEpochError, notFound } from "../errors.js";
 import { logger } from "../logger.js";
@@ -90,7 +90,7 @@ FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
     );
     const row = rows[0];
     if (!row) return undefined;
-    const catalogUpdatedAt = row.catalog_updated_at === null || row.catalog_updated_at === undefined ? null : String(row.catalog_updated_at);
+    const catalogUpdatedAt = toTextOrNull(row.catalog_updated_at);
     return { id: toNumber(row.id), catalogUpdatedAt, hasTag: toNumber(row.has_tag) > 0 };
   }
 
