@@ -60,7 +60,12 @@ export async function moveBlobRefs(
   }
   // One statement per distinct delta (nearly always just +1 or -1) and 1000 digests.
   const byDelta = new Map<number, string[]>();
-  for (const [digest, d] of delta) if (d !== 0) byDelta.set(d, [...(byDelta.get(d) ?? []), digest]);
+  for (const [digest, d] of delta) {
+    if (d === 0) continue;
+    const list = byDelta.get(d);
+    if (list) list.push(digest);
+    else byDelta.set(d, [digest]);
+  }
   for (const [d, digests] of byDelta) {
     for (const part of chunk(digests, 1000)) {
       await execute(m, `UPDATE blobs SET ref_count = ref_count + ? WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})`, [
