@@ -2,7 +2,8 @@
  * IndexTag and DeleteTag: the two writes front ends make outside a sync. IndexTag reads the
  * tag's manifest object now and upserts it; DeleteTag removes the tag from the object store
  * (manifest key, then the catalog entry through a conditional write with retry) and then from
- * the index. Both recompute the repository's aggregates and the stats in the same transaction.
+ * the index. Both recompute the repository's aggregates and move the stats by what they changed
+ * (stats-delta.ts) in the same transaction.
  */
 import type { Database } from "../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../db/entities/index.js";
@@ -13,7 +14,8 @@ import { logger } from "../logger.js";
 import { assertRepositoryName, assertTagName, quoteForMessage } from "../oci/names.js";
 import { isRepositoryEntry } from "../storage/catalog.js";
 import type { RegistryLayout } from "../storage/registry-layout.js";
-import { recomputeRepositories, recomputeStats } from "./aggregates.js";
+import { recomputeRepositories } from "./aggregates.js";
+import { TagStatsWatch } from "./stats-delta.js";
 import { removeTags, writeTags, type IndexScope } from "./tag-indexer.js";
 import { childReader, readTag, type TagFacts } from "./tag-reader.js";
 import { writeTransaction } from "../db/write-transaction.js";
@@ -44,9 +46,16 @@ export class TagWriter {
     if (read.partial) logger.warn({ repository, tag, reason: read.partial.reason }, read.partial.message);
     const scope = await this.indexScope();
     await writeTransaction(this.db, async (m) => {
+      const stats = await TagStatsWatch.begin(
+        m,
+        scope,
+        repository,
+        tag,
+        read.facts.manifest.blobs.map((b) => b.digest),
+      );
       const { repositoryIds } = await writeTags(m, scope, [read.facts], { bySync: false });
       await recomputeRepositories(m, scope, [{ id: repositoryIds.get(repository)! }]);
-      await recomputeStats(m, scope);
+      await stats.apply(m);
     });
     return read.facts;
   }
@@ -70,11 +79,12 @@ export class TagWriter {
     await this.layout.removeTag(repository, tag);
     if (!indexed?.hasTag) return;
     await writeTransaction(this.db, async (m) => {
+      const stats = await TagStatsWatch.begin(m, scope, repository, tag);
       await removeTags(m, scope, [{ repositoryId: indexed.id, names: [tag] }]);
       // A tag delete does not move the repository's updatedAt in the catalog (Epoch), so the
       // value applied before still describes it: keep it, and the next sync can skip the repository.
       await recomputeRepositories(m, scope, [{ id: indexed.id, catalogUpdatedAt: indexed.catalogUpdatedAt }]);
-      await recomputeStats(m, scope);
+      await stats.apply(m);
     });
   }
 

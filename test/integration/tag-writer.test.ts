@@ -9,7 +9,8 @@ import { CATALOG_KEY, manifestKey, removeCatalogTag } from "../../src/storage/re
 import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { rejection } from "../helpers/errors.js";
-import { image } from "../helpers/images.js";
+import { blob, image, OCI_CONFIG } from "../helpers/images.js";
+import { imageManifestBytes } from "../../src/storage/demo-builder.js";
 import { useS3Server } from "../helpers/s3-server.js";
 import { createSyncHarness, dumpIndex, freshDump, indexWrites, INCREMENTAL, runSync, type IndexDump, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
 
@@ -90,6 +91,31 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       await h.writer.deleteTag("late/repo", "v1");
       expect(await h.store.head(manifestKey("late/repo", "v1"))).toBeNull();
       expect(await dumpIndex(h.db)).toEqual(await freshDump(dialect, h.store));
+    });
+
+    it("moves the stats by what one write changed, never by a recount, to what a recount gives", async () => {
+      const shared = blob(7001, 7001);
+      const manifestA = imageManifestBytes({ config: blob(7002, 72, OCI_CONFIG), layers: [shared, blob(7003, 7003)] });
+      const manifestB = imageManifestBytes({ config: blob(7004, 74, OCI_CONFIG), layers: [shared, blob(7005, 7005)] });
+      // No image config media type: a kind of its own (UNKNOWN), sharing a blob with the images.
+      const other = imageManifestBytes({ config: blob(7006, 76, "application/vnd.example.config.v1+json"), layers: [shared] });
+      const steps: Array<[string, () => Promise<unknown>]> = [
+        ["new repository", async () => (await h.layout.pushManifest("stats/a", "v1", manifestA), h.writer.indexTag("stats/a", "v1"))],
+        ["second repository sharing a layer", async () => (await h.layout.pushManifest("stats/b", "v1", manifestB), h.writer.indexTag("stats/b", "v1"))],
+        ["retag onto the other manifest", async () => (await h.layout.pushManifest("stats/a", "v1", manifestB), h.writer.indexTag("stats/a", "v1"))],
+        ["a tag of another kind", async () => (await h.layout.pushManifest("stats/a", "x", other), h.writer.indexTag("stats/a", "x"))],
+        ["re-index, nothing changed", () => h.writer.indexTag("stats/a", "x")],
+        ["delete a tag whose manifest stays", () => h.writer.deleteTag("stats/b", "v1")],
+        ["delete the last tag of another kind", () => h.writer.deleteTag("stats/a", "x")],
+        ["delete a repository's last tag", () => h.writer.deleteTag("stats/a", "v1")],
+      ];
+      for (const [step, write] of steps) {
+        h.statements.reset();
+        await write();
+        // Neither the blob scan nor the tag count of recomputeStats ran.
+        expect(h.statements.matching(/FROM blobs WHERE namespace_id = \? AND ref_count > 0|GROUP BY t\.kind/), step).toEqual([]);
+        expect((await dumpIndex(h.db)).stats, step).toEqual((await freshDump(dialect, h.store)).stats);
+      }
     });
 
     it("keeps a tag IndexTag wrote after a running sync read the catalog", async () => {
