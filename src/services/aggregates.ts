@@ -6,15 +6,57 @@
  * - per repository: tag_count, exact total_size (Σ distinct reachable blobs), kind and
  *   artifact_type of the most recently pushed tag, updated_at (the latest push), and the
  *   catalog's updatedAt it reflects — in one statement, so in the caller's one transaction;
- * - the registry_stats row GetStats reads.
+ * - the registry_stats row GetStats reads: its blob numbers moved with the ref counts in the
+ *   same transaction (the write that moves a ref count knows whether the blob became referenced
+ *   or unreferenced), its tag numbers recounted at the end of a sync run (IndexTag and DeleteTag
+ *   move them: stats-delta.ts), and everything recounted by full runs and the Epoch adoption.
  */
 import type { DataSource, EntityManager } from "typeorm";
 import { execute } from "../db/execute.js";
 import { toBool, toNumber } from "../db/queries/decode.js";
 import { insertIgnore, sqlNow } from "../db/sql.js";
 import { tagSetHash } from "./tag-set-hash.js";
-import { chunk, placeholders } from "./sql-params.js";
+import { chunk, forUpdate, placeholders } from "./sql-params.js";
 import type { IndexScope } from "./tag-indexer.js";
+
+/** How a write changed the referenced blobs (ref_count > 0): how many, and their bytes. */
+export interface BlobStatsDelta {
+  count: number;
+  bytes: number;
+}
+
+/** Adds a write's BlobStatsDelta to registry_stats, in the write's transaction. */
+export async function applyBlobStats(m: EntityManager, scope: IndexScope, ...deltas: BlobStatsDelta[]): Promise<void> {
+  const count = deltas.reduce((n, d) => n + d.count, 0);
+  const bytes = deltas.reduce((n, d) => n + d.bytes, 0);
+  if (count === 0 && bytes === 0) return;
+  await ensureStatsRow(m, scope);
+  await execute(m, "UPDATE registry_stats SET blob_count = blob_count + ?, total_size = total_size + ? WHERE namespace_id = ?", [count, bytes, scope.namespaceId]);
+}
+
+/** The ref_count and size of these blobs (locked on MariaDB: the caller is about to change them). */
+async function blobRefs(m: EntityManager, scope: IndexScope, digests: readonly string[]): Promise<Map<string, { refs: number; size: number }>> {
+  const out = new Map<string, { refs: number; size: number }>();
+  for (const part of chunk(digests, 1000)) {
+    const rows: Array<{ digest: unknown; ref_count: unknown; size: unknown }> = await m.query(
+      `SELECT digest, ref_count, size FROM blobs WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})${forUpdate(scope.dialect)}`,
+      [scope.namespaceId, ...part],
+    );
+    for (const r of rows) out.set(String(r.digest), { refs: toNumber(r.ref_count), size: toNumber(r.size) });
+  }
+  return out;
+}
+
+/** The change in referenced blobs between two readings of the same digests. */
+function referencedDelta(before: ReadonlyMap<string, { refs: number; size: number }>, refsAfter: (digest: string) => number): BlobStatsDelta {
+  const delta = { count: 0, bytes: 0 };
+  for (const [digest, b] of before) {
+    const change = Number(refsAfter(digest) > 0) - Number(b.refs > 0);
+    delta.count += change;
+    delta.bytes += change * b.size;
+  }
+  return delta;
+}
 
 /** A tag moving between manifests: `from` absent for an added tag, `to` absent for a removed one. */
 export interface TagMove {
@@ -35,7 +77,7 @@ export async function moveBlobRefs(
   moves: readonly TagMove[],
   /** Blob sets the caller already knows (manifests it just inserted), so they are not read back. */
   known: ReadonlyMap<number, string[]> = new Map(),
-): Promise<void> {
+): Promise<BlobStatsDelta> {
   const edges = new Map<number, string[]>(known);
   const ids = [...new Set(moves.flatMap((mv) => [mv.from, mv.to]).filter((id): id is number => id !== undefined && !edges.has(id)))];
   for (const part of chunk(ids, 1000)) {
@@ -58,6 +100,12 @@ export async function moveBlobRefs(
     add(mv.to, 1);
     add(mv.from, -1);
   }
+  const moving = [...delta].filter(([, d]) => d !== 0);
+  const before = await blobRefs(
+    m,
+    scope,
+    moving.map(([digest]) => digest),
+  );
   // One statement per distinct delta (nearly always just +1 or -1) and 1000 digests.
   const byDelta = new Map<number, string[]>();
   for (const [digest, d] of delta) {
@@ -75,10 +123,11 @@ export async function moveBlobRefs(
       ]);
     }
   }
+  return referencedDelta(before, (digest) => before.get(digest)!.refs + delta.get(digest)!);
 }
 
 /** Recounts the blobs of these manifests from the tags (a manifest whose blob set changed under its tags). */
-export async function refreshBlobRefs(m: EntityManager, scope: IndexScope, manifestIds: readonly number[]): Promise<void> {
+export async function refreshBlobRefs(m: EntityManager, scope: IndexScope, manifestIds: readonly number[]): Promise<BlobStatsDelta> {
   const digests = new Set<string>();
   for (const ids of chunk(manifestIds, 1000)) {
     const rows: Array<{ blob_digest: string }> = await m.query(
@@ -87,6 +136,7 @@ export async function refreshBlobRefs(m: EntityManager, scope: IndexScope, manif
     );
     for (const r of rows) digests.add(String(r.blob_digest));
   }
+  const before = await blobRefs(m, scope, [...digests]);
   // The digest list is literal (not a subquery) so MariaDB updates by primary key, not by scan.
   // CROSS JOIN fixes SQLite's join order (blob edges first, by digest): left to its own devices
   // without statistics it walks every manifest of the namespace for each blob.
@@ -102,6 +152,9 @@ WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})`,
       [scope.namespaceId, ...part],
     );
   }
+  if (before.size === 0) return { count: 0, bytes: 0 };
+  const after = await blobRefs(m, scope, [...before.keys()]);
+  return referencedDelta(before, (digest) => after.get(digest)?.refs ?? 0);
 }
 
 /** Deletes those of `manifestIds` that no tag references (children and blob edges first). */
@@ -198,15 +251,31 @@ async function tagSetHashes(m: EntityManager, ids: readonly number[]): Promise<M
   return new Map([...names].filter(([id]) => !retried.has(id)).map(([id, list]) => [id, tagSetHash(list)]));
 }
 
-/** Recomputes the registry_stats row from the index (counts over indexed rows, as DESIGN §2 defines them). */
+/**
+ * Recomputes the whole registry_stats row from the index (counts over indexed rows, as DESIGN §2
+ * defines them): full sync runs and the Epoch adoption, and where no row has been filled yet.
+ */
 export async function recomputeStats(m: EntityManager, scope: IndexScope): Promise<void> {
+  const [blobs]: Array<{ n: unknown; size: unknown }> = await m.query(
+    "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM blobs WHERE namespace_id = ? AND ref_count > 0",
+    [scope.namespaceId],
+  );
+  await recountTagStats(m, scope);
+  await execute(m, "UPDATE registry_stats SET blob_count = ?, total_size = ? WHERE namespace_id = ?", [
+    toNumber(blobs?.n),
+    toNumber(blobs?.size),
+    scope.namespaceId,
+  ]);
+}
+
+/**
+ * Recounts the tag side of registry_stats (repositories, tags, tags per kind), leaving the blob
+ * numbers the writes maintain: the end of an incremental sync run, which thus reads no blob.
+ */
+export async function recountTagStats(m: EntityManager, scope: IndexScope): Promise<void> {
   const [repos]: Array<{ n: unknown }> = await m.query("SELECT COUNT(*) AS n FROM repositories WHERE namespace_id = ?", [scope.namespaceId]);
   const kindRows: Array<{ kind: string; n: unknown }> = await m.query(
     "SELECT t.kind AS kind, COUNT(*) AS n FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.namespace_id = ? GROUP BY t.kind",
-    [scope.namespaceId],
-  );
-  const [blobs]: Array<{ n: unknown; size: unknown }> = await m.query(
-    "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM blobs WHERE namespace_id = ? AND ref_count > 0",
     [scope.namespaceId],
   );
   const kinds: Record<string, number> = {};
@@ -216,11 +285,9 @@ export async function recomputeStats(m: EntityManager, scope: IndexScope): Promi
     tagCount += toNumber(r.n);
   }
   await ensureStatsRow(m, scope);
-  await execute(m, "UPDATE registry_stats SET repository_count = ?, tag_count = ?, blob_count = ?, total_size = ?, kinds = ? WHERE namespace_id = ?", [
+  await execute(m, "UPDATE registry_stats SET repository_count = ?, tag_count = ?, kinds = ? WHERE namespace_id = ?", [
     toNumber(repos?.n),
     tagCount,
-    toNumber(blobs?.n),
-    toNumber(blobs?.size),
     JSON.stringify(kinds),
     scope.namespaceId,
   ]);

@@ -94,7 +94,7 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
 
     // ── 4. commit ──
     const committed = await commitRun(
-      { ...c, catalogReadAt, progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0) },
+      { ...c, catalogReadAt, recountBlobs: c.flags.full, progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0) },
       { writes: spool, removals: plan.removals, touched: plan.touched, failedRepositories, index },
     );
     Object.assign(counts, committed);

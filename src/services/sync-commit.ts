@@ -1,14 +1,15 @@
 /**
  * Steps 4 of DESIGN §4, the only part of a run that writes the index: tag batches (≤ 1000 tags
  * per short transaction), set-based deletions, then per touched repository its aggregates and
- * the catalog's updatedAt in one transaction, then the stats. Every transaction first proves
+ * the catalog's updatedAt in one transaction, then the stats (their blob side moved with the
+ * batches; recounted by full runs). Every transaction first proves
  * the run still holds the sync lease (fencing), so a paused replica never writes after losing it.
  */
 import type { EntityManager } from "typeorm";
 import type { Database } from "../db/data-source.js";
 import type { Leases } from "../db/leases.js";
 import { aborted } from "../errors.js";
-import { markSynced, recomputeRepositories, recomputeStats, type RepositoryRecompute } from "./aggregates.js";
+import { markSynced, recomputeRepositories, recomputeStats, recountTagStats, type RepositoryRecompute } from "./aggregates.js";
 import { chunk } from "./sql-params.js";
 import type { IndexedRepository, RepositoryRemoval, TouchedRepository } from "./sync-plan.js";
 import type { FaultPoints, SyncPhase } from "./sync-types.js";
@@ -28,6 +29,8 @@ export interface CommitContext {
   /** The DB time the catalog was read: rows IndexTag wrote after it are neither overwritten nor removed. */
   catalogReadAt: unknown;
   batchSize: number;
+  /** Recount the blob side of registry_stats at the end (full runs) instead of keeping what the batches moved. */
+  recountBlobs: boolean;
   faultPoints?: FaultPoints;
   progress(phase: SyncPhase, done: number, total: number): void;
 }
@@ -93,7 +96,8 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
   await fenced(
     c,
     async (m) => {
-      await recomputeStats(m, c.scope);
+      // The blob numbers moved with every batch; a full run recounts them too, repairing any drift.
+      await (c.recountBlobs ? recomputeStats : recountTagStats)(m, c.scope);
       await markSynced(m, c.scope);
     },
     true,

@@ -2,15 +2,16 @@
  * Writes tags into the index inside the caller's transaction: repositories (created on first
  * tag), manifests with their blob edges and index children, blobs, the tag rows themselves,
  * and — in the same transaction, so every commit leaves a consistent index — the ref counts of
- * the blobs whose tags moved and the manifests no tag uses any more. Shared by the sync (batches
- * of ≤ 1000 tags) and IndexTag (one tag); removals live here too.
+ * the blobs whose tags moved (with the blob numbers of registry_stats) and the manifests no tag
+ * uses any more. Shared by the sync (batches of ≤ 1000 tags) and IndexTag (one tag); removals
+ * live here too.
  */
 import type { EntityManager } from "typeorm";
 import type { Dialect } from "../db/column-types.js";
 import { execute } from "../db/execute.js";
 import { toDate, toNumber, toTextOrNull } from "../db/queries/decode.js";
 import { insertIgnore, sqlNow } from "../db/sql.js";
-import { deleteOrphanManifests, moveBlobRefs, refreshBlobRefs } from "./aggregates.js";
+import { applyBlobStats, deleteOrphanManifests, moveBlobRefs, refreshBlobRefs } from "./aggregates.js";
 import { ensureManifests, uniqueManifests } from "./manifest-rows.js";
 import { bool, chunk, forUpdate, placeholders, timeParam } from "./sql-params.js";
 import type { TagFacts } from "./tag-reader.js";
@@ -60,14 +61,15 @@ export async function writeTags(m: EntityManager, scope: IndexScope, tags: reado
   await upsertTagRows(m, scope.dialect, rows, opts.bySync);
 
   const moved = rows.filter((r) => r.old?.manifestId !== r.manifestId);
-  await moveBlobRefs(
+  const movedRefs = await moveBlobRefs(
     m,
     scope,
     moved.map((r) => ({ ...(r.old && { from: r.old.manifestId }), to: r.manifestId })),
     insertedEdges,
   );
   // A manifest completed under its tags: its blob set changed for all of them, so recount (after the moves).
-  await refreshBlobRefs(m, scope, upgraded);
+  const refreshedRefs = await refreshBlobRefs(m, scope, upgraded);
+  await applyBlobStats(m, scope, movedRefs, refreshedRefs);
   await deleteOrphanManifests(m, [...new Set(moved.flatMap((r) => (r.old ? [r.old.manifestId] : [])))]);
   return { repositoriesCreated: created, repositoryIds: ids, keptNewer: tags.length - toWrite.length };
 }
@@ -111,10 +113,14 @@ export async function removeTags(m: EntityManager, scope: IndexScope, targets: r
   for (const part of chunk(victims, 1000)) {
     removed += await execute(m, `DELETE FROM tags WHERE id IN (${placeholders(part.length)})`, part.map((v) => v.id));
   }
-  await moveBlobRefs(
+  await applyBlobStats(
     m,
     scope,
-    victims.map((v) => ({ from: v.manifestId })),
+    await moveBlobRefs(
+      m,
+      scope,
+      victims.map((v) => ({ from: v.manifestId })),
+    ),
   );
   await deleteOrphanManifests(m, [...new Set(victims.map((v) => v.manifestId))]);
   return removed;

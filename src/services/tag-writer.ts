@@ -46,13 +46,7 @@ export class TagWriter {
     if (read.partial) logger.warn({ repository, tag, reason: read.partial.reason }, read.partial.message);
     const scope = await this.indexScope();
     await writeTransaction(this.db, async (m) => {
-      const stats = await TagStatsWatch.begin(
-        m,
-        scope,
-        repository,
-        tag,
-        read.facts.manifest.blobs.map((b) => b.digest),
-      );
+      const stats = await TagStatsWatch.begin(m, scope, repository, tag);
       const { repositoryIds } = await writeTags(m, scope, [read.facts], { bySync: false });
       await recomputeRepositories(m, scope, [{ id: repositoryIds.get(repository)! }]);
       await stats.apply(m);

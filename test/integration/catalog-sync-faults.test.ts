@@ -142,6 +142,10 @@ forEachDialect("sync crashes", (dialect) => {
       const run = await crashing.start({ full: false, dryRun: false, allowMassRemoval: false }, "api");
       await expect(run.done).rejects.toMatchObject({ name: "SimulatedCrash", point });
       expect(reached).toBe(true);
+      // The stats' blob numbers moved in the same transactions as the ref counts: exact mid-run.
+      const [kept] = await h.db.ds.query("SELECT blob_count AS n, total_size AS size FROM registry_stats");
+      const [counted] = await h.db.ds.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM blobs WHERE ref_count > 0");
+      expect([Number(kept.n), Number(kept.size)]).toEqual([Number(counted.n), Number(counted.size)]);
       await expireSyncLease(h.db);
 
       const { finished } = await runSync(h.replica());
