@@ -128,7 +128,7 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
       prepareDatabase: (db: { pragma(s: string): unknown }) => {
         db.pragma("busy_timeout = 5000");
         // Runs before TypeORM switches to WAL, so a new file gets this page size (an existing one
-        // keeps its own: README "SQLite page size").
+        // keeps its own: README, "Behaviour worth knowing").
         db.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
         db.pragma(`wal_autocheckpoint = ${SQLITE_CHECKPOINT_PAGES}`);
       },

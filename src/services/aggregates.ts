@@ -108,8 +108,7 @@ export async function moveBlobRefs(
   );
   // One statement per distinct delta (nearly always just +1 or -1) and 1000 digests.
   const byDelta = new Map<number, string[]>();
-  for (const [digest, d] of delta) {
-    if (d === 0) continue;
+  for (const [digest, d] of moving) {
     const list = byDelta.get(d);
     if (list) list.push(digest);
     else byDelta.set(d, [digest]);

@@ -112,6 +112,11 @@ export async function expireSyncLease(db: Database): Promise<void> {
   await db.ds.query("UPDATE coordination SET expires_at = ? WHERE name = 'sync'", [db.dialect === "sqlite" ? "2000-01-01 00:00:00.000" : new Date(Date.UTC(2000, 0, 1))]);
 }
 
+/** recomputeStats' scan of every referenced blob of the namespace. */
+export const BLOB_RECOUNT = /FROM blobs WHERE namespace_id = \? AND ref_count > 0/;
+/** recountTagStats' count of every tag by kind. */
+export const TAG_RECOUNT = /GROUP BY t\.kind/;
+
 /** Statements that wrote to the index tables (sync_runs, coordination and registry_stats.last_sync_at aside). */
 export function indexWrites(statements: StatementCounter): string[] {
   return statements.matching(/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b[\s\S]*?\b(repositories|tags|manifests|manifest_blobs|manifest_children|blobs)\b/i);

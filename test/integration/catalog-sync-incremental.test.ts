@@ -13,14 +13,11 @@ import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { OCI_CONFIG, OCI_LAYER, image } from "../helpers/images.js";
 import { useS3Server } from "../helpers/s3-server.js";
-import { createSyncHarness, dumpIndex, failuresOf, freshDump, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
+import { BLOB_RECOUNT, createSyncHarness, dumpIndex, failuresOf, freshDump, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
 const s3 = useS3Server();
-
-/** recomputeStats' scan of every blob of the namespace. */
-const BLOB_RECOUNT = /FROM blobs WHERE namespace_id = \? AND ref_count > 0/;
 
 for (const kind of ["directory", "s3"] as StoreKind[]) {
   forEachDialect(`incremental catalog sync (${kind})`, (dialect) => {

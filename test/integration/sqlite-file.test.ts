@@ -1,7 +1,7 @@
 /**
  * The SQLite file settings of db/data-source.ts: a new file gets SQLITE_PAGE_SIZE and the WAL
  * checkpoint interval; a file created elsewhere with SQLite's default 4 KiB pages keeps them
- * (page_size cannot change once a WAL database has content) and still opens, migrates and syncs.
+ * (page_size cannot change once a WAL database has content) and still opens and migrates.
  */
 import { createRequire } from "node:module";
 import { afterEach, describe, expect, it } from "vitest";
