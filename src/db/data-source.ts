@@ -28,10 +28,11 @@ export interface Database {
  * SQLite page size for new database files (SQLite's default is 4 KiB). A sync's commit batch
  * inserts digests, which are random keys, into three indexes (manifests, blobs, the blob side of
  * manifest_blobs), so every 1000-tag batch dirties pages all over them and each dirty page costs a
- * WAL frame at commit and a copy at checkpoint. Measured on a first sync of 100k tags
- * (bench/sync.ts): 4 KiB pages spent 17–23 s in SQL, 16–64 KiB pages 10–15 s. 16 KiB rather
- * than 64: a batch touches at most a few thousand pages however large the index grows, and a
- * larger page makes each of those frames cost more (at 300k tags 16 KiB still beats 4 KiB).
+ * WAL frame at commit and a copy at checkpoint. A first sync of 100k tags (bench/sync.ts)
+ * measured 2.45–2.5× its I/O floor instead of 2.85–3.0×; per-statement profiles put its SQL time
+ * at 10–15 s with 16–64 KiB pages against 17–23 s with 4 KiB. 16 KiB rather than 64: a batch
+ * touches at most a few thousand pages however large the index grows, and a larger page makes
+ * each of those frames cost more (at 300k tags 16 KiB still beats 4 KiB).
  */
 export const SQLITE_PAGE_SIZE = 16_384;
 /** Checkpoint after 64 MiB of WAL (SQLite's default: 1000 pages): a page rewritten by several batches is copied back once. */
