@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DirectoryObjectStore } from "../src/storage/directory-store.js";
-import { writeScaleRegistry } from "../src/storage/demo-registry.js";
+import { writeScaleRegistry } from "../src/demo/demo-registry.js";
 import { RegistryLayout } from "../src/storage/registry-layout.js";
 
 export interface BenchResult {

@@ -29,7 +29,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import mysql from "mysql2/promise";
 import { configureLogger } from "../src/logger.js";
-import { writeScaleRegistry } from "../src/storage/demo-registry.js";
+import { writeScaleRegistry } from "../src/demo/demo-registry.js";
 import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import type { ObjectStore } from "../src/storage/object-store.js";
 import { startS3Server, type TestS3Server } from "../test/helpers/s3-server.js";

@@ -29,12 +29,12 @@ import mysql from "mysql2/promise";
 import { TokenServiceService, ValidateTokenResponse, type ValidateTokenRequest } from "epoch-meta-client/epoch/v1/token_service";
 import { openDatabase, type Database } from "../src/db/data-source.js";
 import { migrate } from "../src/db/migrate.js";
-import { TokenStore } from "../src/db/token-store.js";
+import { TokenStore } from "../src/db/tokens/token-store.js";
 import { authInterceptor } from "../src/grpc/auth.js";
 import { tokenServiceDefinition, tokenServiceServer } from "../src/grpc/token-service.js";
 import { configureLogger } from "../src/logger.js";
-import { generateSecret } from "../src/services/token-secret.js";
-import { TokenService, type TokenServiceOptions } from "../src/services/tokens.js";
+import { generateSecret } from "../src/services/tokens/token-secret.js";
+import { TokenService, type TokenServiceOptions } from "../src/services/tokens/token-service.js";
 
 export interface BenchResult {
   name: string;

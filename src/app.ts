@@ -8,15 +8,15 @@ import { hostname } from "node:os";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/data-source.js";
 import { assertMigrated, migrate } from "./db/migrate.js";
-import { TokenStore } from "./db/token-store.js";
+import { TokenStore } from "./db/tokens/token-store.js";
 import { metadataService } from "./grpc/metadata-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
 import { configureLogger, logger } from "./logger.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
-import { MetadataQueries } from "./services/metadata-queries.js";
-import { createSyncCapability } from "./services/sync-capability.js";
-import type { TokenLookup } from "./services/token-lookup.js";
-import { TokenService } from "./services/tokens.js";
+import { MetadataQueries } from "./services/queries/metadata-queries.js";
+import { createSyncCapability } from "./services/sync/sync-capability.js";
+import type { TokenLookup } from "./services/tokens/token-lookup.js";
+import { TokenService } from "./services/tokens/token-service.js";
 
 export interface AppOptions {
   /** Apply pending migrations at start (default); false = refuse to start with pending ones. */

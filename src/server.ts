@@ -15,7 +15,7 @@ import { tokenServiceDefinition } from "./grpc/token-service.js";
 import { DATABASE_BACKED_SERVICES, Health, OVERALL, startDatabaseProbe } from "./grpc/health.js";
 import { addReflection } from "./grpc/reflection.js";
 import { logger } from "./logger.js";
-import type { TokenLookup } from "./services/token-lookup.js";
+import type { TokenLookup } from "./services/tokens/token-lookup.js";
 
 export type ShutdownHook = () => Promise<void> | void;
 

@@ -1,7 +1,7 @@
 /** `epoch-meta demo`: writes a sample registry into the configured store, for a first look. */
 import type { Command } from "commander";
 import { loadConfig } from "../config.js";
-import { writeDemoRegistry, writeScaleRegistry } from "../storage/demo-registry.js";
+import { writeDemoRegistry, writeScaleRegistry } from "../demo/demo-registry.js";
 import { openObjectStore } from "../storage/open-store.js";
 
 interface DemoOptions {

@@ -11,10 +11,10 @@ import type { Token as TokenMessage } from "epoch-meta-client/epoch/v1/token_ser
 import { loadConfig, parseDuration } from "../config.js";
 import { openDatabase } from "../db/data-source.js";
 import { migrate } from "../db/migrate.js";
-import { TokenStore } from "../db/token-store.js";
+import { TokenStore } from "../db/tokens/token-store.js";
 import { invalidArgument } from "../errors.js";
 import { configureLogger, logger } from "../logger.js";
-import { createToken, type Token } from "../services/tokens.js";
+import { createToken, type Token } from "../services/tokens/token-service.js";
 import { addServerOption, clientConfigFrom, connect } from "./client.js";
 
 interface CreateOptions {

@@ -1,6 +1,6 @@
 import type { Database } from "./data-source.js";
-import { execute } from "./execute.js";
-import { insertIgnore } from "./sql.js";
+import { execute } from "./sql/execute.js";
+import { insertIgnore } from "./sql/sql.js";
 
 /**
  * A named counter in `coordination` that replicas poll (e.g. the token-cache generation:

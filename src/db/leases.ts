@@ -1,7 +1,7 @@
 import type { EntityManager } from "typeorm";
 import type { Database } from "./data-source.js";
-import { execute } from "./execute.js";
-import { insertIgnore, sqlNow, sqlNowPlusMs } from "./sql.js";
+import { execute } from "./sql/execute.js";
+import { insertIgnore, sqlNow, sqlNowPlusMs } from "./sql/sql.js";
 
 /**
  * Leases in `coordination` rows, taken and renewed with conditional UPDATEs against the

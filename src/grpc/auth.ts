@@ -13,7 +13,7 @@ import { Metadata, ServerInterceptingCall, type ServerInterceptor } from "@grpc/
 import { isLoopbackHost, type Config } from "../config.js";
 import { permissionDenied, unauthenticated } from "../errors.js";
 import { logger } from "../logger.js";
-import type { TokenLookup, TokenRecord } from "../services/token-lookup.js";
+import type { TokenLookup, TokenRecord } from "../services/tokens/token-lookup.js";
 import { toStatus } from "./status-map.js";
 
 /** What a method needs: nothing, a `service` (or `admin`) token, or an `admin` token. */

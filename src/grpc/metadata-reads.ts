@@ -1,6 +1,6 @@
-/** The read RPCs of MetadataService: unpack, call services/metadata-queries.ts, pack. */
+/** The read RPCs of MetadataService: unpack, call services/queries/metadata-queries.ts, pack. */
 import type { MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
-import type { MetadataQueries } from "../services/metadata-queries.js";
+import type { MetadataQueries } from "../services/queries/metadata-queries.js";
 import { blobToProto, repositoryToProto, statsToProto, tagToProto } from "./convert.js";
 import { unary } from "./handlers.js";
 

@@ -4,7 +4,7 @@
  * their collaborators. A method nothing implements answers UNIMPLEMENTED — never made-up data.
  */
 import { MetadataServiceService, type MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
-import type { MetadataQueries } from "../services/metadata-queries.js";
+import type { MetadataQueries } from "../services/queries/metadata-queries.js";
 import { unimplementedService } from "./handlers.js";
 import { metadataReadHandlers } from "./metadata-reads.js";
 import { metadataWriteHandlers, type MetadataWriteDeps } from "./metadata-writes.js";

@@ -3,10 +3,10 @@
  * GetSyncStatus, IndexTag, DeleteTag. Thin: unpack, call the service, pack.
  */
 import type { MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
-import type { MetadataQueries } from "../services/metadata-queries.js";
-import type { SyncService } from "../services/sync-service.js";
-import type { SyncTrigger } from "../services/sync-types.js";
-import type { TagWriter } from "../services/tag-writer.js";
+import type { MetadataQueries } from "../services/queries/metadata-queries.js";
+import type { SyncService } from "../services/sync/sync-service.js";
+import type { SyncTrigger } from "../services/sync/sync-types.js";
+import type { TagWriter } from "../services/tags/tag-writer.js";
 import { tagToProto } from "./convert.js";
 import { serverStream, unary, type CallContext } from "./handlers.js";
 import { eventToProto, statusToProto } from "./sync-convert.js";

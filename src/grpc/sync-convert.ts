@@ -3,9 +3,9 @@ import { ErrorReason } from "epoch-meta-client/epoch/v1/errors";
 import type { GetSyncStatusResponse, SyncFromCatalogResponse } from "epoch-meta-client/epoch/v1/metadata_service";
 import { SyncMode, SyncPhase, SyncState, type SyncCounts, type SyncRun, type TagFailure } from "epoch-meta-client/epoch/v1/sync";
 import type { ErrorReason as DomainReason } from "../errors.js";
-import type { SyncRunRecord } from "../services/sync-run-store.js";
-import type { SyncStatus } from "../services/sync-service.js";
-import type * as domain from "../services/sync-types.js";
+import type { SyncRunRecord } from "../services/sync/sync-run-store.js";
+import type { SyncStatus } from "../services/sync/sync-service.js";
+import type * as domain from "../services/sync/sync-types.js";
 
 export function reasonToProto(reason: DomainReason | undefined): ErrorReason {
   if (reason === undefined) return ErrorReason.ERROR_REASON_UNSPECIFIED;

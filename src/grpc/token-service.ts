@@ -7,7 +7,7 @@ import {
   type TokenServiceServer,
   type ValidateTokenResponse,
 } from "epoch-meta-client/epoch/v1/token_service";
-import type { InvalidReason, Token, TokenService, Validation } from "../services/tokens.js";
+import type { InvalidReason, Token, TokenService, Validation } from "../services/tokens/token-service.js";
 import { unary, unaryNow } from "./handlers.js";
 
 const INVALID_REASON: Record<InvalidReason, TokenInvalidReason> = {
@@ -103,7 +103,7 @@ export function tokenServiceServer(tokens: TokenService): TokenServiceServer {
       return {};
     }),
     // The hot path: a cached hit is answered synchronously from bytes encoded once (see above
-    // and services/token-cache.ts): no promise, no database work, no encoding.
+    // and services/tokens/token-cache.ts): no promise, no database work, no encoding.
     validateToken: unaryNow((req) => {
       const answer = tokens.validateNow(req);
       return answer instanceof Promise ? answer.then(responseFor) : responseFor(answer);

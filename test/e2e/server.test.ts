@@ -29,7 +29,7 @@ import { failedPrecondition, notFound, unavailable } from "../../src/errors.js";
 import { serverStream, unary } from "../../src/grpc/handlers.js";
 import { configureLogger } from "../../src/logger.js";
 import { startServer, type RunningServer, type ServerDeps } from "../../src/server.js";
-import type { TokenLookup, TokenRecord } from "../../src/services/token-lookup.js";
+import type { TokenLookup, TokenRecord } from "../../src/services/tokens/token-lookup.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import {
   call,

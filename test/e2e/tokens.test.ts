@@ -17,9 +17,9 @@ import {
 } from "epoch-meta-client/epoch/v1/token_service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/data-source.js";
-import { TokenStore } from "../../src/db/token-store.js";
+import { TokenStore } from "../../src/db/tokens/token-store.js";
 import { configureLogger } from "../../src/logger.js";
-import { generateSecret } from "../../src/services/token-secret.js";
+import { generateSecret } from "../../src/services/tokens/token-secret.js";
 import { MAIN, REPO_ROOT, runCli, TSX } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, mariadbServerUrl, type TestDatabase } from "../helpers/database.js";
 import { call, callError, callMetadata, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
@@ -60,7 +60,7 @@ forEachDialect("TokenService end to end", (dialect) => {
     // An admin token that expired a second after it was made.
     const db = await openDatabase(testDb.url);
     try {
-      const { createToken } = await import("../../src/services/tokens.js");
+      const { createToken } = await import("../../src/services/tokens/token-service.js");
       expired = (await createToken(new TokenStore(db), { name: "old-admin", scopes: ["admin"], ttlMs: 1000 }, Date.now() - 60_000)).secret;
     } finally {
       await db.close();

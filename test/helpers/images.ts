@@ -1,5 +1,5 @@
 /** Small OCI image manifests for sync tests, with fake digests derived from a seed. */
-import { imageManifestBytes } from "../../src/storage/demo-builder.js";
+import { imageManifestBytes } from "../../src/demo/demo-builder.js";
 
 export const OCI_CONFIG = "application/vnd.oci.image.config.v1+json";
 export const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -1,5 +1,5 @@
 /** Holds a token-cache miss at one named pause point until the test releases it (never timing). */
-import type { TokenCachePoint } from "../../src/services/token-cache.js";
+import type { TokenCachePoint } from "../../src/services/tokens/token-cache.js";
 
 export function gate(point: TokenCachePoint) {
   let reached!: () => void;

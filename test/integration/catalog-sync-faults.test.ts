@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import type { FaultPoint } from "../../src/services/sync-types.js";
+import type { FaultPoint } from "../../src/services/sync/sync-types.js";
 import { CATALOG_KEY, manifestDigestKey, manifestKey } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
 import { computeDigest } from "../../src/oci/digest.js";
-import { imageManifestBytes, seededBytes } from "../../src/storage/demo-builder.js";
+import { imageManifestBytes, seededBytes } from "../../src/demo/demo-builder.js";
 import { manifestKey } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";

@@ -7,8 +7,8 @@
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import { SyncRunStore } from "../../src/services/sync-run-store.js";
-import type { SyncEvent, SyncFlags } from "../../src/services/sync-types.js";
+import { SyncRunStore } from "../../src/services/sync/sync-run-store.js";
+import type { SyncEvent, SyncFlags } from "../../src/services/sync/sync-types.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { rejection } from "../helpers/errors.js";

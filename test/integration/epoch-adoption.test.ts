@@ -15,7 +15,7 @@ import { openDatabase, type Database } from "../../src/db/data-source.js";
 import { adoptEpochDatabase, SimulatedAdoptionCrash, type AdoptionFaultPoint, type AdoptionResult } from "../../src/db/epoch-adoption/adopt.js";
 import { assertMigrated, migrate } from "../../src/db/migrate.js";
 import { buildTable, initialTables } from "../../src/db/migrations/1763900000000-initial-schema.js";
-import { toBool, toDate, toJson, toNumber } from "../../src/db/queries/decode.js";
+import { toBool, toDate, toJson, toNumber } from "../../src/db/sql/decode.js";
 import { configureLogger } from "../../src/logger.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";

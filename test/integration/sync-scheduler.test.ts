@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, expect, it, vi } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import { SyncScheduler } from "../../src/services/sync-scheduler.js";
+import { SyncScheduler } from "../../src/services/sync/sync-scheduler.js";
 import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { createSyncHarness, type SyncHarness } from "../helpers/sync-harness.js";

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import { imageManifestBytes } from "../../src/storage/demo-builder.js";
+import { imageManifestBytes } from "../../src/demo/demo-builder.js";
 import { CATALOG_KEY, manifestKey, removeCatalogTag } from "../../src/storage/registry-layout.js";
 import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";

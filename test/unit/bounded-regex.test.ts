@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { EpochError } from "../../src/errors.js";
-import { BoundedRegex, type Meter } from "../../src/services/bounded-regex.js";
+import { BoundedRegex, type Meter } from "../../src/services/queries/filter/bounded-regex.js";
 
 const matches = (pattern: string, text: string) => BoundedRegex.compile(pattern).test(text);
 

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { FactSpool } from "../../src/services/fact-spool.js";
-import type { TagFacts } from "../../src/services/tag-reader.js";
+import { FactSpool } from "../../src/services/sync/fact-spool.js";
+import type { TagFacts } from "../../src/services/tags/tag-reader.js";
 
 const dir = mkdtempSync(join(tmpdir(), "epoch-spool-test-"));
 afterEach(() => {

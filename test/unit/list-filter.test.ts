@@ -4,10 +4,10 @@ import { filterSql } from "../../src/db/queries/filter-sql.js";
 import type { KeysetRows, KeyValue } from "../../src/db/queries/records.js";
 import { REPOSITORY_FILTER_COLUMNS } from "../../src/db/queries/repository-queries.js";
 import { TAG_FILTER_COLUMNS } from "../../src/db/queries/tag-queries.js";
-import { readPage, ROW_BUDGET } from "../../src/services/filtered-page.js";
-import { parseFilterString } from "../../src/services/filter-syntax.js";
-import { compileListFilter } from "../../src/services/list-filter.js";
-import { BLOB_FILTER_FIELDS, REPOSITORY_FILTER_FIELDS, TAG_FILTER_FIELDS, type TagRecord } from "../../src/services/metadata-queries.js";
+import { readPage, ROW_BUDGET } from "../../src/services/queries/filtered-page.js";
+import { parseFilterString } from "../../src/services/queries/filter/filter-syntax.js";
+import { compileListFilter } from "../../src/services/queries/filter/list-filter.js";
+import { BLOB_FILTER_FIELDS, REPOSITORY_FILTER_FIELDS, TAG_FILTER_FIELDS, type TagRecord } from "../../src/services/queries/metadata-queries.js";
 import { errorOf } from "../helpers/errors.js";
 
 const tag = (over: Partial<TagRecord>): TagRecord => ({

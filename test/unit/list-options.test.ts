@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { pageSize, parseRepositoryOrder, parseTagOrder } from "../../src/services/list-options.js";
+import { pageSize, parseRepositoryOrder, parseTagOrder } from "../../src/services/queries/list-options.js";
 import { errorOf } from "../helpers/errors.js";
 
 describe("page_size", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EpochError } from "../../src/errors.js";
-import { decodePageToken, encodePageToken, type PageQuery } from "../../src/services/page-token.js";
+import { decodePageToken, encodePageToken, type PageQuery } from "../../src/services/queries/page-token.js";
 
 const tags: PageQuery = { list: "tags", order: "push_time desc", scope: ["library/app"] };
 const TYPES = ["string", "string"] as const;

@@ -9,7 +9,7 @@ import {
   normalizeScopes,
   parseAction,
   parseStoredScopes,
-} from "../../src/services/scopes.js";
+} from "../../src/services/tokens/scopes.js";
 
 function reasonOf(fn: () => unknown): string | undefined {
   try {

@@ -1,7 +1,7 @@
 /** A run's event fan-out: throttled progress, joiners' replay, coalescing, detaching. */
 import { describe, expect, it } from "vitest";
-import { SyncEventHub } from "../../src/services/sync-events.js";
-import { zeroCounts, type SyncEvent } from "../../src/services/sync-types.js";
+import { SyncEventHub } from "../../src/services/sync/sync-events.js";
+import { zeroCounts, type SyncEvent } from "../../src/services/sync/sync-types.js";
 
 const failure = (tag: string) => ({ repository: "a/b", tag, reason: "MANIFEST_MISSING" as const, message: "gone" });
 const finished = { runId: 7, state: "DEGRADED" as const, counts: zeroCounts(), durationMs: 5, message: "" };

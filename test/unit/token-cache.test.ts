@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { isEpochError } from "../../src/errors.js";
-import { TokenCache, type TokenCacheOptions, type TokenSource } from "../../src/services/token-cache.js";
+import { TokenCache, type TokenCacheOptions, type TokenSource } from "../../src/services/tokens/token-cache.js";
 import { gate } from "../helpers/pause-gate.js";
 
 interface Rec {

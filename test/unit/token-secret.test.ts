@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { crc32 } from "node:zlib";
-import { crc32Ascii, generateSecret, hashSecret, secretKind, SECRET_LENGTH, SECRET_PREFIX } from "../../src/services/token-secret.js";
+import { crc32Ascii, generateSecret, hashSecret, secretKind, SECRET_LENGTH, SECRET_PREFIX } from "../../src/services/tokens/token-secret.js";
 
 const BASE62 = /^[0-9A-Za-z]+$/;
 

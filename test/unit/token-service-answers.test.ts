@@ -13,11 +13,11 @@ import {
 } from "epoch-meta-client/epoch/v1/token_service";
 import { describe, expect, it } from "vitest";
 import type { TokenRow } from "../../src/db/entities/index.js";
-import type { TokenStore } from "../../src/db/token-store.js";
+import type { TokenStore } from "../../src/db/tokens/token-store.js";
 import { tokenServiceDefinition, tokenServiceServer } from "../../src/grpc/token-service.js";
 import { configureLogger } from "../../src/logger.js";
-import { generateSecret, hashSecret } from "../../src/services/token-secret.js";
-import { TokenService } from "../../src/services/tokens.js";
+import { generateSecret, hashSecret } from "../../src/services/tokens/token-secret.js";
+import { TokenService } from "../../src/services/tokens/token-service.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 

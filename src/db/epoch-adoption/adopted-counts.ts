@@ -1,6 +1,6 @@
 /** What an adoption left in epoch-meta's tables, beside what Epoch had (the summary it prints). */
 import type { Database } from "../data-source.js";
-import { toNumber } from "../queries/decode.js";
+import { toNumber } from "../sql/decode.js";
 import { countEpochRows } from "./epoch-rows.js";
 import { legacyTablesIn } from "./database-state.js";
 import { LEGACY_PREFIX, readColumns, type EpochSchema } from "./epoch-tables.js";

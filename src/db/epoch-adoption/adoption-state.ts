@@ -6,7 +6,7 @@
  */
 import type { EntityManager, QueryRunner } from "typeorm";
 import { aborted } from "../../errors.js";
-import { execute } from "../execute.js";
+import { execute } from "../sql/execute.js";
 
 export const ADOPTION_ROW = "epoch_adoption";
 /** The last Epoch tag id copied by the catalog step (it commits in batches). */

@@ -1,6 +1,6 @@
 /** The tokens step: every Epoch token that can validate, in one transaction with its record. */
-import { chunk } from "../../services/sql-params.js";
-import { execute } from "../execute.js";
+import { chunk } from "../sql/sql-params.js";
+import { execute } from "../sql/execute.js";
 import { recordStep } from "./adoption-state.js";
 import { readEpochTokens } from "./epoch-rows.js";
 import type { StepContext } from "./step-context.js";

@@ -5,9 +5,9 @@
  * sync does — blob ref counts, every repository's aggregates, the registry_stats row.
  */
 import type { EntityManager } from "typeorm";
-import { recomputeRepositories, recomputeStats } from "../../services/aggregates.js";
-import { execute } from "../execute.js";
-import { toNumber } from "../queries/decode.js";
+import { recomputeRepositories, recomputeStats } from "../../services/tags/aggregates.js";
+import { execute } from "../sql/execute.js";
+import { toNumber } from "../sql/decode.js";
 import { recordStep } from "./adoption-state.js";
 import { tableName } from "./epoch-tables.js";
 import type { StepContext } from "./step-context.js";

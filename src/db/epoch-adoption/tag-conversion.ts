@@ -12,7 +12,7 @@ import { analyzeManifest } from "../../oci/analyze.js";
 import type { ArtifactKind } from "../../oci/kinds.js";
 import { platformText, type ImageIndex } from "../../oci/manifest.js";
 import { isRepositoryName, isTagName } from "../../oci/names.js";
-import type { ManifestFacts } from "../../services/tag-reader.js";
+import type { ManifestFacts } from "../../services/tags/tag-reader.js";
 
 /** A row of Epoch's `tags` joined with its repository's name; times as UTC epoch ms. */
 export interface EpochTagRow {

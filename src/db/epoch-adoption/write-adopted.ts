@@ -5,10 +5,10 @@
  * `object_etag`, so the first sync re-reads every one of them.
  */
 import type { EntityManager } from "typeorm";
-import { chunk, placeholders, rowPlaceholders } from "../../services/sql-params.js";
-import { execute } from "../execute.js";
-import { chunkBySize, insertManifestEdges } from "../manifest-edges.js";
-import { toJson, toNumber } from "../queries/decode.js";
+import { chunk, placeholders, rowPlaceholders } from "../sql/sql-params.js";
+import { execute } from "../sql/execute.js";
+import { chunkBySize, insertManifestEdges } from "../index/manifest-edges.js";
+import { toJson, toNumber } from "../sql/decode.js";
 import type { EpochRepositoryRow } from "./epoch-rows.js";
 import type { AdoptedManifest, AdoptedTag } from "./tag-conversion.js";
 

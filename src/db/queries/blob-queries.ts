@@ -5,7 +5,7 @@
 import type { Dialect } from "../column-types.js";
 import type { Database } from "../data-source.js";
 import { filterSql, type FilterColumns, type FilterCondition } from "./filter-sql.js";
-import { toNumber } from "./decode.js";
+import { toNumber } from "../sql/decode.js";
 import { afterClause, orderByClause, toRows, type SortKey, type SqlFragment } from "./keyset.js";
 import type { BlobRecord, KeysetRows, KeyValue } from "./records.js";
 

@@ -13,7 +13,7 @@
  * (thousands of rows for a deep page) instead of seeking to it.
  */
 import type { Dialect } from "../column-types.js";
-import { toNumber, toTimeKey } from "./decode.js";
+import { toNumber, toTimeKey } from "../sql/decode.js";
 import type { KeysetRows, KeyType, KeyValue } from "./records.js";
 
 export interface SortColumn {

@@ -5,7 +5,7 @@
 import type { Dialect } from "../column-types.js";
 import type { Database } from "../data-source.js";
 import { filterSql, type FilterColumns, type FilterCondition } from "./filter-sql.js";
-import { toDate, toNumber } from "./decode.js";
+import { toDate, toNumber } from "../sql/decode.js";
 import { afterClause, orderByClause, tableWithIndex, toRows, type SortKey, type SqlFragment } from "./keyset.js";
 import type { KeysetRows, KeyValue, RepositoryRecord } from "./records.js";
 

@@ -1,6 +1,6 @@
 /** Reads the maintained `registry_stats` row (one per namespace): GetStats never scans. */
 import type { Database } from "../data-source.js";
-import { toDateOrNull, toJson, toNumber } from "./decode.js";
+import { toDateOrNull, toJson, toNumber } from "../sql/decode.js";
 import type { StatsRecord } from "./records.js";
 
 export async function readStats(db: Database, namespaceId: number): Promise<StatsRecord | undefined> {

@@ -8,7 +8,7 @@ import type { PlatformSizeJson } from "../entities/index.js";
 import type { Database } from "../data-source.js";
 import type { Dialect } from "../column-types.js";
 import { filterSql, type FilterColumns, type FilterCondition } from "./filter-sql.js";
-import { toBool, toDate, toDateOrNull, toJson, toNumber } from "./decode.js";
+import { toBool, toDate, toDateOrNull, toJson, toNumber } from "../sql/decode.js";
 import { afterClause, orderByClause, tableWithIndex, toRows, type SortKey, type SqlFragment } from "./keyset.js";
 import type { KeysetRows, KeyValue, TagRecord } from "./records.js";
 
@@ -35,7 +35,7 @@ export type TagOrder = keyof typeof TAG_SORTS;
 const LIST_COLUMNS = `t.name, t.digest, t.kind, t.total_size, t.pushed_at, t.incomplete, t.indexed_at, t.synced_at,
   m.media_type, m.artifact_type, m.layer_count, m.platform_sizes`;
 
-/** Fields a ListTags filter may test (services/list-filter.ts maps names to these). */
+/** Fields a ListTags filter may test (services/queries/filter/list-filter.ts maps names to these). */
 export const TAG_FILTER_COLUMNS: FilterColumns = {
   name: { sql: "t.name", binary: true },
   digest: { sql: "t.digest", binary: true },

@@ -1,0 +1,153 @@
+/**
+ * All SQL of the token table and the token-cache generation, in one place. Reads on the
+ * validation path are raw statements (one round trip, no query builder); rows are converted
+ * here, so the services see the same `TokenRow` on every dialect.
+ */
+import type { EntityManager } from "typeorm";
+import type { Database } from "../data-source.js";
+import { DEFAULT_NAMESPACE, type TokenRow } from "../entities/index.js";
+import { execute } from "../sql/execute.js";
+import { insertIgnore } from "../sql/sql.js";
+import { serialized, writeTransaction } from "../write-transaction.js";
+
+/** The `coordination` row every replica polls; DeleteToken and InvalidateTokenCache bump it. */
+export const TOKEN_GENERATION = "token_generation";
+
+const TOKEN_COLUMNS = "id, name, created_by, created_at, last_used, expires_at, scopes, repositories";
+// Tokens per last_used statement: keeps the parameter count far below every dialect's limit.
+const LAST_USED_CHUNK = 500;
+
+export type NewToken = Omit<TokenRow, "id" | "namespaceId" | "lastUsed">;
+
+interface RawToken {
+  id: number | string;
+  name: string;
+  created_by: string;
+  created_at: Date | string;
+  last_used: Date | string | null;
+  expires_at: Date | string | null;
+  scopes: string;
+  repositories: string | string[] | null;
+}
+
+/** mysql2 returns DATETIME as a Date (timezone Z); SQLite returns TypeORM's UTC text form. */
+function toDate(v: Date | string): Date {
+  return v instanceof Date ? v : new Date(`${v.replace(" ", "T")}Z`);
+}
+
+/** The text form both dialects accept for a DATETIME(3) parameter, in UTC. */
+export function sqlTime(d: Date): string {
+  return d.toISOString().replace("T", " ").replace("Z", "");
+}
+
+function fromRaw(r: RawToken, namespaceId: number, tokenHash: string): TokenRow {
+  const repositories = r.repositories === null ? [] : typeof r.repositories === "string" ? (JSON.parse(r.repositories) as string[]) : r.repositories;
+  return {
+    id: Number(r.id),
+    namespaceId,
+    name: r.name,
+    tokenHash,
+    createdBy: r.created_by,
+    createdAt: toDate(r.created_at),
+    lastUsed: r.last_used === null ? null : toDate(r.last_used),
+    expiresAt: r.expires_at === null ? null : toDate(r.expires_at),
+    scopes: r.scopes,
+    repositories: Array.isArray(repositories) ? repositories : [],
+  };
+}
+
+export class TokenStore {
+  private namespaceId: number | undefined;
+
+  constructor(private readonly db: Database) {}
+
+  private async defaultNamespaceId(): Promise<number> {
+    if (this.namespaceId === undefined) {
+      const rows: Array<{ id: number | string }> = await this.db.ds.query("SELECT id FROM namespaces WHERE name = ?", [DEFAULT_NAMESPACE]);
+      if (!rows[0]) throw new Error("the default namespace row is missing: run the migrations");
+      this.namespaceId = Number(rows[0].id);
+    }
+    return this.namespaceId;
+  }
+
+  async insert(token: NewToken): Promise<TokenRow> {
+    const namespaceId = await this.defaultNamespaceId();
+    const row = { ...token, namespaceId, lastUsed: null };
+    // Queued behind other SQLite writers (see write-transaction.ts) so it never joins their transaction.
+    const result = await serialized(this.db, () => this.db.ds.getRepository<TokenRow>("Token").insert(row));
+    return { ...row, id: Number((result.identifiers[0] as { id: number | string }).id) };
+  }
+
+  /** The token with this secret hash (the unique index), or null. */
+  async findByHash(tokenHash: string): Promise<TokenRow | null> {
+    const rows: RawToken[] = await this.db.ds.query(`SELECT namespace_id, ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`, [tokenHash]);
+    const r = rows[0] as (RawToken & { namespace_id: number | string }) | undefined;
+    return r ? fromRaw(r, Number(r.namespace_id), tokenHash) : null;
+  }
+
+  /** One page in id order after `afterId`; `limit + 1` rows are read to tell whether more follow. */
+  async listAfter(afterId: number, limit: number): Promise<{ rows: TokenRow[]; more: boolean }> {
+    const namespaceId = await this.defaultNamespaceId();
+    const rows: RawToken[] = await this.db.ds.query(
+      `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE namespace_id = ? AND id > ? ORDER BY id LIMIT ?`,
+      [namespaceId, afterId, limit + 1],
+    );
+    // The hash stays in the database: listings never carry it.
+    return { rows: rows.slice(0, limit).map((r) => fromRaw(r, namespaceId, "")), more: rows.length > limit };
+  }
+
+  /**
+   * Deletes the token, then bumps the generation, in one transaction: a revocation is never
+   * committed without the signal that makes every replica drop its cache. Returns the new
+   * generation, or null when there is no such token.
+   */
+  async deleteAndBump(id: number): Promise<number | null> {
+    const namespaceId = await this.defaultNamespaceId();
+    return writeTransaction(this.db, async (manager) => {
+      const deleted = await execute(manager, "DELETE FROM tokens WHERE id = ? AND namespace_id = ?", [id, namespaceId]);
+      return deleted === 0 ? null : this.bumpWith(manager);
+    });
+  }
+
+  /** Moves the generation; returns the new value. */
+  bumpGeneration(): Promise<number> {
+    return writeTransaction(this.db, (manager) => this.bumpWith(manager));
+  }
+
+  private async bumpWith(manager: EntityManager): Promise<number> {
+    await execute(manager, `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`, [TOKEN_GENERATION]);
+    await execute(manager, "UPDATE coordination SET value = value + 1 WHERE name = ?", [TOKEN_GENERATION]);
+    const rows: Array<{ value: number | string }> = await manager.query("SELECT value FROM coordination WHERE name = ?", [TOKEN_GENERATION]);
+    return Number(rows[0]?.value);
+  }
+
+  /** The current generation (0 before the first bump). */
+  async readGeneration(): Promise<number> {
+    const rows: Array<{ value: number | string }> = await this.db.ds.query("SELECT value FROM coordination WHERE name = ?", [TOKEN_GENERATION]);
+    return rows[0] ? Number(rows[0].value) : 0;
+  }
+
+  /**
+   * Writes last-used times, one statement per 500 tokens; a time never moves backwards (the
+   * row keeps a later value written by another replica).
+   */
+  async recordLastUsed(times: ReadonlyMap<number, Date>): Promise<number> {
+    const entries = [...times];
+    let statements = 0;
+    for (let i = 0; i < entries.length; i += LAST_USED_CHUNK) {
+      const chunk = entries.slice(i, i + LAST_USED_CHUNK);
+      const cases = chunk.map(() => "WHEN ? THEN ?").join(" ");
+      const pairs = chunk.flatMap(([id, at]) => [id, sqlTime(at)]);
+      await serialized(this.db, () =>
+        execute(
+          this.db.ds,
+          `UPDATE tokens SET last_used = CASE id ${cases} END
+         WHERE id IN (${chunk.map(() => "?").join(", ")}) AND (last_used IS NULL OR last_used < CASE id ${cases} END)`,
+          [...pairs, ...chunk.map(([id]) => id), ...pairs],
+        ),
+      );
+      statements++;
+    }
+    return statements;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The `filter` of a List request (containerd syntax, see filter-syntax.ts) compiled for one
+ * list: `==`, `!=` and presence become SQL; `~=` runs on our linear-time regex engine, with an
+ * anchored literal prefix pushed into SQL as a range. The SQL condition is then a superset of the
+ * matching rows, and `matches` narrows it (see filtered-page.ts).
+ */
+import type { FieldTest, FilterCondition } from "../../../db/queries/filter-sql.js";
+import { invalidArgument, unimplemented } from "../../../errors.js";
+import { BoundedRegex, type Meter } from "./bounded-regex.js";
+import { parseFilterString, selectorText, type Selector } from "./filter-syntax.js";
+
+const MAX_ELEMENTS = 16;
+
+export interface FilterField<R> {
+  get(record: R): string;
+  /** Maps a user's value to the stored one (e.g. ARTIFACT_KIND_SNAPSHOT → SNAPSHOT). */
+  normalize?(value: string): string;
+}
+
+export type FilterFields<R> = Readonly<Record<string, FilterField<R>>>;
+
+export interface ListFilter<R> {
+  /** Canonical text of the filter, bound into page tokens. */
+  key: string[];
+  /** Evaluated in SQL: exactly the matching rows, or a superset of them when `matches` is set. */
+  condition: FilterCondition;
+  /** The exact test, for filters SQL can only approximate (regexes). */
+  matches?: (record: R, meter: Meter) => boolean;
+}
+
+interface CompiledSelector<R> {
+  sql?: FieldTest;
+  test(record: R, meter: Meter): boolean;
+}
+
+/** Stored kinds are the enum names without their prefix; "" is unclassified. */
+export function normalizeKind(value: string): string {
+  const name = value.startsWith("ARTIFACT_KIND_") ? value.slice("ARTIFACT_KIND_".length) : value;
+  return name === "UNSPECIFIED" ? "" : name;
+}
+
+/** Undefined when the filter selects everything (no elements, or an empty one: elements are ORed). */
+export function compileListFilter<R>(filter: readonly string[], fields: FilterFields<R>): ListFilter<R> | undefined {
+  if (filter.length === 0 || filter.some((element) => element.trim() === "")) return undefined;
+  if (filter.length > MAX_ELEMENTS) throw invalidArgument(`at most ${MAX_ELEMENTS} filter elements`, "INVALID_FILTER");
+  const conjunctions = filter.map(parseFilterString);
+  const compiled = conjunctions.map((selectors) => selectors.map((s) => compileSelector(s, fields)));
+  const exact = conjunctions.every((selectors) => selectors.every((s) => s.op !== "~="));
+  return {
+    key: conjunctions.map((selectors) => selectors.map(selectorText).join(",")),
+    condition: compiled.map((branch) => branch.flatMap((s) => (s.sql ? [s.sql] : []))),
+    ...(!exact && {
+      matches: (record: R, meter: Meter) => compiled.some((branch) => branch.every((s) => s.test(record, meter))),
+    }),
+  };
+}
+
+function compileSelector<R>(s: Selector, fields: FilterFields<R>): CompiledSelector<R> {
+  const [name, ...rest] = s.path;
+  if (name === "labels") throw unimplemented("filtering by labels is not implemented yet (labels arrive in a later phase)", "UNIMPLEMENTED");
+  const field = Object.hasOwn(fields, name!) ? fields[name!] : undefined;
+  if (!field || rest.length > 0) {
+    throw invalidArgument(`unknown filter field ${JSON.stringify(s.path.join("."))}; use one of ${Object.keys(fields).join(", ")}`, "INVALID_FILTER");
+  }
+  const get = field.get;
+  switch (s.op) {
+    case "present":
+      return { sql: { field: name!, op: "nonEmpty" }, test: (r) => get(r) !== "" };
+    case "==":
+    case "!=": {
+      const value = field.normalize ? field.normalize(s.value) : s.value;
+      const equal = s.op === "==";
+      return { sql: { field: name!, op: equal ? "eq" : "ne", value }, test: (r) => (get(r) === value) === equal };
+    }
+    case "~=": {
+      const re = BoundedRegex.compile(s.value);
+      // Only printable ASCII prefixes become a range (the upper bound is "last character + 1").
+      const prefix = /^[\x20-\x7e]+$/.test(re.literalPrefix) ? re.literalPrefix : "";
+      return { ...(prefix && { sql: { field: name!, op: "prefix", value: prefix } }), test: (r, meter) => re.test(get(r), meter) };
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The read side of MetadataService, without gRPC: validate every input (names, digest,
+ * page_size, order_by, filter, page_token) before any query, then read through db/queries.
+ * Errors are domain errors (errors.ts); grpc/status-map.ts turns them into statuses.
+ */
+import type { Database } from "../../db/data-source.js";
+import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
+import { BLOB_SORT, findReferencedBlob, listBlobPage } from "../../db/queries/blob-queries.js";
+import { keyTypes } from "../../db/queries/keyset.js";
+import { namespaceIdOf } from "../../db/queries/namespaces.js";
+import type { BlobRecord, RepositoryRecord, StatsRecord, TagRecord } from "../../db/queries/records.js";
+import { findRepository, listRepositoryPage, REPOSITORY_SORTS, repositoryExists } from "../../db/queries/repository-queries.js";
+import { readStats } from "../../db/queries/stats-queries.js";
+import { findTag, listTagPage, TAG_SORTS } from "../../db/queries/tag-queries.js";
+import { failedPrecondition, notFound } from "../../errors.js";
+import { ARTIFACT_KINDS } from "../../oci/kinds.js";
+import { assertDigest, assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
+import { readPage, type PageRead } from "./filtered-page.js";
+import { pageSize, parseRepositoryOrder, parseTagOrder } from "./list-options.js";
+import { compileListFilter, normalizeKind, type FilterFields } from "./filter/list-filter.js";
+import { decodePageToken, encodePageToken, type PageQuery } from "./page-token.js";
+
+export type { BlobRecord, KindCountRecord, RepositoryRecord, StatsRecord, TagRecord } from "../../db/queries/records.js";
+
+export interface ListRequest {
+  pageSize: number;
+  pageToken: string;
+  filter: readonly string[];
+  orderBy: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** "" on the last page. */
+  nextPageToken: string;
+}
+
+/** Filter fields per list; db/queries has the matching columns (a test keeps the two in step). */
+export const REPOSITORY_FILTER_FIELDS: FilterFields<RepositoryRecord> = {
+  name: { get: (r) => r.name },
+  kind: { get: (r) => r.kind, normalize: normalizeKind },
+  artifact_type: { get: (r) => r.artifactType },
+};
+export const TAG_FILTER_FIELDS: FilterFields<TagRecord> = {
+  name: { get: (t) => t.name },
+  digest: { get: (t) => t.digest },
+  kind: { get: (t) => t.kind, normalize: normalizeKind },
+  artifact_type: { get: (t) => t.artifactType },
+  media_type: { get: (t) => t.mediaType },
+};
+export const BLOB_FILTER_FIELDS: FilterFields<BlobRecord> = {
+  digest: { get: (b) => b.digest },
+  media_type: { get: (b) => b.mediaType },
+};
+
+const EMPTY_STATS: StatsRecord = { repositoryCount: 0, tagCount: 0, blobCount: 0, totalSize: 0, lastSyncAt: null, kinds: [] };
+
+export class MetadataQueries {
+  private namespaceId: Promise<number> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly namespace: string = DEFAULT_NAMESPACE,
+  ) {}
+
+  async listRepositories(req: ListRequest): Promise<Page<RepositoryRecord>> {
+    const limit = pageSize(req.pageSize);
+    const order = parseRepositoryOrder(req.orderBy);
+    const filter = compileListFilter(req.filter, REPOSITORY_FILTER_FIELDS);
+    const query: PageQuery = { list: "repositories", order, scope: filter?.key ?? [] };
+    const after = decodePageToken(req.pageToken, query, keyTypes(REPOSITORY_SORTS[order]));
+    const namespaceId = await this.nsId();
+    const page = await readPage(
+      (from, rows) => listRepositoryPage(this.db, { namespaceId, order, after: from, limit: rows, filter: filter?.condition }),
+      after,
+      limit,
+      filter?.matches,
+    );
+    return toPage(page, query);
+  }
+
+  async getRepository(name: string): Promise<RepositoryRecord> {
+    assertRepositoryName(name);
+    const found = await findRepository(this.db, await this.nsId(), name);
+    if (!found) throw repositoryNotFound(name);
+    return found;
+  }
+
+  /** Tags without their manifest bytes; NOT_FOUND for an unknown repository. */
+  async listTags(repository: string, req: ListRequest): Promise<Page<TagRecord>> {
+    assertRepositoryName(repository);
+    const limit = pageSize(req.pageSize);
+    const order = parseTagOrder(req.orderBy);
+    const filter = compileListFilter(req.filter, TAG_FILTER_FIELDS);
+    const query: PageQuery = { list: "tags", order, scope: [repository, ...(filter?.key ?? [])] };
+    const after = decodePageToken(req.pageToken, query, keyTypes(TAG_SORTS[order]));
+    const namespaceId = await this.nsId();
+    const page = await readPage(
+      (from, rows) => listTagPage(this.db, { namespaceId, repository, order, after: from, limit: rows, filter: filter?.condition }),
+      after,
+      limit,
+      filter?.matches,
+    );
+    // An empty page is the only one that cannot tell "no such repository" from "no more tags".
+    if (page.items.length === 0 && !(await repositoryExists(this.db, namespaceId, repository))) {
+      throw repositoryNotFound(repository);
+    }
+    return toPage(page, query);
+  }
+
+  /**
+   * One tag with its manifest bytes and per-platform sizes. NOT_FOUND: REPOSITORY_NOT_FOUND when
+   * the repository is unknown, TAG_NOT_FOUND when it exists without this tag.
+   */
+  async getTag(repository: string, tag: string): Promise<TagRecord> {
+    assertRepositoryName(repository);
+    assertTagName(tag);
+    const namespaceId = await this.nsId();
+    const found = await findTag(this.db, namespaceId, repository, tag);
+    if (found) return found;
+    if (!(await repositoryExists(this.db, namespaceId, repository))) throw repositoryNotFound(repository);
+    throw notFound(`tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`, "TAG_NOT_FOUND");
+  }
+
+  /** The maintained totals (one row read, never a scan); zeros before the first sync. */
+  async getStats(): Promise<StatsRecord> {
+    const stats = await readStats(this.db, await this.nsId());
+    if (!stats) return EMPTY_STATS;
+    return { ...stats, kinds: stats.kinds.filter((k) => k.tagCount > 0).sort((a, b) => kindRank(a.kind) - kindRank(b.kind) || (a.kind < b.kind ? -1 : 1)) };
+  }
+
+  /** Referenced blobs (ref_count > 0) by digest. */
+  async listBlobs(req: Omit<ListRequest, "orderBy">): Promise<Page<BlobRecord>> {
+    const limit = pageSize(req.pageSize);
+    const filter = compileListFilter(req.filter, BLOB_FILTER_FIELDS);
+    const query: PageQuery = { list: "blobs", order: "digest", scope: filter?.key ?? [] };
+    const after = decodePageToken(req.pageToken, query, keyTypes(BLOB_SORT));
+    const namespaceId = await this.nsId();
+    const page = await readPage(
+      (from, rows) => listBlobPage(this.db, { namespaceId, after: from, limit: rows, filter: filter?.condition }),
+      after,
+      limit,
+      filter?.matches,
+    );
+    return toPage(page, query);
+  }
+
+  async getBlob(digest: string): Promise<BlobRecord> {
+    assertDigest(digest);
+    const found = await findReferencedBlob(this.db, await this.nsId(), digest);
+    if (!found) throw notFound(`blob ${digest} is not referenced by any tag`, "BLOB_NOT_FOUND");
+    return found;
+  }
+
+  /** Namespace ids never change: looked up once (and again after a failed lookup). */
+  private nsId(): Promise<number> {
+    this.namespaceId ??= this.lookupNamespaceId().catch((e: unknown) => {
+      this.namespaceId = undefined;
+      throw e;
+    });
+    return this.namespaceId;
+  }
+
+  private async lookupNamespaceId(): Promise<number> {
+    const id = await namespaceIdOf(this.db, this.namespace);
+    if (id === undefined) throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+    return id;
+  }
+}
+
+function toPage<T>(page: PageRead<T>, query: PageQuery): Page<T> {
+  return { items: page.items, nextPageToken: page.lastKey ? encodePageToken(query, page.lastKey) : "" };
+}
+
+const repositoryNotFound = (name: string) => notFound(`repository ${quoteForMessage(name)} not found`, "REPOSITORY_NOT_FOUND");
+
+function kindRank(kind: string): number {
+  const i = (ARTIFACT_KINDS as readonly string[]).indexOf(kind);
+  return i === -1 ? ARTIFACT_KINDS.length : i;
+}

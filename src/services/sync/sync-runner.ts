@@ -1,0 +1,140 @@
+/**
+ * The life of one run on the replica that owns it: take the lease (or refuse), record the run,
+ * fail an abandoned one, then drive `executeRun` with the lease kept alive, and always end with
+ * a recorded outcome, a released lease and exactly one `finished` event — except after a
+ * simulated crash, which leaves everything as `kill -9` would.
+ */
+import type { Database } from "../../db/data-source.js";
+import { execute } from "../../db/sql/execute.js";
+import type { Leases } from "../../db/leases.js";
+import { aborted, isEpochError, type ErrorReason } from "../../errors.js";
+import { logger } from "../../logger.js";
+import { CountingStore } from "../../storage/counting-store.js";
+import type { ObjectStore } from "../../storage/object-store.js";
+import { RegistryLayout } from "../../storage/registry-layout.js";
+import { RetryingStore, type RetryOptions } from "../../storage/retrying-store.js";
+import { executeRun } from "./catalog-sync.js";
+import { SYNC_LEASE } from "./sync-commit.js";
+import { SyncEventHub } from "./sync-events.js";
+import { keepLease } from "./sync-lease-keeper.js";
+import type { RunResult, SyncRunStore } from "./sync-run-store.js";
+import { modeOf, SimulatedCrash, type FaultPoints, type SyncCounts, type SyncFinished, type SyncFlags, type SyncTrigger } from "./sync-types.js";
+import type { IndexScope } from "../tags/tag-indexer.js";
+
+export interface RunnerDeps {
+  db: Database;
+  scope: IndexScope;
+  runs: SyncRunStore;
+  leases: Leases;
+  holder: string;
+  store: ObjectStore;
+  retry?: RetryOptions;
+  concurrency: number;
+  batchSize: number;
+  ttlMs: number;
+  renewIntervalMs: number;
+  cancelPollMs: number;
+  faultPoints?: FaultPoints;
+}
+
+/** Takes the sync lease (ABORTED SYNC_IN_PROGRESS when another replica holds it) and records a new run. */
+export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTrigger): Promise<SyncEventHub> {
+  if (!(await d.leases.acquire(SYNC_LEASE, d.holder, d.ttlMs, 0))) {
+    const lease = await d.leases.read(SYNC_LEASE);
+    throw aborted(`a sync is running on another replica (run ${lease?.value ?? "?"})`, "SYNC_IN_PROGRESS");
+  }
+  let runId: number;
+  try {
+    runId = await d.runs.create(flags, trigger, d.holder);
+    // The run id goes into the lease row: every commit fences on (holder, run id).
+    await execute(d.db.ds, "UPDATE coordination SET value = ? WHERE name = ? AND holder = ?", [runId, SYNC_LEASE, d.holder]);
+    const abandoned = await d.runs.failAbandoned(runId);
+    if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
+  } catch (e) {
+    await d.leases.release(SYNC_LEASE, d.holder).catch(() => undefined);
+    throw e;
+  }
+  logger.info({ runId, trigger, mode: modeOf(flags), dryRun: flags.dryRun }, "sync started");
+  return new SyncEventHub(runId, modeOf(flags), flags.dryRun);
+}
+
+/** Runs the sync to its end; `controller` is aborted by CancelSync, shutdown or a lost lease. */
+export async function driveRun(
+  d: RunnerDeps,
+  run: { flags: SyncFlags; counts: SyncCounts; controller: AbortController },
+  hub: SyncEventHub,
+): Promise<SyncFinished> {
+  const startedAt = Date.now();
+  const requests = new CountingStore(d.store);
+  const keeper = keepLease({ ...d, runId: hub.runId, controller: run.controller });
+  const faultPoints = d.faultPoints;
+  let result: RunResult;
+  try {
+    result = await executeRun({
+      ...d,
+      layout: new RegistryLayout(new RetryingStore(requests, d.retry)),
+      requests,
+      runId: hub.runId,
+      flags: run.flags,
+      hub,
+      signal: run.controller.signal,
+      counts: run.counts,
+      ...(faultPoints && {
+        faultPoints: async (point) => {
+          try {
+            await faultPoints(point);
+          } catch (e) {
+            throw new SimulatedCrash(point, { cause: e });
+          }
+        },
+      }),
+    });
+  } catch (e) {
+    if (e instanceof SimulatedCrash) {
+      // As after kill -9: no finish, no lease release; the next run takes over once the lease expires.
+      keeper.stop();
+      hub.abandon(e);
+      throw e;
+    }
+    result = failedResult(e, run.counts, hub);
+  } finally {
+    keeper.stop();
+  }
+  result.counts.objectStoreRequests = requests.total;
+  result.counts.tagsFailed = hub.failures.length;
+  await d.runs.finish(hub.runId, result).catch((e: unknown) => logger.error({ err: e, runId: hub.runId }, "could not record the end of a sync run"));
+  await d.leases.release(SYNC_LEASE, d.holder).catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
+  const finished: SyncFinished = {
+    runId: hub.runId,
+    state: result.state,
+    counts: { ...result.counts },
+    durationMs: Date.now() - startedAt,
+    ...(result.errorReason && { errorReason: result.errorReason }),
+    message: result.message,
+  };
+  logger.info({ runId: hub.runId, state: finished.state, counts: finished.counts, durationMs: finished.durationMs, reason: finished.errorReason }, "sync finished");
+  hub.finish(finished);
+  return finished;
+}
+
+const DATABASE_DOWN =
+  /^(ECONN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|PROTOCOL_|ER_CON_COUNT|ER_SERVER_SHUTDOWN|SQLITE_BUSY|SQLITE_LOCKED|SQLITE_CANTOPEN|SQLITE_IOERR|SQLITE_FULL)/;
+
+/** A run that ended in an error: CANCELLED for cancellation and shutdown, FAILED otherwise. Messages never carry SQL. */
+function failedResult(e: unknown, counts: SyncCounts, hub: SyncEventHub): RunResult {
+  let reason: ErrorReason;
+  let message: string;
+  if (isEpochError(e)) {
+    reason = e.reason;
+    message = e.message;
+  } else {
+    const err = e as { code?: unknown; driverError?: { code?: unknown }; fatal?: unknown } | null;
+    const code = String(err?.code ?? err?.driverError?.code ?? "");
+    const down = DATABASE_DOWN.test(code) || err?.fatal === true;
+    reason = down ? "DATABASE_UNAVAILABLE" : "INTERNAL";
+    message = down ? "the database became unavailable during the sync" : "internal error during the sync";
+    if (!down) logger.error({ err: e, runId: hub.runId }, "sync failed with an unexpected error");
+  }
+  const state = isEpochError(e) && e.kind === "cancelled" ? "CANCELLED" : "FAILED";
+  return { state, counts, failures: hub.failures, errorReason: reason, message };
+}

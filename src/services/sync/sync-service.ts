@@ -1,0 +1,199 @@
+/**
+ * The catalog sync as a service: single flight across replicas through the fenced `sync` lease,
+ * joining on this server, cancellation, status, shutdown. A run belongs to the server, not to
+ * the call that started it: callers subscribe to its events and may leave at any time.
+ */
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
+import type { Database } from "../../db/data-source.js";
+import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
+import { Leases } from "../../db/leases.js";
+import { namespaceIdOf } from "../../db/queries/namespaces.js";
+import { aborted, cancelled, failedPrecondition, notFound, unavailable } from "../../errors.js";
+import type { ObjectStore } from "../../storage/object-store.js";
+import type { RetryOptions } from "../../storage/retrying-store.js";
+import { COMMIT_BATCH, SYNC_LEASE } from "./sync-commit.js";
+import type { SyncEventHub } from "./sync-events.js";
+import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "./sync-run-store.js";
+import { beginRun, driveRun, type RunnerDeps } from "./sync-runner.js";
+import { sameFlags, zeroCounts, type FaultPoints, type SyncCounts, type SyncEvent, type SyncFinished, type SyncFlags, type SyncTrigger } from "./sync-types.js";
+
+export interface SyncServiceOptions {
+  db: Database;
+  /** The store without retries: each run counts every request on it, then retries above the count. */
+  store: ObjectStore;
+  retry?: RetryOptions;
+  /** EPOCH_SYNC_CONCURRENCY (default 16). */
+  concurrency?: number;
+  /** EPOCH_SYNC_LEASE_TTL (default 30 s); renewed every third of it unless set. */
+  leaseTtlMs?: number;
+  renewIntervalMs?: number;
+  /** How often the owner looks for a CancelSync from another replica (default 1 s). */
+  cancelPollMs?: number;
+  /** This replica's name in the lease row (default host:pid:random). */
+  holder?: string;
+  namespace?: string;
+  /** Tags per commit transaction (default and maximum 1000; tests use small batches). */
+  commitBatchSize?: number;
+  /** Test-only crash points (see FaultPoint). */
+  faultPoints?: FaultPoints;
+}
+
+export interface SyncTicket {
+  runId: number;
+  /** True when the call joined a run already going on this server. */
+  joined: boolean;
+  /** `started`, the failures so far, then live events through `finished`; aborting `signal` only detaches. */
+  events(signal?: AbortSignal): AsyncGenerator<SyncEvent>;
+  done: Promise<SyncFinished>;
+}
+
+export interface SyncStatus {
+  current?: SyncRunRecord;
+  last?: SyncRunRecord;
+}
+
+interface ActiveRun {
+  flags: SyncFlags;
+  /** Set once the run has its lease and id. */
+  hub?: SyncEventHub;
+  controller: AbortController;
+  counts: SyncCounts;
+  ready: Promise<SyncEventHub>;
+  done: Promise<SyncFinished>;
+}
+
+export class SyncService {
+  readonly holder: string;
+  private readonly leases: Leases;
+  private readonly ttlMs: number;
+  private active: ActiveRun | undefined;
+  private stopping = false;
+  private context: Promise<RunnerDeps> | undefined;
+
+  constructor(private readonly o: SyncServiceOptions) {
+    this.holder = o.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    this.leases = new Leases(o.db);
+    this.ttlMs = o.leaseTtlMs ?? 30_000;
+  }
+
+  /**
+   * Starts a run, or joins the one going on this server when the flags match. Refusals come
+   * before anything starts: ABORTED SYNC_IN_PROGRESS (another replica, or other flags), UNAVAILABLE
+   * SHUTTING_DOWN.
+   */
+  async start(flags: SyncFlags, trigger: SyncTrigger): Promise<SyncTicket> {
+    if (this.stopping) throw unavailable("the server is shutting down", "SHUTTING_DOWN");
+    const active = this.active;
+    if (active) {
+      if (!sameFlags(active.flags, flags)) {
+        throw aborted("a sync with different full/dry_run/allow_mass_removal flags is running on this server", "SYNC_IN_PROGRESS");
+      }
+      return ticket(await active.ready, active, true);
+    }
+    const run = this.launch(flags, trigger);
+    return ticket(await run.ready, run, false);
+  }
+
+  /** CancelSync: works for a run on any replica (its owner polls the flag). */
+  async cancel(runId: number): Promise<void> {
+    const { runs } = await this.ctx();
+    const answer = await runs.requestCancel(runId);
+    if (answer === "not_found") throw notFound(`sync run ${runId} not found`, "SYNC_RUN_NOT_FOUND");
+    if (answer === "finished") throw failedPrecondition(`sync run ${runId} has already finished`, "SYNC_FINISHED");
+    if (answer === "committing") throw failedPrecondition(`sync run ${runId} is already writing the index; it cannot be cancelled`, "SYNC_COMMITTING");
+    const local = this.active;
+    if (local && (await local.ready.then((h) => h.runId, () => undefined)) === runId) {
+      local.controller.abort(cancelled("cancelled (CancelSync) before the commit phase: nothing was written", "CANCELLED"));
+    }
+  }
+
+  /** True when no successful full run started within `intervalMs` (the first run of a registry counts as one). */
+  async fullSyncDue(intervalMs: number): Promise<boolean> {
+    const { runs } = await this.ctx();
+    return runs.fullSyncDue(intervalMs);
+  }
+
+  async status(): Promise<SyncStatus> {
+    const { runs } = await this.ctx();
+    const lease = await this.leases.read(SYNC_LEASE);
+    const activeId = lease && lease.holder !== "" && !lease.expired ? lease.value : undefined;
+    const status = await runs.status(activeId);
+    const local = this.active;
+    const hub = local?.hub;
+    if (status.current && local && hub && hub.runId === status.current.runId) {
+      // This replica owns it: live numbers rather than the last persisted ones.
+      status.current = {
+        ...status.current,
+        counts: { ...local.counts, tagsFailed: hub.failures.length },
+        failures: hub.failures.slice(0, PERSISTED_FAILURES),
+        failureCount: hub.failures.length,
+      };
+    }
+    return status;
+  }
+
+  /** Shutdown: a run that has not started writing stops with no writes (CANCELLED, SHUTTING_DOWN); a committing one finishes. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    const run = this.active;
+    if (!run) return;
+    run.controller.abort(cancelled("the server is shutting down; nothing was written", "SHUTTING_DOWN"));
+    await run.done.catch(() => undefined);
+  }
+
+  /** What every run needs; the namespace id is looked up once (ids never change). */
+  private ctx(): Promise<RunnerDeps> {
+    this.context ??= (async (): Promise<RunnerDeps> => {
+      const o = this.o;
+      const name = o.namespace ?? DEFAULT_NAMESPACE;
+      const namespaceId = await namespaceIdOf(o.db, name);
+      if (namespaceId === undefined) throw failedPrecondition(`namespace ${JSON.stringify(name)} does not exist: run migrations`);
+      return {
+        db: o.db,
+        scope: { dialect: o.db.dialect, namespaceId },
+        runs: new SyncRunStore(o.db, namespaceId),
+        leases: this.leases,
+        holder: this.holder,
+        store: o.store,
+        ...(o.retry && { retry: o.retry }),
+        concurrency: o.concurrency ?? 16,
+        batchSize: Math.min(COMMIT_BATCH, Math.max(1, o.commitBatchSize ?? COMMIT_BATCH)),
+        ttlMs: this.ttlMs,
+        renewIntervalMs: o.renewIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / 3)),
+        cancelPollMs: o.cancelPollMs ?? 1_000,
+        ...(o.faultPoints && { faultPoints: o.faultPoints }),
+      };
+    })().catch((e: unknown) => {
+      this.context = undefined;
+      throw e;
+    });
+    return this.context;
+  }
+
+  private launch(flags: SyncFlags, trigger: SyncTrigger): ActiveRun {
+    const controller = new AbortController();
+    const counts = zeroCounts();
+    const ready = this.ctx().then((deps) => beginRun(deps, flags, trigger));
+    const run: ActiveRun = {
+      flags,
+      controller,
+      counts,
+      ready,
+      done: ready.then(async (hub) => {
+        run.hub = hub;
+        return driveRun(await this.ctx(), run, hub);
+      }),
+    };
+    this.active = run;
+    const clear = () => {
+      if (this.active === run) this.active = undefined;
+    };
+    run.done.then(clear, clear);
+    return run;
+  }
+}
+
+function ticket(hub: SyncEventHub, run: ActiveRun, joined: boolean): SyncTicket {
+  return { runId: hub.runId, joined, events: (signal) => hub.subscribe(joined, signal), done: run.done };
+}

@@ -1,0 +1,113 @@
+/**
+ * IndexTag and DeleteTag: the two writes front ends make outside a sync. IndexTag reads the
+ * tag's manifest object now and upserts it; DeleteTag removes the tag from the object store
+ * (manifest key, then the catalog entry through a conditional write with retry) and then from
+ * the index. Both recompute the repository's aggregates and move the stats by what they changed
+ * (stats-delta.ts) in the same transaction.
+ */
+import type { Database } from "../../db/data-source.js";
+import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
+import { toNumber, toTextOrNull } from "../../db/sql/decode.js";
+import { namespaceIdOf } from "../../db/queries/namespaces.js";
+import { failedPrecondition, isEpochError, notFound } from "../../errors.js";
+import { logger } from "../../logger.js";
+import { assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
+import { isRepositoryEntry } from "../../storage/catalog.js";
+import type { RegistryLayout } from "../../storage/registry-layout.js";
+import { recomputeRepositories } from "./aggregates.js";
+import { TagStatsWatch } from "./stats-delta.js";
+import { removeTags, writeTags, type IndexScope } from "./tag-indexer.js";
+import { childReader, readTag, type TagFacts } from "./tag-reader.js";
+import { writeTransaction } from "../../db/write-transaction.js";
+
+export class TagWriter {
+  private scope: Promise<IndexScope> | undefined;
+
+  constructor(
+    private readonly db: Database,
+    /** A layout over a retrying store (front ends call these on their request path). */
+    private readonly layout: RegistryLayout,
+    private readonly namespace: string = DEFAULT_NAMESPACE,
+  ) {}
+
+  /** Reads `repository:tag` from the object store and indexes it; an unreadable index child leaves it `incomplete`. */
+  async indexTag(repository: string, tag: string): Promise<TagFacts> {
+    assertRepositoryName(repository);
+    assertTagName(tag);
+    let read;
+    try {
+      read = await readTag(this.layout, childReader(this.layout), repository, tag);
+    } catch (e) {
+      // The request was fine; the stored object is not.
+      if (isEpochError(e) && e.reason === "MANIFEST_INVALID") throw failedPrecondition(e.message, "MANIFEST_INVALID", { cause: e });
+      throw e;
+    }
+    if (read.status !== "ok") throw new Error("unreachable: unconditional read");
+    if (read.partial) logger.warn({ repository, tag, reason: read.partial.reason }, read.partial.message);
+    const scope = await this.indexScope();
+    await writeTransaction(this.db, async (m) => {
+      const stats = await TagStatsWatch.begin(m, scope, repository, tag);
+      const { repositoryIds } = await writeTags(m, scope, [read.facts], { bySync: false });
+      await recomputeRepositories(m, scope, [{ id: repositoryIds.get(repository)! }]);
+      await stats.apply(m);
+    });
+    return read.facts;
+  }
+
+  /** Removes the tag from the object store and the index; an empty repository goes with its last tag. */
+  async deleteTag(repository: string, tag: string): Promise<void> {
+    assertRepositoryName(repository);
+    assertTagName(tag);
+    const scope = await this.indexScope();
+    const indexed = await this.indexedRepository(scope, repository, tag);
+    if (!indexed?.hasTag) {
+      // Not indexed: it may still be listed (not synced yet). Never touch the store for an unknown tag.
+      const read = await this.layout.readCatalog();
+      const entry = read.status === "ok" ? read.catalog.document.repositories.get(repository) : undefined;
+      if (!isRepositoryEntry(entry) || !entry.tags.has(tag)) {
+        if (!indexed && !isRepositoryEntry(entry)) throw notFound(`repository ${quoteForMessage(repository)} not found`, "REPOSITORY_NOT_FOUND");
+        throw notFound(`tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`, "TAG_NOT_FOUND");
+      }
+    }
+    // The object store first: should the index write fail, the next sync removes the row.
+    await this.layout.removeTag(repository, tag);
+    if (!indexed?.hasTag) return;
+    await writeTransaction(this.db, async (m) => {
+      const stats = await TagStatsWatch.begin(m, scope, repository, tag);
+      await removeTags(m, scope, [{ repositoryId: indexed.id, names: [tag] }]);
+      // A tag delete does not move the repository's updatedAt in the catalog (Epoch), so the
+      // value applied before still describes it: keep it, and the next sync can skip the repository.
+      await recomputeRepositories(m, scope, [{ id: indexed.id, catalogUpdatedAt: indexed.catalogUpdatedAt }]);
+      await stats.apply(m);
+    });
+  }
+
+  private async indexedRepository(
+    scope: IndexScope,
+    repository: string,
+    tag: string,
+  ): Promise<{ id: number; catalogUpdatedAt: string | null; hasTag: boolean } | undefined> {
+    const rows: Array<Record<string, unknown>> = await this.db.ds.query(
+      `SELECT r.id, r.catalog_updated_at, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id AND t.name = ?) AS has_tag
+FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
+      [tag, scope.namespaceId, repository],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const catalogUpdatedAt = toTextOrNull(row.catalog_updated_at);
+    return { id: toNumber(row.id), catalogUpdatedAt, hasTag: toNumber(row.has_tag) > 0 };
+  }
+
+  private indexScope(): Promise<IndexScope> {
+    this.scope ??= namespaceIdOf(this.db, this.namespace)
+      .then((namespaceId) => {
+        if (namespaceId === undefined) throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+        return { dialect: this.db.dialect, namespaceId };
+      })
+      .catch((e: unknown) => {
+        this.scope = undefined;
+        throw e;
+      });
+    return this.scope;
+  }
+}

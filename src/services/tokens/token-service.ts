@@ -1,0 +1,265 @@
+/**
+ * The token service's domain (DESIGN §2, §5): create, list, delete, validate and cache
+ * invalidation, plus the `TokenLookup` that API authentication asks. Knows nothing of gRPC.
+ *
+ * ValidateToken: format check → SHA-256 → cache (token-cache.ts) → one indexed SELECT on a
+ * miss; expiry, scopes and repository globs are checked against the cached record on every
+ * call, so an expired token is refused at once even while cached; last_used goes to an
+ * in-memory recorder. A cached hit is answered synchronously (`validateNow`), and its answers
+ * are objects built once per cached record, so the hot path allocates almost nothing and the
+ * gRPC adapter can keep each answer's encoding beside it.
+ */
+import type { TokenSettings } from "../../config.js";
+import { invalidArgument, isEpochError, notFound, unavailable } from "../../errors.js";
+import { logger } from "../../logger.js";
+import { assertRepositoryName } from "../../oci/names.js";
+import type { TokenRow } from "../../db/entities/index.js";
+import type { TokenStore } from "../../db/tokens/token-store.js";
+import { LastUsedRecorder } from "./last-used-recorder.js";
+import { grantsAction, parseAction, parseStoredScopes, repositoryMatcher, type Action, type Scope } from "./scopes.js";
+import { TokenCache, type TokenCachePoint, type TokenCacheStats } from "./token-cache.js";
+import { pageSize } from "../queries/list-options.js";
+import { decodeTokenPageToken, encodeTokenPageToken, validateCreateInput, type CreateTokenInput } from "./token-input.js";
+import type { TokenLookup, TokenRecord } from "./token-lookup.js";
+import { generateSecret, hashSecret, secretKind } from "./token-secret.js";
+
+export type { CreateTokenInput } from "./token-input.js";
+
+/** A token as callers see it: never its secret or hash. */
+export interface Token {
+  id: number;
+  name: string;
+  createdBy: string;
+  createTime: Date;
+  lastUsedTime: Date | undefined;
+  expireTime: Date | undefined;
+  scopes: Scope[];
+  repositories: string[];
+}
+
+export type InvalidReason = "UNKNOWN_TOKEN" | "EXPIRED" | "MALFORMED" | "SCOPE_DENIED";
+
+export interface Validation {
+  valid: boolean;
+  /** Present whenever the secret belongs to a token (also when expired or denied). */
+  token?: Token;
+  reason?: InvalidReason;
+}
+
+export interface TokenServiceOptions extends TokenSettings {
+  /** Milliseconds clock (tests); defaults to Date.now. */
+  now?: () => number;
+  /** Test-only pause points of a cache miss. */
+  pausePoint?: (point: TokenCachePoint) => Promise<void>;
+}
+
+/**
+ * What the cache holds per token: the view, the expiry as a number and the compiled repository
+ * check for the hot path, and the three answers a known secret can get. The answers are frozen
+ * and shared by every call that gets them; they live and die with the entry.
+ */
+interface TokenEntry {
+  token: Token;
+  expiresAtMs: number;
+  covers: (repository: string) => boolean;
+  valid: Validation;
+  expired: Validation;
+  denied: Validation;
+}
+
+function toEntry(row: TokenRow): TokenEntry {
+  const token = toToken(row);
+  Object.freeze(token.scopes);
+  Object.freeze(token.repositories);
+  Object.freeze(token);
+  return {
+    token,
+    expiresAtMs: row.expiresAt?.getTime() ?? Infinity,
+    covers: repositoryMatcher(token.repositories),
+    valid: Object.freeze({ valid: true, token }),
+    expired: Object.freeze({ valid: false, token, reason: "EXPIRED" }),
+    denied: Object.freeze({ valid: false, token, reason: "SCOPE_DENIED" }),
+  };
+}
+
+function toToken(row: TokenRow): Token {
+  return {
+    id: row.id,
+    name: row.name,
+    createdBy: row.createdBy,
+    createTime: row.createdAt,
+    lastUsedTime: row.lastUsed ?? undefined,
+    expireTime: row.expiresAt ?? undefined,
+    scopes: parseStoredScopes(row.scopes),
+    repositories: row.repositories,
+  };
+}
+
+/** Creates a token and returns it with its secret (shown once). Also used offline by the CLI. */
+export async function createToken(store: TokenStore, input: CreateTokenInput, now = Date.now()): Promise<{ token: Token; secret: string }> {
+  const valid = validateCreateInput(input);
+  const secret = generateSecret();
+  const row = await store.insert({
+    name: valid.name,
+    createdBy: valid.createdBy,
+    tokenHash: hashSecret(secret),
+    createdAt: new Date(now),
+    expiresAt: valid.ttlMs > 0 ? new Date(now + valid.ttlMs) : null,
+    scopes: valid.scopes.join(","),
+    repositories: valid.repositories,
+  });
+  return { token: toToken(row), secret };
+}
+
+/** A failed read on the validation path means we cannot tell whether a secret is valid: retryable. */
+function cannotTell(e: unknown): never {
+  throw isEpochError(e) ? e : unavailable("the token database is unreachable", "DATABASE_UNAVAILABLE", { cause: e });
+}
+
+const MALFORMED: Validation = Object.freeze({ valid: false, reason: "MALFORMED" });
+const UNKNOWN: Validation = Object.freeze({ valid: false, reason: "UNKNOWN_TOKEN" });
+
+export class TokenService implements TokenLookup {
+  private readonly cache: TokenCache<TokenEntry>;
+  private readonly recorder: LastUsedRecorder;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly store: TokenStore,
+    options: TokenServiceOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.cache = new TokenCache<TokenEntry>(
+      {
+        readGeneration: () => store.readGeneration().catch(cannotTell),
+        find: async (hash) => {
+          const row = await store.findByHash(hash).catch(cannotTell);
+          return row && toEntry(row);
+        },
+      },
+      {
+        size: options.cacheSize,
+        ttlMs: options.cacheTtlMs,
+        negativeSize: options.negativeCacheSize,
+        staleMaxMs: options.staleMaxMs,
+        pollIntervalMs: options.pollIntervalMs,
+        now: this.now,
+        ...(options.pausePoint && { pausePoint: options.pausePoint }),
+        onPollStateChange: (ok, e) => {
+          if (ok) logger.info("token generation poll recovered");
+          else logger.warn({ err: e }, "token generation poll failed: cached tokens are served until EPOCH_TOKEN_STALE_MAX, then refused");
+        },
+      },
+    );
+    this.recorder = new LastUsedRecorder(store, {
+      flushIntervalMs: options.lastUsedFlushIntervalMs,
+      now: this.now,
+      onFlushError: (e) => logger.warn({ err: e }, "writing token last_used failed; will retry"),
+    });
+  }
+
+  /** Starts the generation poller and the last_used flush timer. */
+  async start(): Promise<void> {
+    this.recorder.start();
+    await this.cache.start();
+  }
+
+  /** Stops the timers and writes the pending last_used times (shutdown). */
+  async stop(): Promise<void> {
+    await this.cache.stop();
+    await this.recorder.stop();
+  }
+
+  create(input: CreateTokenInput): Promise<{ token: Token; secret: string }> {
+    return createToken(this.store, input, this.now());
+  }
+
+  async list(request: { pageSize: number; pageToken: string }): Promise<{ tokens: Token[]; nextPageToken: string }> {
+    const limit = pageSize(request.pageSize);
+    const after = decodeTokenPageToken(request.pageToken);
+    const { rows, more } = await this.store.listAfter(after, limit);
+    const tokens = rows.map((row) => {
+      const token = toToken(row);
+      // This replica's unflushed use is newer than the row's.
+      const pending = this.recorder.pendingFor(token.id);
+      if (pending && (!token.lastUsedTime || pending > token.lastUsedTime)) token.lastUsedTime = pending;
+      return token;
+    });
+    const last = rows[rows.length - 1];
+    return { tokens, nextPageToken: more && last ? encodeTokenPageToken(last.id) : "" };
+  }
+
+  /** Revokes a token: the row goes, then the generation moves (one transaction). */
+  async delete(id: number): Promise<void> {
+    if (!Number.isSafeInteger(id) || id < 0) throw invalidArgument("id must be a token id");
+    const generation = await this.store.deleteAndBump(id);
+    if (generation === null) throw notFound(`token ${id} not found`, "TOKEN_NOT_FOUND");
+    // This replica drops its cache now; the others when their next poll sees the new value.
+    this.cache.observe(generation);
+  }
+
+  /** Drops the caches of every replica (they follow the generation within one poll). */
+  async invalidateCache(): Promise<void> {
+    this.cache.observe(await this.store.bumpGeneration());
+  }
+
+  /** The hot path. An invalid secret is a normal answer; a bad action or repository is not. */
+  async validate(request: { secret: string; repository: string; action: string }): Promise<Validation> {
+    return this.validateNow(request);
+  }
+
+  /**
+   * `validate` without a promise when it can: a malformed secret or a cached record (positive or
+   * negative) is answered synchronously, anything else returns the pending lookup. Throws
+   * (synchronously) INVALID_ARGUMENT for a bad action or repository name. The answers are
+   * shared, frozen objects (one set per cached record): equal answers are the same object.
+   */
+  validateNow(request: { secret: string; repository: string; action: string }): Validation | Promise<Validation> {
+    const action = parseAction(request.action);
+    const repository = request.repository;
+    if (repository !== "") assertRepositoryName(repository);
+    if (secretKind(request.secret) === null) return MALFORMED;
+    const hash = hashSecret(request.secret);
+    const cached = this.cache.peek(hash);
+    if (cached !== undefined) return this.check(cached, action, repository);
+    return this.cache.get(hash).then((entry) => this.check(entry, action, repository));
+  }
+
+  /** Expiry, action and repository against the record; every call, cached or not. */
+  private check(entry: TokenEntry | null, action: Action, repository: string): Validation {
+    if (entry === null) return UNKNOWN;
+    const now = this.now();
+    if (now >= entry.expiresAtMs) return entry.expired;
+    if (!grantsAction(entry.token.scopes, action) || (repository !== "" && !entry.covers(repository))) return entry.denied;
+    this.recorder.record(entry.token.id, now);
+    return entry.valid;
+  }
+
+  /**
+   * TokenLookup for API authentication: the token, or null when unknown, malformed or expired.
+   * The syntactic check runs first, so junk never costs a hash, a cache slot or a query.
+   */
+  async lookup(secret: string): Promise<TokenRecord | null> {
+    if (secretKind(secret) === null) return null;
+    const entry = await this.cache.get(hashSecret(secret));
+    if (entry === null) return null;
+    const now = this.now();
+    if (now >= entry.expiresAtMs) return null;
+    this.recorder.record(entry.token.id, now);
+    return entry.token;
+  }
+
+  /** Reads the generation now, as the poller does every interval. */
+  refresh(): Promise<void> {
+    return this.cache.poll();
+  }
+
+  /** Writes pending last_used times now (the timer does it every few seconds). */
+  flushLastUsed(): Promise<void> {
+    return this.recorder.flush();
+  }
+
+  cacheStats(): TokenCacheStats {
+    return this.cache.stats();
+  }
+}
