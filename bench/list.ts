@@ -55,22 +55,39 @@ function env(name: string, fallback: number): number {
   return value;
 }
 
-const digest = (...parts: Array<string | number>) => `sha256:${createHash("sha256").update(parts.join("/")).digest("hex")}`;
+const digest = (...parts: Array<string | number>) =>
+  `sha256:${createHash("sha256").update(parts.join("/")).digest("hex")}`;
 const sqlTime = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace("Z", "");
 
 /** Bulk multi-row INSERTs straight through mysql2: 100k tags in a few seconds. */
 async function seed(conn: mysql.Connection, tags: number): Promise<void> {
-  const [[ns]] = (await conn.query("SELECT id FROM namespaces WHERE name = 'default'")) as unknown as [[{ id: number }]];
+  const [[ns]] = (await conn.query("SELECT id FROM namespaces WHERE name = 'default'")) as unknown as [
+    [{ id: number }],
+  ];
   const t0 = Date.UTC(2024, 0, 1);
   await conn.query(
     "INSERT INTO repositories (namespace_id, name, tag_count, total_size, artifact_type, kind, created_at, updated_at) VALUES (?, ?, ?, 0, '', 'CONTAINER_IMAGE', ?, ?)",
     [ns.id, REPOSITORY, tags, sqlTime(t0), sqlTime(t0 + tags * 1000)],
   );
-  const [[repo]] = (await conn.query("SELECT id FROM repositories WHERE name = ?", [REPOSITORY])) as unknown as [[{ id: number }]];
+  const [[repo]] = (await conn.query("SELECT id FROM repositories WHERE name = ?", [REPOSITORY])) as unknown as [
+    [{ id: number }],
+  ];
   // Tags share 1000 manifests (a realistic many-tags-per-digest ratio for CI-built images).
   const manifests = Math.min(1000, tags);
-  const manifestRows = Array.from({ length: manifests }, (_, i) => [ns.id, digest("m", i), "application/vnd.oci.image.manifest.v1+json", "", "CONTAINER_IMAGE", `{"schemaVersion":2,"n":${i}}`, 1000 + i, 2]);
-  await conn.query("INSERT INTO manifests (namespace_id, digest, media_type, artifact_type, kind, json, total_size, layer_count) VALUES ?", [manifestRows]);
+  const manifestRows = Array.from({ length: manifests }, (_, i) => [
+    ns.id,
+    digest("m", i),
+    "application/vnd.oci.image.manifest.v1+json",
+    "",
+    "CONTAINER_IMAGE",
+    `{"schemaVersion":2,"n":${i}}`,
+    1000 + i,
+    2,
+  ]);
+  await conn.query(
+    "INSERT INTO manifests (namespace_id, digest, media_type, artifact_type, kind, json, total_size, layer_count) VALUES ?",
+    [manifestRows],
+  );
   const [firstManifest] = (await conn.query("SELECT MIN(id) AS id FROM manifests")) as unknown as [[{ id: number }]];
   const base = Number(firstManifest[0].id);
   for (let start = 0; start < tags; start += 2000) {
@@ -78,9 +95,23 @@ async function seed(conn: mysql.Connection, tags: number): Promise<void> {
     for (let i = start; i < Math.min(tags, start + 2000); i++) {
       const m = i % manifests;
       // Push times repeat every 5000 tags and sizes every 997: both orders have ties to break by name.
-      rows.push([repo.id, `t${String(i).padStart(6, "0")}`, base + m, digest("m", m), "CONTAINER_IMAGE", 1000 + (i % 997), sqlTime(t0 + (i % 5000) * 1000), 0, sqlTime(t0), null]);
+      rows.push([
+        repo.id,
+        `t${String(i).padStart(6, "0")}`,
+        base + m,
+        digest("m", m),
+        "CONTAINER_IMAGE",
+        1000 + (i % 997),
+        sqlTime(t0 + (i % 5000) * 1000),
+        0,
+        sqlTime(t0),
+        null,
+      ]);
     }
-    await conn.query("INSERT INTO tags (repository_id, name, manifest_id, digest, kind, total_size, pushed_at, incomplete, indexed_at, synced_at) VALUES ?", [rows]);
+    await conn.query(
+      "INSERT INTO tags (repository_id, name, manifest_id, digest, kind, total_size, pushed_at, incomplete, indexed_at, synced_at) VALUES ?",
+      [rows],
+    );
   }
   await conn.query(
     "INSERT INTO registry_stats (namespace_id, repository_count, tag_count, blob_count, total_size, kinds, last_sync_at) VALUES (?, 1, ?, 0, 0, ?, ?)",
@@ -119,12 +150,18 @@ async function timed(iterations: number, ...fns: Array<() => Promise<unknown>>):
 
 function listTags(client: MetadataServiceClient, orderBy: string, pageToken: string): Promise<ListTagsResponse> {
   return new Promise((resolve, reject) =>
-    client.listTags({ repository: REPOSITORY, pageSize: PAGE, pageToken, filter: [], orderBy }, (e, res) => (e ? reject(e) : resolve(res))),
+    client.listTags({ repository: REPOSITORY, pageSize: PAGE, pageToken, filter: [], orderBy }, (e, res) =>
+      e ? reject(e) : resolve(res),
+    ),
   );
 }
 
 /** Walks to page `n` (1-based) and returns its token and the last row of page n-1 (for the SELECT). */
-async function tokenOfPage(client: MetadataServiceClient, orderBy: string, n: number): Promise<{ token: string; last?: ListTagsResponse["tags"][number] }> {
+async function tokenOfPage(
+  client: MetadataServiceClient,
+  orderBy: string,
+  n: number,
+): Promise<{ token: string; last?: ListTagsResponse["tags"][number] }> {
   let token = "";
   let last: ListTagsResponse["tags"][number] | undefined;
   for (let page = 1; page < n; page++) {
@@ -183,7 +220,9 @@ export async function run(): Promise<BenchResult> {
     const seedStart = performance.now();
     await seed(conn, tags);
     const seedSeconds = (performance.now() - seedStart) / 1000;
-    const [[repo]] = (await conn.query("SELECT id FROM repositories WHERE name = ?", [REPOSITORY])) as unknown as [[{ id: number }]];
+    const [[repo]] = (await conn.query("SELECT id FROM repositories WHERE name = ?", [REPOSITORY])) as unknown as [
+      [{ id: number }],
+    ];
 
     const rows: Array<Record<string, string | number>> = [];
     const cases: Array<{ order: TagOrder; page: number }> = [
@@ -197,7 +236,13 @@ export async function run(): Promise<BenchResult> {
       const check = await listTags(client, order, token);
       if (check.tags.length !== PAGE) throw new Error(`page ${page} of ${order} has ${check.tags.length} tags`);
       // The same page as the service's own SQL (join with repositories and manifests)...
-      const after = !last ? undefined : order === "name" ? [last.name] : order === "push_time desc" ? [sqlTime(last.pushTime!.getTime()), last.name] : [last.totalSize, last.name];
+      const after = !last
+        ? undefined
+        : order === "name"
+          ? [last.name]
+          : order === "push_time desc"
+            ? [sqlTime(last.pushTime!.getTime()), last.name]
+            : [last.totalSize, last.name];
       const serviceSql = tagPageSql("mariadb", { namespaceId: 1, repository: REPOSITORY, order, after, limit: PAGE });
       // ...and the bare indexed SELECT on `tags` alone, repository id known: the floor.
       const bare = bareSelect(order, repo.id, after);
@@ -208,7 +253,9 @@ export async function run(): Promise<BenchResult> {
         () => listTags(client, order, token),
         () => select(reference, serviceSql.sql, serviceSql.params),
         () => select(reference, bare.sql, bare.params),
-        ...(withFloor ? [() => listTags(floorClient, order, ""), () => listTags(floorClient, order, FLOOR_WITH_SELECT)] : []),
+        ...(withFloor
+          ? [() => listTags(floorClient, order, ""), () => listTags(floorClient, order, FLOOR_WITH_SELECT)]
+          : []),
       );
       rows.push({
         case: `ListTags ${order} page ${page}`,
@@ -240,7 +287,8 @@ export async function run(): Promise<BenchResult> {
     }
     const [stats, statsSelect] = await timed(
       iterations,
-      () => new Promise<GetStatsResponse>((resolve, reject) => client.getStats({}, (e, r) => (e ? reject(e) : resolve(r)))),
+      () =>
+        new Promise<GetStatsResponse>((resolve, reject) => client.getStats({}, (e, r) => (e ? reject(e) : resolve(r)))),
       () => select(reference, "SELECT * FROM registry_stats WHERE namespace_id = 1", []),
     );
     rows.push({
@@ -254,7 +302,18 @@ export async function run(): Promise<BenchResult> {
       // One primary-key row: the difference is the fixed cost of a gRPC call, not the query.
       within_2x_select: "-",
     });
-    return { name: "list", rows, json: { tags, iterations, page_size: PAGE, deep_page: deepPage, seed_seconds: Number(seedSeconds.toFixed(1)), rows } };
+    return {
+      name: "list",
+      rows,
+      json: {
+        tags,
+        iterations,
+        page_size: PAGE,
+        deep_page: deepPage,
+        seed_seconds: Number(seedSeconds.toFixed(1)),
+        rows,
+      },
+    };
   } finally {
     client.close();
     floorClient.close();
@@ -277,7 +336,10 @@ const FLOOR_WITH_SELECT = "select";
 async function floorServer() {
   let response: ListTagsResponse | undefined;
   let query: () => Promise<unknown> = () => Promise.resolve();
-  const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024, "grpc.max_send_message_length": 4 * 1024 * 1024 });
+  const server = new Server({
+    "grpc.max_receive_message_length": 4 * 1024 * 1024,
+    "grpc.max_send_message_length": 4 * 1024 * 1024,
+  });
   const listTags = (call: { request: ListTagsRequest }, callback: (e: Error | null, r?: ListTagsResponse) => void) => {
     if (call.request.pageToken !== FLOOR_WITH_SELECT) return callback(null, response);
     query().then(
@@ -299,7 +361,11 @@ async function floorServer() {
   };
 }
 
-function bareSelect(order: TagOrder, repositoryId: number, after: Array<string | number> | undefined): { sql: string; params: unknown[] } {
+function bareSelect(
+  order: TagOrder,
+  repositoryId: number,
+  after: Array<string | number> | undefined,
+): { sql: string; params: unknown[] } {
   const columns = "name, digest, kind, total_size, pushed_at, incomplete, indexed_at, synced_at";
   if (order === "name") {
     return {
@@ -309,11 +375,27 @@ function bareSelect(order: TagOrder, repositoryId: number, after: Array<string |
     };
   }
   const column = order === "push_time desc" ? "pushed_at" : order === "total_size desc" ? "total_size" : "name";
-  const index = order === "push_time desc" ? "ix_tags_push_time" : order === "total_size desc" ? "ix_tags_total_size" : "uq_tags_repository_name";
-  const bound = !after ? "" : column === "name" ? " AND name < ?" : ` AND (${column} < ? OR (${column} = ? AND name < ?))`;
-  const params = !after ? [repositoryId] : column === "name" ? [repositoryId, after[0]] : [repositoryId, after[0], after[0], after[1]];
+  const index =
+    order === "push_time desc"
+      ? "ix_tags_push_time"
+      : order === "total_size desc"
+        ? "ix_tags_total_size"
+        : "uq_tags_repository_name";
+  const bound = !after
+    ? ""
+    : column === "name"
+      ? " AND name < ?"
+      : ` AND (${column} < ? OR (${column} = ? AND name < ?))`;
+  const params = !after
+    ? [repositoryId]
+    : column === "name"
+      ? [repositoryId, after[0]]
+      : [repositoryId, after[0], after[0], after[1]];
   const orderBy = column === "name" ? "name DESC" : `${column} DESC, name DESC`;
-  return { sql: `SELECT ${columns} FROM tags FORCE INDEX (${index}) WHERE repository_id = ?${bound} ORDER BY ${orderBy} LIMIT ${PAGE}`, params };
+  return {
+    sql: `SELECT ${columns} FROM tags FORCE INDEX (${index}) WHERE repository_id = ?${bound} ORDER BY ${orderBy} LIMIT ${PAGE}`,
+    params,
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

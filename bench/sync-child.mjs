@@ -30,7 +30,9 @@ async function timed(fn) {
 /** The floor: the catalog and every tag's manifest, GET at the same concurrency through the same wrappers; no parsing, no database. */
 async function ioFloor(store, tags, concurrency) {
   const requests = new RetryingStore(new CountingStore(store));
-  const keys = Array.from({ length: tags }, (_, i) => manifestKey(`scale/repo-${Math.floor(i / PER_REPOSITORY)}`, `t${i % PER_REPOSITORY}`));
+  const keys = Array.from({ length: tags }, (_, i) =>
+    manifestKey(`scale/repo-${Math.floor(i / PER_REPOSITORY)}`, `t${i % PER_REPOSITORY}`),
+  );
   const { seconds } = await timed(async () => {
     await requests.get(CATALOG_KEY);
     let next = 0;
@@ -63,8 +65,18 @@ async function measure(job) {
     const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
     const noop = await timed(() => sync(service));
     const changed = imageManifestBytes({
-      config: { digest: `sha256:${randomBytes(32).toString("hex")}`, size: 1234, mediaType: "application/vnd.oci.image.config.v1+json" },
-      layers: [{ digest: `sha256:${randomBytes(32).toString("hex")}`, size: 56789, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" }],
+      config: {
+        digest: `sha256:${randomBytes(32).toString("hex")}`,
+        size: 1234,
+        mediaType: "application/vnd.oci.image.config.v1+json",
+      },
+      layers: [
+        {
+          digest: `sha256:${randomBytes(32).toString("hex")}`,
+          size: 56789,
+          mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+        },
+      ],
     });
     await new RegistryLayout(store).pushManifest("scale/repo-0", "t7", changed);
     const one = await timed(() => sync(service));

@@ -122,7 +122,10 @@ export async function run(): Promise<BenchResult> {
       const admin = await mysql.createConnection(mariadbUrl);
       try {
         await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-        await directoryTarget("mariadb + directory", `${mariadbUrl.replace(/^mysql:/, "mariadb:").replace(/\/?$/, "/")}${name}`);
+        await directoryTarget(
+          "mariadb + directory",
+          `${mariadbUrl.replace(/^mysql:/, "mariadb:").replace(/\/?$/, "/")}${name}`,
+        );
       } finally {
         await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
         await admin.end();
@@ -131,12 +134,37 @@ export async function run(): Promise<BenchResult> {
     if (targets.includes("sqlite-s3")) {
       s3 = await startS3Server({ prefix: "bench" });
       await generate(s3.open({ retry: false }), s3Tags);
-      rows.push(...(await runChild({ target: "sqlite + s3rver", tags: s3Tags, concurrency, storageUrl: s3.url, databaseUrl: `sqlite:${join(dir, "s3.db")}` }, s3.env)));
+      rows.push(
+        ...(await runChild(
+          {
+            target: "sqlite + s3rver",
+            tags: s3Tags,
+            concurrency,
+            storageUrl: s3.url,
+            databaseUrl: `sqlite:${join(dir, "s3.db")}`,
+          },
+          s3.env,
+        )),
+      );
     }
     const sqliteFull = rows.find((r) => r.target === "sqlite + directory" && r.scenario === "full (first) sync");
-    const goals = sqliteFull ? { within_2x_floor: Number(sqliteFull.x_floor) <= 2, rss_under_300mb: Number(sqliteFull.peak_rss_mb) < 300 } : {};
+    const goals = sqliteFull
+      ? { within_2x_floor: Number(sqliteFull.x_floor) <= 2, rss_under_300mb: Number(sqliteFull.peak_rss_mb) < 300 }
+      : {};
     const nodeOptions = process.env.EPOCH_BENCH_SYNC_NODE_OPTIONS ?? "";
-    return { name: "sync", rows, json: { tags, s3_tags: s3Tags, concurrency, tags_per_repository: PER_REPOSITORY, node_options: nodeOptions, goals, rows } };
+    return {
+      name: "sync",
+      rows,
+      json: {
+        tags,
+        s3_tags: s3Tags,
+        concurrency,
+        tags_per_repository: PER_REPOSITORY,
+        node_options: nodeOptions,
+        goals,
+        rows,
+      },
+    };
   } finally {
     await s3?.close();
     await rm(dir, { recursive: true, force: true });

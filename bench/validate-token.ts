@@ -26,7 +26,11 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Client, credentials, Metadata, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
 import mysql from "mysql2/promise";
-import { TokenServiceService, ValidateTokenResponse, type ValidateTokenRequest } from "epoch-meta-client/epoch/v1/token_service";
+import {
+  TokenServiceService,
+  ValidateTokenResponse,
+  type ValidateTokenRequest,
+} from "epoch-meta-client/epoch/v1/token_service";
 import { openDatabase, type Database } from "../src/db/data-source.js";
 import { migrate } from "../src/db/migrate.js";
 import { TokenStore } from "../src/db/tokens/token-store.js";
@@ -64,7 +68,10 @@ const SERVICE_DEFAULTS: TokenServiceOptions = {
   lastUsedFlushIntervalMs: 5_000,
 };
 
-async function openService(url: string, over: Partial<TokenServiceOptions> = {}): Promise<{ db: Database; tokens: TokenService }> {
+async function openService(
+  url: string,
+  over: Partial<TokenServiceOptions> = {},
+): Promise<{ db: Database; tokens: TokenService }> {
   const db = await openDatabase(url);
   await migrate(db);
   const tokens = new TokenService(new TokenStore(db), { ...SERVICE_DEFAULTS, ...over });
@@ -82,9 +89,13 @@ async function serve(): Promise<void> {
   const caller = AUTH ? (await tokens.create({ name: "front end", scopes: ["admin"] })).secret : "";
   const server = new Server(AUTH ? { interceptors: [authInterceptor(tokens)] } : {});
   server.addService(tokenServiceDefinition, tokenServiceServer(tokens));
-  server.addService({ validateToken: { ...VALIDATE, path: EMPTY_PATH, originalName: "ValidateToken" } }, {
-    validateToken: (_call: unknown, callback: (e: null, r: ValidateTokenResponse) => void) => callback(null, EMPTY_RESPONSE),
-  });
+  server.addService(
+    { validateToken: { ...VALIDATE, path: EMPTY_PATH, originalName: "ValidateToken" } },
+    {
+      validateToken: (_call: unknown, callback: (e: null, r: ValidateTokenResponse) => void) =>
+        callback(null, EMPTY_RESPONSE),
+    },
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
   );
@@ -109,7 +120,14 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** `calls` unary calls to `path` with `concurrency` in flight. */
-async function load(client: Client, path: string, request: ValidateTokenRequest, concurrency: number, calls: number, caller = ""): Promise<Measured> {
+async function load(
+  client: Client,
+  path: string,
+  request: ValidateTokenRequest,
+  concurrency: number,
+  calls: number,
+  caller = "",
+): Promise<Measured> {
   const latenciesUs: number[] = [];
   let issued = 0;
   const metadata = () => {
@@ -120,11 +138,18 @@ async function load(client: Client, path: string, request: ValidateTokenRequest,
   const one = () =>
     new Promise<void>((resolve, reject) => {
       const t0 = process.hrtime.bigint();
-      client.makeUnaryRequest(path, VALIDATE.requestSerialize, VALIDATE.responseDeserialize, request, metadata(), (e: ServiceError | null) => {
-        if (e) return reject(e);
-        latenciesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
-        resolve();
-      });
+      client.makeUnaryRequest(
+        path,
+        VALIDATE.requestSerialize,
+        VALIDATE.responseDeserialize,
+        request,
+        metadata(),
+        (e: ServiceError | null) => {
+          if (e) return reject(e);
+          latenciesUs.push(Number(process.hrtime.bigint() - t0) / 1000);
+          resolve();
+        },
+      );
     });
   const worker = async () => {
     while (issued < calls) {
@@ -148,8 +173,12 @@ interface ServerProcess {
 }
 
 async function startServerProcess(): Promise<ServerProcess> {
-  const tsx = pathToFileURL(join(fileURLToPath(new URL("..", import.meta.url)), "node_modules/tsx/dist/loader.mjs")).href;
-  const child = spawn(process.execPath, ["--import", tsx, fileURLToPath(import.meta.url), "--serve"], { stdio: ["pipe", "pipe", "inherit"] });
+  const tsx = pathToFileURL(
+    join(fileURLToPath(new URL("..", import.meta.url)), "node_modules/tsx/dist/loader.mjs"),
+  ).href;
+  const child = spawn(process.execPath, ["--import", tsx, fileURLToPath(import.meta.url), "--serve"], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   let buffered = "";
   const waiting: Array<(line: string) => void> = [];
   child.stdout.on("data", (d: Buffer) => {
@@ -161,8 +190,14 @@ async function startServerProcess(): Promise<ServerProcess> {
     }
   });
   const nextLine = () => new Promise<string>((resolve) => waiting.push(resolve));
-  const exited = new Promise<never>((_, reject) => child.on("exit", (code) => reject(new Error(`bench server exited with ${code}`))));
-  const { port, secret, caller } = JSON.parse(await Promise.race([nextLine(), exited])) as { port: number; secret: string; caller: string };
+  const exited = new Promise<never>((_, reject) =>
+    child.on("exit", (code) => reject(new Error(`bench server exited with ${code}`))),
+  );
+  const { port, secret, caller } = JSON.parse(await Promise.race([nextLine(), exited])) as {
+    port: number;
+    secret: string;
+    caller: string;
+  };
   return {
     port,
     secret,
@@ -198,7 +233,14 @@ async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>)
         const order = round % 2 === 0 ? (["empty", "validate"] as const) : (["validate", "empty"] as const);
         for (const which of order) {
           const cpu0 = await server.cpu();
-          const m = await load(client, which === "empty" ? EMPTY_PATH : VALIDATE.path, request, concurrency, perRound, server.caller);
+          const m = await load(
+            client,
+            which === "empty" ? EMPTY_PATH : VALIDATE.path,
+            request,
+            concurrency,
+            perRound,
+            server.caller,
+          );
           sums[which].cpuUs += (await server.cpu()) - cpu0;
           sums[which].calls += m.calls;
           sums[which].ms += m.ms;
@@ -220,7 +262,12 @@ async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>)
       const validate = stats(sums.validate);
       const ratio = Number((validate.rps / empty.rps).toFixed(3));
       const cpuRatio = Number((empty.serverCpuUsPerCall / validate.serverCpuUsPerCall).toFixed(3));
-      const roundMedian = Number(percentile(roundRatios.sort((a, b) => a - b), 50).toFixed(3));
+      const roundMedian = Number(
+        percentile(
+          roundRatios.sort((a, b) => a - b),
+          50,
+        ).toFixed(3),
+      );
       const row = (path: string, s: typeof empty, calls: number, vs: number, cpuVs: number, roundVs: number) => ({
         path,
         concurrency,
@@ -252,7 +299,13 @@ async function mariadbUrl(): Promise<string | null> {
   const u = new URL(MARIADB);
   const name = `epoch_bench_${process.pid}`;
   try {
-    const conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || "root"), password: decodeURIComponent(u.password), connectTimeout: 3000 });
+    const conn = await mysql.createConnection({
+      host: u.hostname,
+      port: Number(u.port || 3306),
+      user: decodeURIComponent(u.username || "root"),
+      password: decodeURIComponent(u.password),
+      connectTimeout: 3000,
+    });
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${name}\``);
     await conn.end();
   } catch {
@@ -284,7 +337,13 @@ async function missPath(rows: BenchResult["rows"], json: Record<string, unknown>
     lat.sort((a, b) => a - b);
     const p50 = Math.round(percentile(lat, 50));
     const p99 = Math.round(percentile(lat, 99));
-    rows.push({ path: "ValidateToken miss (MariaDB, service call)", concurrency: 1, calls: MISSES, "p50 µs": p50, "p99 µs": p99 });
+    rows.push({
+      path: "ValidateToken miss (MariaDB, service call)",
+      concurrency: 1,
+      calls: MISSES,
+      "p50 µs": p50,
+      "p99 µs": p99,
+    });
     json.miss_path = { calls: MISSES, loads, p50_us: p50, p99_us: p99, goal_p50_us: 1000 };
   } finally {
     await tokens.stop();
@@ -311,7 +370,12 @@ async function invalidFlood(rows: BenchResult["rows"], json: Record<string, unkn
     for (let i = 0; i < INVALID; i += 1000) {
       const batch = [];
       for (let j = i; j < Math.min(INVALID, i + 1000); j++) {
-        const junk = j < wellFormed ? generateSecret() : j % 2 ? randomBytes(32).toString("base64") : `epm_${randomBytes(37).toString("base64url").slice(0, 49)}`;
+        const junk =
+          j < wellFormed
+            ? generateSecret()
+            : j % 2
+              ? randomBytes(32).toString("base64")
+              : `epm_${randomBytes(37).toString("base64url").slice(0, 49)}`;
         batch.push(tokens.validate({ secret: junk, repository: "", action: "pull" }));
       }
       await Promise.all(batch);

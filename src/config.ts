@@ -108,7 +108,10 @@ const boolean = z
   .pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" }))
   .transform((text) => text === "true" || text === "1" || text === "yes");
 const nonEmpty = z.string().trim().min(1, "must not be empty");
-const databaseUrl = nonEmpty.regex(/^(sqlite:|mysql:\/\/|mariadb:\/\/)/, "must start with sqlite:, mysql:// or mariadb://");
+const databaseUrl = nonEmpty.regex(
+  /^(sqlite:|mysql:\/\/|mariadb:\/\/)/,
+  "must start with sqlite:, mysql:// or mariadb://",
+);
 const storageUrl = nonEmpty.regex(/^(file:|s3:\/\/)/, "must start with file: or s3://");
 const listen = z.string().transform((text, ctx) => {
   const parsed = parseListenAddress(text.trim());
@@ -123,7 +126,10 @@ const VARIABLES = {
   EPOCH_DATABASE_URL: { schema: databaseUrl, default: "sqlite:./data/epoch.db", secret: true },
   EPOCH_STORAGE_URL: { schema: storageUrl, default: "file:./data/registry", secret: true },
   EPOCH_LISTEN: { schema: listen, default: "127.0.0.1:50051" },
-  EPOCH_AUTH: { schema: z.enum(["auto", "required", "none"], { error: "must be auto, required or none" }), default: "auto" },
+  EPOCH_AUTH: {
+    schema: z.enum(["auto", "required", "none"], { error: "must be auto, required or none" }),
+    default: "auto",
+  },
   EPOCH_AUTH_ALLOW_OPEN: { schema: boolean, default: "false" },
   EPOCH_TLS_CERT: { schema: nonEmpty.optional(), default: undefined },
   EPOCH_TLS_KEY: { schema: nonEmpty.optional(), default: undefined },
@@ -138,7 +144,10 @@ const VARIABLES = {
   EPOCH_TOKEN_STALE_MAX: { schema: duration, default: "60s" },
   // Revocation must reach every replica within 1 s, so the poll may not be slower than 500 ms.
   EPOCH_TOKEN_POLL_INTERVAL: {
-    schema: positiveDuration.refine((ms) => ms <= 500, "must be at most 500ms (revocation reaches every replica within 1 s)"),
+    schema: positiveDuration.refine(
+      (ms) => ms <= 500,
+      "must be at most 500ms (revocation reaches every replica within 1 s)",
+    ),
     default: "500ms",
   },
   EPOCH_LAST_USED_FLUSH_INTERVAL: { schema: positiveDuration, default: "5s" },
@@ -177,7 +186,11 @@ const CLIENT_VARIABLES = ["EPOCH_SERVER", "EPOCH_TOKEN", "EPOCH_TLS_CA"];
 /** EPOCH_* variables this program does not read — usually typos worth a warning (test-only EPOCH_TEST_* aside). */
 export function unknownVariables(env: Env = process.env): string[] {
   return Object.keys(env).filter(
-    (name) => name.startsWith("EPOCH_") && !name.startsWith("EPOCH_TEST_") && !(name in VARIABLES) && !CLIENT_VARIABLES.includes(name),
+    (name) =>
+      name.startsWith("EPOCH_") &&
+      !name.startsWith("EPOCH_TEST_") &&
+      !(name in VARIABLES) &&
+      !CLIENT_VARIABLES.includes(name),
   );
 }
 
@@ -235,11 +248,13 @@ export function loadClientConfig(env: Env = process.env, overrides: Overrides = 
   let server: string;
   if (explicit !== undefined) {
     const parsed = parseListenAddress(explicit.trim());
-    if (!parsed) throw new ConfigError(`EPOCH_SERVER must be host:port, e.g. "127.0.0.1:50051" (got ${JSON.stringify(explicit)})`);
+    if (!parsed)
+      throw new ConfigError(`EPOCH_SERVER must be host:port, e.g. "127.0.0.1:50051" (got ${JSON.stringify(explicit)})`);
     server = parsed.address;
   } else {
     const { host, port } = parseVariable("EPOCH_LISTEN", env, overrides);
-    const reachable = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
+    const reachable =
+      host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
     server = `${reachable}:${port}`;
   }
   const token = raw(env, overrides, "EPOCH_TOKEN")?.trim();

@@ -89,7 +89,10 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   }
   const address = config.listen.address.replace(/:\d+$/, `:${port}`);
   logAuthMode(config, address);
-  logger.info({ listen: address, tls: config.tls !== undefined, mtls: config.tls?.clientCaFile !== undefined }, "serving");
+  logger.info(
+    { listen: address, tls: config.tls !== undefined, mtls: config.tls?.clientCaFile !== undefined },
+    "serving",
+  );
 
   let stopping: Promise<void> | undefined;
   const shutdown = () => {
@@ -108,7 +111,10 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   return { port, address, health, shutdown };
 }
 
-function withFallback(definition: typeof MetadataServiceService | typeof TokenServiceService, impl: object | undefined) {
+function withFallback(
+  definition: typeof MetadataServiceService | typeof TokenServiceService,
+  impl: object | undefined,
+) {
   return { ...unimplementedService(definition), ...impl } as UntypedServiceImplementation;
 }
 

@@ -10,12 +10,17 @@ export type Start<Res> = (metadata: Metadata, options: { deadline: Date }, callb
 
 export function unaryCall<Res>(start: Start<Res>): Promise<Res> {
   return new Promise((resolve, reject) => {
-    start(new Metadata(), { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (e, res) => (e ? reject(e) : resolve(res)));
+    start(new Metadata(), { deadline: new Date(Date.now() + CALL_TIMEOUT_MS) }, (e, res) =>
+      e ? reject(e) : resolve(res),
+    );
   });
 }
 
 /** Runs `fn` with a MetadataService client for `--server`/EPOCH_SERVER, closing it afterwards. */
-export async function withMetadataClient<T>(opts: { server?: string }, fn: (client: MetadataServiceClient) => Promise<T>): Promise<T> {
+export async function withMetadataClient<T>(
+  opts: { server?: string },
+  fn: (client: MetadataServiceClient) => Promise<T>,
+): Promise<T> {
   const clients = connect(clientConfigFrom(opts));
   try {
     return await fn(clients.metadata);

@@ -10,7 +10,14 @@
  *   }
  */
 import { readFileSync } from "node:fs";
-import { credentials, InterceptingCall, status, type ChannelCredentials, type Interceptor, type ServiceError } from "@grpc/grpc-js";
+import {
+  credentials,
+  InterceptingCall,
+  status,
+  type ChannelCredentials,
+  type Interceptor,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
@@ -41,7 +48,9 @@ export function channelCredentials(config: ClientConfig): ChannelCredentials {
   try {
     return credentials.createSsl(readFileSync(config.tlsCaFile));
   } catch (e) {
-    throw new ConfigError(`EPOCH_TLS_CA: cannot read ${config.tlsCaFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    throw new ConfigError(
+      `EPOCH_TLS_CA: cannot read ${config.tlsCaFile}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`,
+    );
   }
 }
 

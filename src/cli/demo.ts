@@ -26,7 +26,9 @@ export function register(program: Command): void {
       try {
         if (scale) {
           const s = await writeScaleRegistry(store, { tags: scale });
-          console.log(`wrote ${s.tags} tags in ${s.repositories} repositories (${s.objectsWritten} objects) to ${config.storageUrl}`);
+          console.log(
+            `wrote ${s.tags} tags in ${s.repositories} repositories (${s.objectsWritten} objects) to ${config.storageUrl}`,
+          );
         } else {
           const d = await writeDemoRegistry(store);
           console.log(`wrote ${d.tags.length} tags in ${d.repositories.length} repositories to ${config.storageUrl}`);

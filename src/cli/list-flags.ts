@@ -21,7 +21,11 @@ export function addListFlags(command: Command, orders: string): Command {
     .option("--page-size <n>", "results per page (0 = server default 100, max 1000)", nonNegativeInt)
     .option("--page-token <token>", "continue from a previous page")
     .option("--order-by <order>", orders)
-    .option("--filter <filter>", 'containerd syntax, e.g. "kind==SNAPSHOT,name~=^v1\\." (repeat to OR)', (value: string, all: string[] = []) => [...all, value])
+    .option(
+      "--filter <filter>",
+      'containerd syntax, e.g. "kind==SNAPSHOT,name~=^v1\\." (repeat to OR)',
+      (value: string, all: string[] = []) => [...all, value],
+    )
     .option("--all", "follow page tokens to the end")
     .option("--json", "print the response as JSON");
 }

@@ -20,7 +20,10 @@ export function register(program: Command): void {
     .description("apply pending database migrations (safe to run from several replicas at once)")
     .option("--database <url>", "sqlite:<path>, mysql://… or mariadb://… (EPOCH_DATABASE_URL)")
     .option("--dry-run", "list pending migrations (with --from-epoch: print the adoption plan) and write nothing")
-    .option("--from-epoch", "adopt an Epoch database in place (stop Epoch's writers and back up first; see docs/adopting-epoch.md)")
+    .option(
+      "--from-epoch",
+      "adopt an Epoch database in place (stop Epoch's writers and back up first; see docs/adopting-epoch.md)",
+    )
     .option("--drop-legacy", "after adopting, drop Epoch's tables (kept as epoch_v0_*)")
     .action(async (opts: MigrateOptions) => {
       const config = loadConfig(process.env, { EPOCH_DATABASE_URL: opts.database });

@@ -1,6 +1,10 @@
 /** `epoch-meta repos list|get`: repositories through a running server. */
 import type { Command } from "commander";
-import { GetRepositoryResponse, ListRepositoriesResponse, type ListRepositoriesRequest } from "epoch-meta-client/epoch/v1/metadata_service";
+import {
+  GetRepositoryResponse,
+  ListRepositoriesResponse,
+  type ListRepositoriesRequest,
+} from "epoch-meta-client/epoch/v1/metadata_service";
 import type { Repository } from "epoch-meta-client/epoch/v1/resources";
 import { readPages, unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
@@ -15,8 +19,15 @@ export function register(program: Command): void {
     .action(async (flags: ListFlags & { server?: string }) => {
       const result = await withMetadataClient(flags, (client) =>
         readPages(flags.pageToken ?? "", flags.all === true, async (pageToken) => {
-          const request: ListRepositoriesRequest = { pageSize: pageSizeOf(flags), pageToken, filter: flags.filter ?? [], orderBy: flags.orderBy ?? "" };
-          const res = await unaryCall<ListRepositoriesResponse>((md, options, cb) => client.listRepositories(request, md, options, cb));
+          const request: ListRepositoriesRequest = {
+            pageSize: pageSizeOf(flags),
+            pageToken,
+            filter: flags.filter ?? [],
+            orderBy: flags.orderBy ?? "",
+          };
+          const res = await unaryCall<ListRepositoriesResponse>((md, options, cb) =>
+            client.listRepositories(request, md, options, cb),
+          );
           return { items: res.repositories, nextPageToken: res.nextPageToken };
         }),
       );

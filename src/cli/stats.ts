@@ -29,6 +29,9 @@ export function register(program: Command): void {
       );
       if (stats.kinds.length === 0) return;
       process.stdout.write("\n");
-      printTable(["KIND", "TAGS"], stats.kinds.map((k) => [formatKind(k.kind), String(k.tagCount)]));
+      printTable(
+        ["KIND", "TAGS"],
+        stats.kinds.map((k) => [formatKind(k.kind), String(k.tagCount)]),
+      );
     });
 }

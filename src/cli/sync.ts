@@ -8,8 +8,19 @@ import { Metadata } from "@grpc/grpc-js";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { errorReasonToJSON } from "epoch-meta-client/epoch/v1/errors";
-import { GetSyncStatusResponse, SyncFromCatalogRequest, SyncFromCatalogResponse } from "epoch-meta-client/epoch/v1/metadata_service";
-import { syncPhaseToJSON, SyncState, syncStateToJSON, type SyncFinished, type SyncRun, type TagFailure } from "epoch-meta-client/epoch/v1/sync";
+import {
+  GetSyncStatusResponse,
+  SyncFromCatalogRequest,
+  SyncFromCatalogResponse,
+} from "epoch-meta-client/epoch/v1/metadata_service";
+import {
+  syncPhaseToJSON,
+  SyncState,
+  syncStateToJSON,
+  type SyncFinished,
+  type SyncRun,
+  type TagFailure,
+} from "epoch-meta-client/epoch/v1/sync";
 import { SYNC_TRIGGER_METADATA } from "../grpc/metadata-writes.js";
 import { unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
@@ -40,12 +51,21 @@ export function register(program: Command): void {
       if (flags.cancel !== undefined) return cancel(flags, flags.cancel);
       if (flags.status) return status(flags);
       const finished = await follow(flags);
-      process.exitCode = finished.state === SyncState.SYNC_STATE_SUCCEEDED ? 0 : finished.state === SyncState.SYNC_STATE_DEGRADED ? 2 : 1;
+      process.exitCode =
+        finished.state === SyncState.SYNC_STATE_SUCCEEDED
+          ? 0
+          : finished.state === SyncState.SYNC_STATE_DEGRADED
+            ? 2
+            : 1;
     });
 }
 
 async function follow(flags: SyncFlags): Promise<SyncFinished> {
-  const request = SyncFromCatalogRequest.fromPartial({ full: !!flags.full, dryRun: !!flags.dryRun, allowMassRemoval: !!flags.allowMassRemoval });
+  const request = SyncFromCatalogRequest.fromPartial({
+    full: !!flags.full,
+    dryRun: !!flags.dryRun,
+    allowMassRemoval: !!flags.allowMassRemoval,
+  });
   const metadata = new Metadata();
   metadata.set(SYNC_TRIGGER_METADATA, "cli");
   return withMetadataClient(flags, async (client) => {
@@ -78,7 +98,10 @@ interface View {
 }
 
 function jsonView(): View {
-  return { event: (r) => process.stdout.write(`${JSON.stringify(SyncFromCatalogResponse.toJSON(r))}\n`), close: () => undefined };
+  return {
+    event: (r) => process.stdout.write(`${JSON.stringify(SyncFromCatalogResponse.toJSON(r))}\n`),
+    close: () => undefined,
+  };
 }
 
 function humanView(tty: boolean): View {
@@ -97,7 +120,12 @@ function humanView(tty: boolean): View {
         if (p !== phase) {
           bar?.stop();
           phase = p;
-          bar = new SingleBar({ format: `${p.padEnd(8)} [{bar}] {value}/{total}`, stream: process.stderr, hideCursor: true, clearOnComplete: false });
+          bar = new SingleBar({
+            format: `${p.padEnd(8)} [{bar}] {value}/{total}`,
+            stream: process.stderr,
+            hideCursor: true,
+            clearOnComplete: false,
+          });
           bar.start(Math.max(e.progress.total, 1), 0);
         }
         bar?.setTotal(Math.max(e.progress.total, 1));
@@ -118,12 +146,20 @@ function printSummary(f: SyncFinished, failures: TagFailure[]): void {
   const c = f.counts;
   const seconds = f.duration ? f.duration.seconds + f.duration.nanos / 1e9 : 0;
   process.stdout.write(`run ${f.runId}: ${name(syncStateToJSON(f.state), "SYNC_STATE_")} in ${seconds.toFixed(1)}s\n`);
-  if (f.errorReason !== 0) process.stdout.write(`${name(errorReasonToJSON(f.errorReason), "ERROR_REASON_")}: ${f.message}\n`);
+  if (f.errorReason !== 0)
+    process.stdout.write(`${name(errorReasonToJSON(f.errorReason), "ERROR_REASON_")}: ${f.message}\n`);
   else if (f.message) process.stdout.write(`${f.message}\n`);
   if (c) {
     printTable(
       ["REPOSITORIES +/-", "TAGS ADDED", "UPDATED", "UNCHANGED", "REMOVED", "FAILED", "STORE REQUESTS"],
-      [[`+${c.repositoriesAdded}/-${c.repositoriesRemoved}`, ...[c.tagsAdded, c.tagsUpdated, c.tagsUnchanged, c.tagsRemoved, c.tagsFailed, c.objectStoreRequests].map(String)]],
+      [
+        [
+          `+${c.repositoriesAdded}/-${c.repositoriesRemoved}`,
+          ...[c.tagsAdded, c.tagsUpdated, c.tagsUnchanged, c.tagsRemoved, c.tagsFailed, c.objectStoreRequests].map(
+            String,
+          ),
+        ],
+      ],
     );
   }
   if (failures.length === 0) return;
@@ -135,17 +171,32 @@ function printSummary(f: SyncFinished, failures: TagFailure[]): void {
 }
 
 async function status(flags: SyncFlags): Promise<void> {
-  const res = await withMetadataClient(flags, (client) => unaryCall<GetSyncStatusResponse>((md, options, cb) => client.getSyncStatus({}, md, options, cb)));
+  const res = await withMetadataClient(flags, (client) =>
+    unaryCall<GetSyncStatusResponse>((md, options, cb) => client.getSyncStatus({}, md, options, cb)),
+  );
   if (flags.json) return printJson(GetSyncStatusResponse.toJSON(res));
   const row = (label: string, r: SyncRun | undefined) =>
     r
-      ? [label, String(r.runId), name(syncStateToJSON(r.state), "SYNC_STATE_"), r.trigger, formatTime(r.startTime), formatTime(r.finishTime), String(r.failureCount)]
+      ? [
+          label,
+          String(r.runId),
+          name(syncStateToJSON(r.state), "SYNC_STATE_"),
+          r.trigger,
+          formatTime(r.startTime),
+          formatTime(r.finishTime),
+          String(r.failureCount),
+        ]
       : [label, "-", "-", "-", "-", "-", "-"];
-  printTable(["RUN", "ID", "STATE", "TRIGGER", "STARTED", "FINISHED", "FAILURES"], [row("current", res.current), row("last", res.last)]);
+  printTable(
+    ["RUN", "ID", "STATE", "TRIGGER", "STARTED", "FINISHED", "FAILURES"],
+    [row("current", res.current), row("last", res.last)],
+  );
 }
 
 async function cancel(flags: SyncFlags, runId: string): Promise<void> {
   if (!/^\d+$/.test(runId)) throw new Error(`--cancel needs a run id (a number), got ${JSON.stringify(runId)}`);
-  await withMetadataClient(flags, (client) => unaryCall((md, options, cb) => client.cancelSync({ runId: Number(runId) }, md, options, cb)));
+  await withMetadataClient(flags, (client) =>
+    unaryCall((md, options, cb) => client.cancelSync({ runId: Number(runId) }, md, options, cb)),
+  );
   process.stdout.write(`cancel requested for run ${runId}\n`);
 }

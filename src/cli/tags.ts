@@ -1,22 +1,44 @@
 /** `epoch-meta tags list|get|delete`: tags through a running server. */
 import type { Command } from "commander";
-import { GetTagResponse, ListTagsResponse, type DeleteTagResponse, type ListTagsRequest } from "epoch-meta-client/epoch/v1/metadata_service";
+import {
+  GetTagResponse,
+  ListTagsResponse,
+  type DeleteTagResponse,
+  type ListTagsRequest,
+} from "epoch-meta-client/epoch/v1/metadata_service";
 import type { Tag } from "epoch-meta-client/epoch/v1/resources";
 import { readPages, unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
 import { addListFlags, pageSizeOf, type ListFlags } from "./list-flags.js";
-import { formatBytes, formatKind, formatTime, printJson, printNextPageHint, printTable, shortDigest } from "./output.js";
+import {
+  formatBytes,
+  formatKind,
+  formatTime,
+  printJson,
+  printNextPageHint,
+  printTable,
+  shortDigest,
+} from "./output.js";
 
 export function register(program: Command): void {
   const tags = program.command("tags").description("list, show and delete tags (through the server)");
 
-  addListFlags(addServerOption(tags.command("list")), 'order: "name" (default), "name desc", "push_time desc", "total_size desc"')
+  addListFlags(
+    addServerOption(tags.command("list")),
+    'order: "name" (default), "name desc", "push_time desc", "total_size desc"',
+  )
     .description("list the tags of a repository")
     .argument("<repository>", "repository name, e.g. library/app")
     .action(async (repository: string, flags: ListFlags & { server?: string }) => {
       const result = await withMetadataClient(flags, (client) =>
         readPages(flags.pageToken ?? "", flags.all === true, async (pageToken) => {
-          const request: ListTagsRequest = { repository, pageSize: pageSizeOf(flags), pageToken, filter: flags.filter ?? [], orderBy: flags.orderBy ?? "" };
+          const request: ListTagsRequest = {
+            repository,
+            pageSize: pageSizeOf(flags),
+            pageToken,
+            filter: flags.filter ?? [],
+            orderBy: flags.orderBy ?? "",
+          };
           const res = await unaryCall<ListTagsResponse>((md, options, cb) => client.listTags(request, md, options, cb));
           return { items: res.tags, nextPageToken: res.nextPageToken };
         }),
@@ -65,7 +87,14 @@ export function register(program: Command): void {
 }
 
 function tagRow(t: Tag): string[] {
-  return [t.name, shortDigest(t.digest), formatBytes(t.totalSize), formatKind(t.kind), formatTime(t.pushTime), t.incomplete ? "incomplete" : ""];
+  return [
+    t.name,
+    shortDigest(t.digest),
+    formatBytes(t.totalSize),
+    formatKind(t.kind),
+    formatTime(t.pushTime),
+    t.incomplete ? "incomplete" : "",
+  ];
 }
 
 function printTagDetail(t: Tag): void {

@@ -39,7 +39,8 @@ const promised = <Res>(start: (cb: (e: ServiceError | null, res: Res) => void) =
 function ttlMs(text: string | undefined): number {
   if (text === undefined) return 0;
   const ms = parseDuration(text.trim());
-  if (ms === undefined) throw invalidArgument(`--ttl must be a duration such as "720h", "30m" or "0" (got ${JSON.stringify(text)})`);
+  if (ms === undefined)
+    throw invalidArgument(`--ttl must be a duration such as "720h", "30m" or "0" (got ${JSON.stringify(text)})`);
   return ms;
 }
 
@@ -79,13 +80,24 @@ export function register(program: Command): void {
       .requiredOption("--name <name>", "what the token is for (1–255 characters)")
       .option("--created-by <who>", "who asked for it")
       .option("--scope <scope>", "pull, push, delete, service or admin (repeatable; default pull)", collect, [])
-      .option("--repository <glob>", "limit to repositories matching this glob, * crosses / (repeatable; default all)", collect, [])
+      .option(
+        "--repository <glob>",
+        "limit to repositories matching this glob, * crosses / (repeatable; default all)",
+        collect,
+        [],
+      )
       .option("--ttl <duration>", 'expire after this long, e.g. "720h" (default: never)')
       .option("--offline", "write straight to the database (EPOCH_DATABASE_URL) instead of calling a server")
       .option("--database <url>", "with --offline: sqlite:<path>, mysql://… or mariadb://… (EPOCH_DATABASE_URL)")
       .option("--json", "print the token and its secret as one JSON object"),
   ).action(async (opts: CreateOptions) => {
-    const input = { name: opts.name, createdBy: opts.createdBy ?? "", scopes: opts.scope, repositories: opts.repository, ttlMs: ttlMs(opts.ttl) };
+    const input = {
+      name: opts.name,
+      createdBy: opts.createdBy ?? "",
+      scopes: opts.scope,
+      repositories: opts.repository,
+      ttlMs: ttlMs(opts.ttl),
+    };
     let created: { token: Shown; secret: string };
     if (opts.offline) {
       created = await createOffline(opts, input);
@@ -94,7 +106,13 @@ export function register(program: Command): void {
       try {
         const res = await promised<{ token?: TokenMessage; secret: string }>((cb) =>
           clients.tokens.createToken(
-            { name: input.name, createdBy: input.createdBy, scopes: input.scopes, repositories: input.repositories, ttl: toDuration(input.ttlMs) },
+            {
+              name: input.name,
+              createdBy: input.createdBy,
+              scopes: input.scopes,
+              repositories: input.repositories,
+              ttl: toDuration(input.ttlMs),
+            },
             cb,
           ),
         );
@@ -139,18 +157,22 @@ export function register(program: Command): void {
     }
   });
 
-  addServerOption(token.command("delete").description("revoke a token (effective on every replica within 1 s)").argument("<id>", "token id")).action(
-    async (id: string, opts: { server?: string }) => {
-      if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id))) throw invalidArgument(`token id must be a number (got ${JSON.stringify(id)})`);
-      const clients = connect(clientConfigFrom(opts));
-      try {
-        await promised((cb) => clients.tokens.deleteToken({ id: Number(id) }, cb));
-        process.stderr.write(`deleted token ${id}\n`);
-      } finally {
-        clients.close();
-      }
-    },
-  );
+  addServerOption(
+    token
+      .command("delete")
+      .description("revoke a token (effective on every replica within 1 s)")
+      .argument("<id>", "token id"),
+  ).action(async (id: string, opts: { server?: string }) => {
+    if (!/^\d+$/.test(id) || !Number.isSafeInteger(Number(id)))
+      throw invalidArgument(`token id must be a number (got ${JSON.stringify(id)})`);
+    const clients = connect(clientConfigFrom(opts));
+    try {
+      await promised((cb) => clients.tokens.deleteToken({ id: Number(id) }, cb));
+      process.stderr.write(`deleted token ${id}\n`);
+    } finally {
+      clients.close();
+    }
+  });
 }
 
 function toDuration(ms: number): { seconds: number; nanos: number } | undefined {

@@ -96,9 +96,13 @@ async function detectMysqlDialect(target: MysqlTarget): Promise<Dialect> {
     return /mariadb/i.test(version) ? "mariadb" : "mysql";
   } catch (e) {
     const code = (e as { code?: string }).code ?? "error";
-    throw unavailable(`database ${target.host}:${target.port}/${target.database} is unreachable (${code})`, "DATABASE_UNAVAILABLE", {
-      cause: e,
-    });
+    throw unavailable(
+      `database ${target.host}:${target.port}/${target.database} is unreachable (${code})`,
+      "DATABASE_UNAVAILABLE",
+      {
+        cause: e,
+      },
+    );
   } finally {
     await conn?.end().catch(() => undefined);
   }
@@ -111,7 +115,7 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
     migrationsTableName: "epoch_meta_migrations",
     migrationsTransactionMode: "each" as const,
     logger: opts.logger,
-    logging: opts.logger ? ["query", "error"] as ("query" | "error")[] : false,
+    logging: opts.logger ? (["query", "error"] as ("query" | "error")[]) : false,
   };
   let options: DataSourceOptions;
   let dialect: Dialect;
@@ -157,7 +161,9 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
   try {
     await ds.initialize();
   } catch (e) {
-    throw unavailable(`database is unreachable: ${(e as Error).message.split("\n")[0]}`, "DATABASE_UNAVAILABLE", { cause: e });
+    throw unavailable(`database is unreachable: ${(e as Error).message.split("\n")[0]}`, "DATABASE_UNAVAILABLE", {
+      cause: e,
+    });
   }
   return {
     ds,

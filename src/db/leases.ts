@@ -12,7 +12,11 @@ export class Leases {
   constructor(private readonly db: Database) {}
 
   private async ensureRow(name: string): Promise<void> {
-    await execute(this.db.ds, `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`, [name]);
+    await execute(
+      this.db.ds,
+      `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`,
+      [name],
+    );
   }
 
   /** Takes the lease if it is free, expired, or already ours. */
@@ -39,7 +43,10 @@ export class Leases {
   }
 
   async release(name: string, holder: string): Promise<void> {
-    await execute(this.db.ds, `UPDATE coordination SET holder = '', expires_at = NULL WHERE name = ? AND holder = ?`, [name, holder]);
+    await execute(this.db.ds, `UPDATE coordination SET holder = '', expires_at = NULL WHERE name = ? AND holder = ?`, [
+      name,
+      holder,
+    ]);
   }
 
   /**

@@ -95,7 +95,8 @@ export async function migrate(db: Database, opts: MigrateOptions = {}): Promise<
   const ttl = opts.leaseTtlMs ?? 30_000;
   const deadline = Date.now() + (opts.waitMs ?? 120_000);
   while (!(await leases.acquire(MIGRATION_LEASE, holder, ttl))) {
-    if (Date.now() > deadline) throw unavailable("timed out waiting for another replica's migration lease", "DATABASE_UNAVAILABLE");
+    if (Date.now() > deadline)
+      throw unavailable("timed out waiting for another replica's migration lease", "DATABASE_UNAVAILABLE");
     await sleep(200);
   }
   const renew = setInterval(() => void leases.renew(MIGRATION_LEASE, holder, ttl).catch(() => undefined), ttl / 3);
@@ -113,6 +114,9 @@ export async function assertMigrated(db: Database): Promise<void> {
   await refuseEpochDatabase(db);
   const pending = await pendingMigrations(db);
   if (pending.length > 0) {
-    throw failedPrecondition(`database has pending migrations (${pending.join(", ")}): run \`epoch-meta migrate\``, "INTERNAL");
+    throw failedPrecondition(
+      `database has pending migrations (${pending.join(", ")}): run \`epoch-meta migrate\``,
+      "INTERNAL",
+    );
   }
 }

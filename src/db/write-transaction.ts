@@ -45,9 +45,16 @@ export interface WriteTransactionOptions {
   deferFsync?: boolean;
 }
 
-export async function writeTransaction<T>(db: Database, fn: (manager: EntityManager) => Promise<T>, opts: WriteTransactionOptions = {}): Promise<T> {
+export async function writeTransaction<T>(
+  db: Database,
+  fn: (manager: EntityManager) => Promise<T>,
+  opts: WriteTransactionOptions = {},
+): Promise<T> {
   const attempts = opts.attempts ?? 3;
-  const run = opts.deferFsync && db.dialect === "sqlite" ? () => withoutFsync(db, () => db.ds.transaction(fn)) : () => db.ds.transaction(fn);
+  const run =
+    opts.deferFsync && db.dialect === "sqlite"
+      ? () => withoutFsync(db, () => db.ds.transaction(fn))
+      : () => db.ds.transaction(fn);
   for (let attempt = 1; ; attempt++) {
     try {
       return await serialized(db, run);

@@ -66,7 +66,12 @@ export function distinctSorted(blobs: Iterable<BlobSpec>): BlobSpec[] {
   return [...m.values()].sort(byDigest);
 }
 
-const descriptor = (b: BlobSpec, extra: Record<string, unknown> = {}) => ({ mediaType: b.mediaType, digest: b.digest, size: b.size, ...extra });
+const descriptor = (b: BlobSpec, extra: Record<string, unknown> = {}) => ({
+  mediaType: b.mediaType,
+  digest: b.digest,
+  size: b.size,
+  ...extra,
+});
 
 export function imageManifestBytes(spec: ImageSpec): Buffer {
   return Buffer.from(
@@ -129,7 +134,13 @@ export class DemoBuilder {
     repository: string,
     tags: string[],
     children: IndexChildSpec[],
-    opts: { mediaType?: string; childMediaType?: string; artifactType?: string; kind?: ArtifactKind; annotations?: Record<string, string> } = {},
+    opts: {
+      mediaType?: string;
+      childMediaType?: string;
+      artifactType?: string;
+      kind?: ArtifactKind;
+      annotations?: Record<string, string>;
+    } = {},
   ): Promise<string> {
     const mediaType = opts.mediaType ?? "application/vnd.oci.image.index.v1+json";
     const entries = [];

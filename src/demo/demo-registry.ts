@@ -28,7 +28,10 @@ const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 const TITLE = "org.opencontainers.image.title";
 const CREATED = "org.opencontainers.image.created";
 
-export async function writeDemoRegistry(store: ObjectStore, opts: DemoRegistryOptions = {}): Promise<DemoRegistryDescription> {
+export async function writeDemoRegistry(
+  store: ObjectStore,
+  opts: DemoRegistryOptions = {},
+): Promise<DemoRegistryDescription> {
   const b = new DemoBuilder(new RegistryLayout(store, opts.now ? { now: opts.now } : {}));
   const amd64 = { os: "linux", architecture: "amd64" };
   const arm64 = { os: "linux", architecture: "arm64", variant: "v8" };
@@ -36,21 +39,44 @@ export async function writeDemoRegistry(store: ObjectStore, opts: DemoRegistryOp
   // Container images (OCI) sharing a base layer; two tags on one manifest; `Latest` ≠ `latest`.
   const base = await b.blob("alpine-base", 3_072, OCI_LAYER);
   const alpineConfig = await b.config({ architecture: "amd64", os: "linux", rootfs: { type: "layers" } }, OCI_CONFIG);
-  await b.image("library/alpine", ["3.19", "latest"], { config: alpineConfig, layers: [base], annotations: { [CREATED]: "2024-01-15T10:00:00Z" } }, "CONTAINER_IMAGE");
+  await b.image(
+    "library/alpine",
+    ["3.19", "latest"],
+    { config: alpineConfig, layers: [base], annotations: { [CREATED]: "2024-01-15T10:00:00Z" } },
+    "CONTAINER_IMAGE",
+  );
   const edgeLayer = await b.blob("alpine-edge", 1_024, OCI_LAYER);
   await b.image("library/alpine", ["Latest"], { config: alpineConfig, layers: [base, edgeLayer] }, "CONTAINER_IMAGE");
 
   // A repository name with slashes, built on the same base layer.
   const app1 = await b.blob("api-v1", 2_048, OCI_LAYER);
   const app2 = await b.blob("api-v2", 2_560, OCI_LAYER);
-  const apiConfig = await b.config({ architecture: "amd64", os: "linux", config: { Entrypoint: ["/api"] } }, OCI_CONFIG);
-  await b.image("team/app/api", ["v1"], { config: apiConfig, layers: [base, app1], annotations: { [CREATED]: "2024-03-01T12:30:00.123456789+02:00" } }, "CONTAINER_IMAGE");
-  await b.image("team/app/api", ["v2"], { config: apiConfig, layers: [base, app1, app2], annotations: { [CREATED]: "not a time" } }, "CONTAINER_IMAGE");
+  const apiConfig = await b.config(
+    { architecture: "amd64", os: "linux", config: { Entrypoint: ["/api"] } },
+    OCI_CONFIG,
+  );
+  await b.image(
+    "team/app/api",
+    ["v1"],
+    { config: apiConfig, layers: [base, app1], annotations: { [CREATED]: "2024-03-01T12:30:00.123456789+02:00" } },
+    "CONTAINER_IMAGE",
+  );
+  await b.image(
+    "team/app/api",
+    ["v2"],
+    { config: apiConfig, layers: [base, app1, app2], annotations: { [CREATED]: "not a time" } },
+    "CONTAINER_IMAGE",
+  );
 
   // A Docker schema 2 image.
   const debBase = await b.blob("debian-base", 4_096, DOCKER_LAYER);
   const debConfig = await b.config({ architecture: "amd64", os: "linux", docker_version: "24.0.7" }, DOCKER_CONFIG);
-  await b.image("library/debian", ["bookworm"], { mediaType: DOCKER_MANIFEST, config: debConfig, layers: [debBase] }, "CONTAINER_IMAGE");
+  await b.image(
+    "library/debian",
+    ["bookworm"],
+    { mediaType: DOCKER_MANIFEST, config: debConfig, layers: [debBase] },
+    "CONTAINER_IMAGE",
+  );
 
   // A multi-platform OCI index with an attestation child; the children share a layer.
   const shared = await b.blob("busybox-license", 512, OCI_LAYER);
@@ -69,7 +95,10 @@ export async function writeDemoRegistry(store: ObjectStore, opts: DemoRegistryOp
       {
         image: { config: attCfg, layers: [provenance] },
         platform: { os: "unknown", architecture: "unknown" },
-        annotations: { "vnd.docker.reference.type": "attestation-manifest", "vnd.docker.reference.digest": fakeDigest("busybox-amd64-child") },
+        annotations: {
+          "vnd.docker.reference.type": "attestation-manifest",
+          "vnd.docker.reference.digest": fakeDigest("busybox-amd64-child"),
+        },
       },
     ],
     { annotations: { [CREATED]: "2024-02-02T02:02:02Z" } },
@@ -79,13 +108,19 @@ export async function writeDemoRegistry(store: ObjectStore, opts: DemoRegistryOp
   const redisAmd = await b.blob("redis-amd64", 2_200, DOCKER_LAYER);
   const redisArm = await b.blob("redis-arm", 2_100, DOCKER_LAYER);
   const redisCfgAmd = await b.config({ architecture: "amd64", os: "linux", image: "redis" }, DOCKER_CONFIG);
-  const redisCfgArm = await b.config({ architecture: "arm", os: "linux", variant: "v7", image: "redis" }, DOCKER_CONFIG);
+  const redisCfgArm = await b.config(
+    { architecture: "arm", os: "linux", variant: "v7", image: "redis" },
+    DOCKER_CONFIG,
+  );
   await b.index(
     "library/redis",
     ["7"],
     [
       { image: { mediaType: DOCKER_MANIFEST, config: redisCfgAmd, layers: [debBase, redisAmd] }, platform: amd64 },
-      { image: { mediaType: DOCKER_MANIFEST, config: redisCfgArm, layers: [debBase, redisArm] }, platform: { os: "linux", architecture: "arm", variant: "v7" } },
+      {
+        image: { mediaType: DOCKER_MANIFEST, config: redisCfgArm, layers: [debBase, redisArm] },
+        platform: { os: "linux", architecture: "arm", variant: "v7" },
+      },
     ],
     { mediaType: "application/vnd.docker.distribution.manifest.list.v2+json" },
   );
@@ -107,11 +142,23 @@ export async function writeDemoRegistry(store: ObjectStore, opts: DemoRegistryOp
     "CLOUD_IMAGE",
   );
   const winParts = await parts("windows-disk", "application/vnd.cocoonstack.windows.disk.qcow2.part", [10_000, 6_000]);
-  await b.image("cloud/windows", ["2022"], { artifactType: "application/vnd.cocoonstack.windows-image.v1+json", config: empty, layers: winParts }, "CLOUD_IMAGE");
+  await b.image(
+    "cloud/windows",
+    ["2022"],
+    { artifactType: "application/vnd.cocoonstack.windows-image.v1+json", config: empty, layers: winParts },
+    "CLOUD_IMAGE",
+  );
 
   // A VM snapshot.
   const snapConfig = await b.config(
-    { schemaVersion: "1", snapshotId: "snap-1", image: "cloud/ubuntu:24.04", cpu: 2, memory: 2_147_483_648, createdAt: "2024-05-01T00:00:00Z" },
+    {
+      schemaVersion: "1",
+      snapshotId: "snap-1",
+      image: "cloud/ubuntu:24.04",
+      cpu: 2,
+      memory: 2_147_483_648,
+      createdAt: "2024-05-01T00:00:00Z",
+    },
     "application/vnd.cocoonstack.snapshot.config.v1+json",
   );
   const snapLayers = [
@@ -123,7 +170,12 @@ export async function writeDemoRegistry(store: ObjectStore, opts: DemoRegistryOp
   await b.image(
     "snapshots/vm-1",
     ["snap-1"],
-    { artifactType: "application/vnd.cocoonstack.snapshot.v1+json", config: snapConfig, layers: snapLayers, annotations: { [CREATED]: "2024-05-01T00:00:00Z", [TITLE]: "vm-1" } },
+    {
+      artifactType: "application/vnd.cocoonstack.snapshot.v1+json",
+      config: snapConfig,
+      layers: snapLayers,
+      annotations: { [CREATED]: "2024-05-01T00:00:00Z", [TITLE]: "vm-1" },
+    },
     "SNAPSHOT",
   );
 
@@ -164,11 +216,18 @@ export interface ScaleRegistrySummary {
  * parallelism, and ONE catalog write at the end instead of N read-modify-writes. Pair it with a
  * `DirectoryObjectStore` opened with `{ durable: false }` to skip the per-file fsyncs.
  */
-export async function writeScaleRegistry(store: ObjectStore, opts: ScaleRegistryOptions): Promise<ScaleRegistrySummary> {
+export async function writeScaleRegistry(
+  store: ObjectStore,
+  opts: ScaleRegistryOptions,
+): Promise<ScaleRegistrySummary> {
   const perRepo = opts.tagsPerRepository ?? 100;
   const shareEvery = opts.shareEvery ?? 10;
   const now = opts.now ?? new Date();
-  const bases = Array.from({ length: 10 }, (_, i) => ({ digest: fakeDigest(`scale-base-${i}`), size: 10_000_000 + i, mediaType: OCI_LAYER }));
+  const bases = Array.from({ length: 10 }, (_, i) => ({
+    digest: fakeDigest(`scale-base-${i}`),
+    size: 10_000_000 + i,
+    mediaType: OCI_LAYER,
+  }));
   const doc = emptyCatalogDocument();
   const stamp = formatRfc3339(now);
   doc.updatedAt = stamp;

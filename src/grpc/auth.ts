@@ -70,7 +70,9 @@ async function authenticate(metadata: Metadata, access: Access, tokens: TokenLoo
   const token = await tokens.lookup(secret);
   if (token === null) throw unauthenticated("invalid credential");
   if (!allows(token.scopes, access)) {
-    throw permissionDenied(`this method needs a token with the ${access === "admin" ? "admin" : "service or admin"} scope`);
+    throw permissionDenied(
+      `this method needs a token with the ${access === "admin" ? "admin" : "service or admin"} scope`,
+    );
   }
   return token;
 }
@@ -92,7 +94,10 @@ export function authInterceptor(tokens: TokenLookup): ServerInterceptor {
                 proceed(metadata);
               },
               (e: unknown) => {
-                logger.debug({ method: method.path, peer: call.getPeer(), reason: (e as Error).message }, "call refused");
+                logger.debug(
+                  { method: method.path, peer: call.getPeer(), reason: (e as Error).message },
+                  "call refused",
+                );
                 intercepting.sendStatus(toStatus(e, method.path));
               },
             );
@@ -114,8 +119,10 @@ export function authRequired(config: Pick<Config, "auth" | "listen">): boolean {
 
 /** Says at start when calls are not authenticated, so an open server is never a surprise. */
 export function logAuthMode(config: Pick<Config, "auth" | "listen">, listen = config.listen.address): void {
-  if (authRequired(config)) logger.info({ listen, auth: config.auth.mode }, "calls must authenticate with a bearer token");
-  else if (config.auth.mode === "none") logger.warn({ listen }, "EPOCH_AUTH=none: every method is open without a token");
+  if (authRequired(config))
+    logger.info({ listen, auth: config.auth.mode }, "calls must authenticate with a bearer token");
+  else if (config.auth.mode === "none")
+    logger.warn({ listen }, "EPOCH_AUTH=none: every method is open without a token");
   else
     logger.info(
       { listen },

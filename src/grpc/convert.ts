@@ -1,8 +1,21 @@
 /** Domain records → proto messages (ts-proto shapes: int64 as number, Timestamp as Date). */
 import type { GetStatsResponse } from "epoch-meta-client/epoch/v1/metadata_service";
-import { ArtifactKind, type Blob, type KindCount, type PlatformSize, type Repository, type Tag } from "epoch-meta-client/epoch/v1/resources";
+import {
+  ArtifactKind,
+  type Blob,
+  type KindCount,
+  type PlatformSize,
+  type Repository,
+  type Tag,
+} from "epoch-meta-client/epoch/v1/resources";
 import type { PlatformSizeJson } from "../db/entities/index.js";
-import type { BlobRecord, KindCountRecord, RepositoryRecord, StatsRecord, TagRecord } from "../services/queries/metadata-queries.js";
+import type {
+  BlobRecord,
+  KindCountRecord,
+  RepositoryRecord,
+  StatsRecord,
+  TagRecord,
+} from "../services/queries/metadata-queries.js";
 
 /** A stored kind name ("CONTAINER_IMAGE") as the enum; "" (not classified) is UNSPECIFIED. */
 export function kindToProto(kind: string): ArtifactKind {

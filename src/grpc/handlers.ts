@@ -141,7 +141,10 @@ export function serverStream<Req, Res>(
  * for capabilities not built yet (never fake data). `only` limits it to some methods, so a
  * partly built service can spread its real handlers over the result.
  */
-export function unimplementedService(definition: ServiceDefinition, only?: readonly string[]): UntypedServiceImplementation {
+export function unimplementedService(
+  definition: ServiceDefinition,
+  only?: readonly string[],
+): UntypedServiceImplementation {
   const handlers: UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(definition)) {
     if (only && !only.includes(name)) continue;
@@ -151,9 +154,10 @@ export function unimplementedService(definition: ServiceDefinition, only?: reado
       metadata: reasonMetadata("UNIMPLEMENTED"),
     });
     // Unary and client-streaming calls answer through a callback, streaming responses through "error".
-    const handler: handleUnaryCall<unknown, unknown> | handleServerStreamingCall<unknown, unknown> = method.responseStream
-      ? (call: ServerWritableStream<unknown, unknown>) => call.emit("error", statusObject())
-      : (_call: unknown, callback: sendUnaryData<unknown>) => callback(statusObject());
+    const handler: handleUnaryCall<unknown, unknown> | handleServerStreamingCall<unknown, unknown> =
+      method.responseStream
+        ? (call: ServerWritableStream<unknown, unknown>) => call.emit("error", statusObject())
+        : (_call: unknown, callback: sendUnaryData<unknown>) => callback(statusObject());
     handlers[name] = handler as UntypedHandleCall;
   }
   return handlers;

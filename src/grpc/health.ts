@@ -79,7 +79,10 @@ export interface DatabaseProbeOptions {
 }
 
 /** Pings the database now and then every `intervalMs`; returns a function that stops probing. */
-export function startDatabaseProbe(health: Health, options: DatabaseProbeOptions): { first: Promise<void>; stop: () => void } {
+export function startDatabaseProbe(
+  health: Health,
+  options: DatabaseProbeOptions,
+): { first: Promise<void>; stop: () => void } {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   const probe = async () => {
@@ -88,7 +91,8 @@ export function startDatabaseProbe(health: Health, options: DatabaseProbeOptions
       await withTimeout(options.ping(), options.timeoutMs);
     } catch (e) {
       ok = false;
-      if (health.status(DATABASE_BACKED_SERVICES[0]) !== "NOT_SERVING") logger.warn({ err: e }, "database probe failed");
+      if (health.status(DATABASE_BACKED_SERVICES[0]) !== "NOT_SERVING")
+        logger.warn({ err: e }, "database probe failed");
     }
     if (stopped) return;
     for (const name of DATABASE_BACKED_SERVICES) health.setStatus(name, ok ? "SERVING" : "NOT_SERVING");

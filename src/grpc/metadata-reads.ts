@@ -4,7 +4,8 @@ import type { MetadataQueries } from "../services/queries/metadata-queries.js";
 import { blobToProto, repositoryToProto, statsToProto, tagToProto } from "./convert.js";
 import { unary } from "./handlers.js";
 
-export type MetadataReadMethods = "listRepositories" | "getRepository" | "listTags" | "getTag" | "getStats" | "listBlobs" | "getBlob";
+export type MetadataReadMethods =
+  "listRepositories" | "getRepository" | "listTags" | "getTag" | "getStats" | "listBlobs" | "getBlob";
 
 export function metadataReadHandlers(queries: MetadataQueries): Pick<MetadataServiceServer, MetadataReadMethods> {
   return {

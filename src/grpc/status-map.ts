@@ -79,7 +79,8 @@ export function isDatabaseUnavailable(e: unknown): boolean {
 export function toDomainError(e: unknown): EpochError {
   if (isEpochError(e)) return e;
   if (isDatabaseUnavailable(e)) return unavailable("database unavailable", "DATABASE_UNAVAILABLE", { cause: e });
-  if (e instanceof Error && e.name === "AbortError") return new EpochError("cancelled", "CANCELLED", "call cancelled", { cause: e });
+  if (e instanceof Error && e.name === "AbortError")
+    return new EpochError("cancelled", "CANCELLED", "call cancelled", { cause: e });
   return internal("internal error", "INTERNAL", { cause: e });
 }
 

@@ -1,7 +1,14 @@
 /** Sync domain values → proto messages (enums by name, durations, counts). */
 import { ErrorReason } from "epoch-meta-client/epoch/v1/errors";
 import type { GetSyncStatusResponse, SyncFromCatalogResponse } from "epoch-meta-client/epoch/v1/metadata_service";
-import { SyncMode, SyncPhase, SyncState, type SyncCounts, type SyncRun, type TagFailure } from "epoch-meta-client/epoch/v1/sync";
+import {
+  SyncMode,
+  SyncPhase,
+  SyncState,
+  type SyncCounts,
+  type SyncRun,
+  type TagFailure,
+} from "epoch-meta-client/epoch/v1/sync";
 import type { ErrorReason as DomainReason } from "../errors.js";
 import type { SyncRunRecord } from "../services/sync/sync-run-store.js";
 import type { SyncStatus } from "../services/sync/sync-service.js";
@@ -29,7 +36,12 @@ export function durationToProto(ms: number): { seconds: number; nanos: number } 
 export function eventToProto(e: domain.SyncEvent): SyncFromCatalogResponse {
   switch (e.type) {
     case "started":
-      return { event: { $case: "started", started: { runId: e.runId, mode: modeToProto(e.mode), joined: e.joined, dryRun: e.dryRun } } };
+      return {
+        event: {
+          $case: "started",
+          started: { runId: e.runId, mode: modeToProto(e.mode), joined: e.joined, dryRun: e.dryRun },
+        },
+      };
     case "progress":
       return { event: { $case: "progress", progress: { phase: phaseToProto(e.phase), done: e.done, total: e.total } } };
     case "failure":

@@ -4,7 +4,13 @@
  */
 import { computeDigest } from "./digest.js";
 import { classifyManifest, type ArtifactKind } from "./kinds.js";
-import { createdAt, effectiveArtifactType, effectiveMediaType, parseManifest, type ParsedManifest } from "./manifest.js";
+import {
+  createdAt,
+  effectiveArtifactType,
+  effectiveMediaType,
+  parseManifest,
+  type ParsedManifest,
+} from "./manifest.js";
 import { indexChildDigests, summarizeImage, summarizeIndex, type IndexSummary, type ManifestSummary } from "./sizes.js";
 
 export interface ManifestAnalysis {
@@ -35,7 +41,10 @@ export function analyzeManifest(bytes: Uint8Array): ManifestAnalysis {
 }
 
 /** Sums an index over the children that could be read (missing ones: absent or undefined). */
-export function completeIndex(analysis: ManifestAnalysis, children: ReadonlyMap<string, ParsedManifest | undefined>): IndexSummary {
+export function completeIndex(
+  analysis: ManifestAnalysis,
+  children: ReadonlyMap<string, ParsedManifest | undefined>,
+): IndexSummary {
   if (analysis.manifest.type !== "index") throw new TypeError("completeIndex needs an index");
   return summarizeIndex(analysis.manifest, children);
 }

@@ -87,7 +87,10 @@ export function parseManifest(bytes: Uint8Array): ParsedManifest {
     annotations: stringMap(doc.annotations, "annotations"),
   };
   const subject = has(doc, "subject") && doc.subject !== null ? descriptor(doc.subject, "subject") : undefined;
-  const looksLikeIndex = declaredMediaType !== undefined ? INDEX_MEDIA_TYPES.has(declaredMediaType) : has(doc, "manifests") && !has(doc, "config");
+  const looksLikeIndex =
+    declaredMediaType !== undefined
+      ? INDEX_MEDIA_TYPES.has(declaredMediaType)
+      : has(doc, "manifests") && !has(doc, "config");
 
   if (looksLikeIndex) {
     if (!Array.isArray(doc.manifests)) throw manifestInvalid("index without a manifests array");
@@ -156,15 +159,18 @@ function descriptor(v: unknown, where: string, withPlatform = false): Descriptor
   if (mediaType === undefined) throw manifestInvalid(`${where}.mediaType is missing`);
   const digest = v.digest;
   // Blob keys are blobs/sha256/<hex>, so only sha256 digests can be indexed.
-  if (typeof digest !== "string" || !isDigest(digest)) throw manifestInvalid(`${where}.digest is not sha256:<64 lowercase hex>`);
+  if (typeof digest !== "string" || !isDigest(digest))
+    throw manifestInvalid(`${where}.digest is not sha256:<64 lowercase hex>`);
   const size = v.size;
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
     throw manifestInvalid(`${where}.size must be an integer between 0 and 2^53`);
   }
   const artifactType = optionalString(v, "artifactType", `${where}.`);
   const out: Descriptor = { mediaType, digest, size, ...optionalField("artifactType", artifactType) };
-  if (has(v, "annotations") && v.annotations !== null) out.annotations = stringMap(v.annotations, `${where}.annotations`);
-  if (withPlatform && has(v, "platform") && v.platform !== null) out.platform = platform(v.platform, `${where}.platform`);
+  if (has(v, "annotations") && v.annotations !== null)
+    out.annotations = stringMap(v.annotations, `${where}.annotations`);
+  if (withPlatform && has(v, "platform") && v.platform !== null)
+    out.platform = platform(v.platform, `${where}.platform`);
   return out;
 }
 
@@ -181,7 +187,8 @@ function assertConsistentSizes(descriptors: readonly Descriptor[]): void {
   const sizes = new Map<string, number>();
   for (const d of descriptors) {
     const seen = sizes.get(d.digest);
-    if (seen !== undefined && seen !== d.size) throw manifestInvalid(`blob ${d.digest} listed with sizes ${seen} and ${d.size}`);
+    if (seen !== undefined && seen !== d.size)
+      throw manifestInvalid(`blob ${d.digest} listed with sizes ${seen} and ${d.size}`);
     sizes.set(d.digest, d.size);
   }
 }

@@ -3,7 +3,13 @@
  * the manifest's shape (image manifest vs index), not its kind: a cloud-image index is summed
  * like any other index.
  */
-import { manifestInvalid, type Descriptor, type ImageIndex, type ImageManifest, type ParsedManifest } from "./manifest.js";
+import {
+  manifestInvalid,
+  type Descriptor,
+  type ImageIndex,
+  type ImageManifest,
+  type ParsedManifest,
+} from "./manifest.js";
 
 export interface BlobRef {
   digest: string;
@@ -47,7 +53,10 @@ export function summarizeImage(m: ImageManifest): ManifestSummary {
  * readable children; one platform size per readable child in index order. A child that is itself
  * an index contributes a zero-size entry and no blobs (Epoch reads it as an empty manifest).
  */
-export function summarizeIndex(index: ImageIndex, children: ReadonlyMap<string, ParsedManifest | undefined>): IndexSummary {
+export function summarizeIndex(
+  index: ImageIndex,
+  children: ReadonlyMap<string, ParsedManifest | undefined>,
+): IndexSummary {
   const platformSizes: PlatformSize[] = [];
   const missingChildren: string[] = [];
   const parts: Descriptor[] = [];

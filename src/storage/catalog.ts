@@ -78,7 +78,12 @@ export function parseCatalogDocument(bytes: Uint8Array): CatalogDocument {
   const repositories = new Map<string, RepositoryEntry | { raw: unknown }>();
   for (const [name, entry] of Object.entries(repos)) {
     const tags = isObject(entry) ? (entry.tags ?? {}) : undefined;
-    repositories.set(name, isObject(entry) && isObject(tags) ? { tags: new Map(Object.entries(tags)), updatedAt: entry.updatedAt } : { raw: entry });
+    repositories.set(
+      name,
+      isObject(entry) && isObject(tags)
+        ? { tags: new Map(Object.entries(tags)), updatedAt: entry.updatedAt }
+        : { raw: entry },
+    );
   }
   return { repositories, updatedAt: doc.updatedAt };
 }
@@ -89,7 +94,11 @@ export function parseCatalog(bytes: Uint8Array): ParsedCatalog {
   const issues: CatalogIssue[] = [];
   for (const [name, entry] of [...document.repositories].sort(([a], [b]) => byName(a, b))) {
     if (!isRepositoryEntry(entry)) {
-      issues.push({ repository: name, reason: "CATALOG_INVALID", message: `catalog entry for repository ${quoteForMessage(name)} is malformed` });
+      issues.push({
+        repository: name,
+        reason: "CATALOG_INVALID",
+        message: `catalog entry for repository ${quoteForMessage(name)} is malformed`,
+      });
       continue;
     }
     const tagNames = [...entry.tags.keys()].sort(byName);
@@ -102,8 +111,15 @@ export function parseCatalog(bytes: Uint8Array): ParsedCatalog {
     const tags: CatalogTag[] = [];
     for (const tag of tagNames) {
       const key = entry.tags.get(tag);
-      if (!isTagName(tag)) issues.push({ repository: name, tag, reason: "INVALID_NAME", message: `invalid tag name ${quoteForMessage(tag)}` });
-      else if (typeof key !== "string") issues.push({ repository: name, tag, reason: "CATALOG_INVALID", message: "catalog tag value is not a string" });
+      if (!isTagName(tag))
+        issues.push({
+          repository: name,
+          tag,
+          reason: "INVALID_NAME",
+          message: `invalid tag name ${quoteForMessage(tag)}`,
+        });
+      else if (typeof key !== "string")
+        issues.push({ repository: name, tag, reason: "CATALOG_INVALID", message: "catalog tag value is not a string" });
       else tags.push({ name: tag, key });
     }
     const updatedAt = typeof entry.updatedAt === "string" ? entry.updatedAt : "";
@@ -126,9 +142,20 @@ export function nextTimestamp(previous: unknown, now: Date): string {
 export function serializeCatalog(doc: CatalogDocument): Buffer {
   const repositories = new Map<string, unknown>();
   for (const [name, entry] of doc.repositories) {
-    repositories.set(name, isRepositoryEntry(entry) ? new Map<string, unknown>([["tags", entry.tags], ["updatedAt", entry.updatedAt ?? "0001-01-01T00:00:00Z"]]) : entry.raw);
+    repositories.set(
+      name,
+      isRepositoryEntry(entry)
+        ? new Map<string, unknown>([
+            ["tags", entry.tags],
+            ["updatedAt", entry.updatedAt ?? "0001-01-01T00:00:00Z"],
+          ])
+        : entry.raw,
+    );
   }
-  const top = new Map<string, unknown>([["repositories", repositories], ["updatedAt", doc.updatedAt ?? "0001-01-01T00:00:00Z"]]);
+  const top = new Map<string, unknown>([
+    ["repositories", repositories],
+    ["updatedAt", doc.updatedAt ?? "0001-01-01T00:00:00Z"],
+  ]);
   return Buffer.from(goJson(top, ""));
 }
 
@@ -146,7 +173,9 @@ function goJson(value: unknown, indent: string): string {
 }
 
 function goObject(entries: Array<[string, unknown]>, indent: string): string {
-  const present = entries.filter(([, v]) => v !== undefined).sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const present = entries
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   if (present.length === 0) return "{}";
   const inner = indent + "  ";
   return `{\n${present.map(([k, v]) => `${inner}${goString(k)}: ${goJson(v, inner)}`).join(",\n")}\n${indent}}`;

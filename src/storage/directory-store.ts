@@ -74,7 +74,8 @@ export class DirectoryObjectStore implements ObjectStore {
     const file = this.pathFor(key);
     return this.withFile(file, key, async (fh, st) => {
       const cached = this.cachedEtag(file, st);
-      if (opts.ifNoneMatch !== undefined && cached === opts.ifNoneMatch) return { status: "not_modified", etag: cached };
+      if (opts.ifNoneMatch !== undefined && cached === opts.ifNoneMatch)
+        return { status: "not_modified", etag: cached };
       const body = await fh.readFile();
       const etag = md5Etag(body);
       this.rememberEtag(file, st, etag);
@@ -142,7 +143,12 @@ export class DirectoryObjectStore implements ObjectStore {
       for (const child of children) {
         if (child.dir) {
           // Every key under this directory sorts before startAfter: skip the subtree.
-          if (startAfter !== undefined && compareKeys(startAfter, child.sortKey) > 0 && !startAfter.startsWith(child.sortKey)) continue;
+          if (
+            startAfter !== undefined &&
+            compareKeys(startAfter, child.sortKey) > 0 &&
+            !startAfter.startsWith(child.sortKey)
+          )
+            continue;
           if (!(await walk(child.sortKey))) return false;
           continue;
         }
@@ -177,7 +183,11 @@ export class DirectoryObjectStore implements ObjectStore {
     return file;
   }
 
-  private async withFile<T>(file: string, key: string, fn: (fh: FileHandle, st: BigIntStats) => Promise<T>): Promise<T> {
+  private async withFile<T>(
+    file: string,
+    key: string,
+    fn: (fh: FileHandle, st: BigIntStats) => Promise<T>,
+  ): Promise<T> {
     let fh: FileHandle;
     try {
       fh = await open(file, "r");
@@ -213,7 +223,9 @@ export class DirectoryObjectStore implements ObjectStore {
     const hit = this.etags.get(file);
     if (hit === undefined) return undefined;
     const current = stamp(st);
-    return hit.length > current.length && hit.charCodeAt(current.length) === 10 && hit.startsWith(current) ? hit.slice(current.length + 1) : undefined;
+    return hit.length > current.length && hit.charCodeAt(current.length) === 10 && hit.startsWith(current)
+      ? hit.slice(current.length + 1)
+      : undefined;
   }
 
   private rememberEtag(file: string, st: BigIntStats, etag: string): void {
@@ -316,7 +328,8 @@ async function syncDir(dir: string, key: string): Promise<void> {
   }
 }
 
-const errno = (e: unknown): string => (typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "");
+const errno = (e: unknown): string =>
+  typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "";
 
 function mapFsError(e: unknown, key: string, writing = false): StorageError {
   const code = errno(e);
@@ -335,6 +348,10 @@ function mapFsError(e: unknown, key: string, writing = false): StorageError {
       return storageFailed(`${code} on ${JSON.stringify(key)}`, key, e);
     default:
       // EIO, ENOSPC, EMFILE, EAGAIN and injected faults: the disk may recover; let callers retry.
-      return storageUnavailable(`${code || (e instanceof Error ? e.message : "I/O error")} on ${JSON.stringify(key)}`, key, e);
+      return storageUnavailable(
+        `${code || (e instanceof Error ? e.message : "I/O error")} on ${JSON.stringify(key)}`,
+        key,
+        e,
+      );
   }
 }

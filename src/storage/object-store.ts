@@ -100,16 +100,21 @@ export class StorageError extends EpochError {
 
 const quote = (key: string): string => JSON.stringify(key.length > 200 ? `${key.slice(0, 200)}…` : key);
 
-export const objectNotFound = (key: string): StorageError => new StorageError("not_found", `object ${quote(key)} not found`, key);
+export const objectNotFound = (key: string): StorageError =>
+  new StorageError("not_found", `object ${quote(key)} not found`, key);
 export const preconditionFailed = (key: string): StorageError =>
   new StorageError("precondition_failed", `object ${quote(key)} changed (conditional write refused)`, key);
 export const storageUnavailable = (message: string, key?: string, cause?: unknown): StorageError =>
   new StorageError("unavailable", `object store unavailable: ${message}`, key, { cause });
-export const invalidKey = (key: string, why: string): StorageError => new StorageError("invalid_key", `invalid object key ${quote(key)}: ${why}`, key);
+export const invalidKey = (key: string, why: string): StorageError =>
+  new StorageError("invalid_key", `invalid object key ${quote(key)}: ${why}`, key);
 export const storageFailed = (message: string, key?: string, cause?: unknown): StorageError =>
   new StorageError("failed", `object store error: ${message}`, key, { cause });
 
-const isCode = (code: StorageErrorCode) => (e: unknown): e is StorageError => e instanceof StorageError && e.code === code;
+const isCode =
+  (code: StorageErrorCode) =>
+  (e: unknown): e is StorageError =>
+    e instanceof StorageError && e.code === code;
 export const isNotFound = isCode("not_found");
 export const isPreconditionFailed = isCode("precondition_failed");
 export const isStorageUnavailable = isCode("unavailable");
@@ -160,7 +165,11 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /** `list` for every store: pages through `listPage`, resuming after the last key seen. */
-export async function* listAll(store: Pick<ObjectStore, "listPage">, prefix: string, opts: ListOptions = {}): AsyncIterable<ObjectInfo> {
+export async function* listAll(
+  store: Pick<ObjectStore, "listPage">,
+  prefix: string,
+  opts: ListOptions = {},
+): AsyncIterable<ObjectInfo> {
   let remaining = opts.limit ?? Infinity;
   let startAfter = opts.startAfter;
   while (remaining > 0) {

@@ -11,9 +11,7 @@ import type { ObjectStore } from "./object-store.js";
 import { RetryingStore, type RetryOptions } from "./retrying-store.js";
 import { S3ObjectStore, type S3StoreOptions } from "./s3-store.js";
 
-export type StorageLocation =
-  | { type: "file"; path: string }
-  | { type: "s3"; options: S3StoreOptions };
+export type StorageLocation = { type: "file"; path: string } | { type: "s3"; options: S3StoreOptions };
 
 export interface OpenStoreOptions {
   credentials?: S3StoreOptions["credentials"];
@@ -28,7 +26,9 @@ export interface OpenStoreOptions {
 const S3_PARAMS = new Set(["endpoint", "region", "forcePathStyle", "conditionalPut"]);
 
 const bad = (url: string, why: string) =>
-  invalidArgument(`EPOCH_STORAGE_URL ${JSON.stringify(url)} is invalid: ${why} (want s3://bucket/prefix?endpoint=…&region=… or file:./dir)`);
+  invalidArgument(
+    `EPOCH_STORAGE_URL ${JSON.stringify(url)} is invalid: ${why} (want s3://bucket/prefix?endpoint=…&region=… or file:./dir)`,
+  );
 
 export function parseStorageUrl(url: string): StorageLocation {
   if (url.startsWith("file:")) {
@@ -52,10 +52,12 @@ export function parseStorageUrl(url: string): StorageLocation {
     const bucket = u.hostname;
     if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw bad(url, "missing or invalid bucket name");
     if (u.username || u.password) throw bad(url, "credentials do not belong in the URL");
-    for (const key of u.searchParams.keys()) if (!S3_PARAMS.has(key)) throw bad(url, `unknown parameter ${JSON.stringify(key)}`);
+    for (const key of u.searchParams.keys())
+      if (!S3_PARAMS.has(key)) throw bad(url, `unknown parameter ${JSON.stringify(key)}`);
     const prefix = safeDecode(url, u.pathname).replace(/^\/+/, "");
     const endpoint = u.searchParams.get("endpoint") ?? undefined;
-    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint)) throw bad(url, "endpoint must be an http(s) URL");
+    if (endpoint !== undefined && !/^https?:\/\/[^/]+/.test(endpoint))
+      throw bad(url, "endpoint must be an http(s) URL");
     const options: S3StoreOptions = {
       bucket,
       ...(prefix !== "" && { prefix }),

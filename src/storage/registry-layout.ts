@@ -17,7 +17,13 @@ import {
   type CatalogDocument,
   type ParsedCatalog,
 } from "./catalog.js";
-import { isNotFound, isPreconditionFailed, type ObjectHead, type ObjectStore, type PutOptions } from "./object-store.js";
+import {
+  isNotFound,
+  isPreconditionFailed,
+  type ObjectHead,
+  type ObjectStore,
+  type PutOptions,
+} from "./object-store.js";
 
 export const CATALOG_KEY = "catalog.json";
 
@@ -42,8 +48,7 @@ export type CatalogRead =
   | { status: "missing" };
 
 export type ManifestRead =
-  | { status: "ok"; bytes: Buffer; etag: string; lastModified: Date }
-  | { status: "not_modified"; etag: string };
+  { status: "ok"; bytes: Buffer; etag: string; lastModified: Date } | { status: "not_modified"; etag: string };
 
 export interface RegistryLayoutOptions {
   now?: () => Date;
@@ -163,7 +168,9 @@ export class RegistryLayout {
       } catch (e) {
         if (!isPreconditionFailed(e)) throw e;
         if (attempt >= this.catalogAttempts) {
-          throw aborted(`catalog.json kept changing: gave up after ${attempt} attempts`, "CATALOG_CONFLICT", { cause: e });
+          throw aborted(`catalog.json kept changing: gave up after ${attempt} attempts`, "CATALOG_CONFLICT", {
+            cause: e,
+          });
         }
         await this.sleep(Math.round(Math.random() * Math.min(500, 10 * 2 ** attempt)));
       }
@@ -178,7 +185,9 @@ export class RegistryLayout {
   private async readManifestKey(key: string, what: string, opts: { ifNoneMatch?: string }): Promise<ManifestRead> {
     try {
       const got = await this.store.get(key, opts);
-      return got.status === "ok" ? { status: "ok", bytes: got.body, etag: got.etag, lastModified: got.lastModified } : got;
+      return got.status === "ok"
+        ? { status: "ok", bytes: got.body, etag: got.etag, lastModified: got.lastModified }
+        : got;
     } catch (e) {
       if (isNotFound(e)) throw notFound(`${what} not found`, "MANIFEST_MISSING", { cause: e });
       throw e;

@@ -70,9 +70,29 @@ interface SdkError {
   $retryable?: unknown;
 }
 
-const THROTTLING = new Set(["SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled"]);
-const TRANSIENT = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable"]);
-const PERMANENT = new Set(["NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "CredentialsProviderError", "InvalidBucketName"]);
+const THROTTLING = new Set([
+  "SlowDown",
+  "Throttling",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+  "RequestThrottled",
+]);
+const TRANSIENT = new Set([
+  "TimeoutError",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  "InternalError",
+  "ServiceUnavailable",
+]);
+const PERMANENT = new Set([
+  "NoSuchBucket",
+  "AccessDenied",
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "CredentialsProviderError",
+  "InvalidBucketName",
+]);
 
 export class S3ObjectStore implements ObjectStore {
   readonly capabilities: { conditionalPut: boolean };
@@ -112,7 +132,11 @@ export class S3ObjectStore implements ObjectStore {
     const Key = this.fullKey(key);
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key, ...(opts.ifNoneMatch !== undefined && { IfNoneMatch: opts.ifNoneMatch }) }),
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key,
+          ...(opts.ifNoneMatch !== undefined && { IfNoneMatch: opts.ifNoneMatch }),
+        }),
       );
       if (!out.Body) throw storageUnavailable("response without a body", key);
       const body = Buffer.from(await out.Body.transformToByteArray());
@@ -120,10 +144,17 @@ export class S3ObjectStore implements ObjectStore {
       if (out.ContentLength !== undefined && body.length !== out.ContentLength) {
         throw storageUnavailable(`truncated body (${body.length} of ${out.ContentLength} bytes)`, key);
       }
-      return { status: "ok", body, etag: out.ETag ?? "", lastModified: out.LastModified ?? new Date(0), size: body.length };
+      return {
+        status: "ok",
+        body,
+        etag: out.ETag ?? "",
+        lastModified: out.LastModified ?? new Date(0),
+        size: body.length,
+      };
     } catch (e) {
       // The SDK surfaces 304 as an error (named "Unknown" on some servers): the status code is what counts.
-      if (opts.ifNoneMatch !== undefined && statusOf(e) === 304) return { status: "not_modified", etag: opts.ifNoneMatch };
+      if (opts.ifNoneMatch !== undefined && statusOf(e) === 304)
+        return { status: "not_modified", etag: opts.ifNoneMatch };
       throw classify(e, key);
     }
   }
@@ -199,7 +230,12 @@ export class S3ObjectStore implements ObjectStore {
     const items: ObjectInfo[] = [];
     for (const o of page.Contents ?? []) {
       if (o.Key === undefined) continue;
-      items.push({ key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, etag: o.ETag ?? "", lastModified: o.LastModified ?? new Date(0) });
+      items.push({
+        key: o.Key.slice(this.prefix.length),
+        size: o.Size ?? 0,
+        etag: o.ETag ?? "",
+        lastModified: o.LastModified ?? new Date(0),
+      });
     }
     return { items, truncated: Boolean(page.IsTruncated) };
   }
@@ -234,7 +270,8 @@ function classify(e: unknown, key: string): StorageError {
   if (PERMANENT.has(name)) return storageFailed(detail, key, e);
   if (status === 404 || name === "NoSuchKey" || name === "NotFound") return objectNotFound(key);
   // AWS answers a concurrent conditional write with 409 ConditionalRequestConflict.
-  if (status === 412 || name === "PreconditionFailed" || name === "ConditionalRequestConflict") return preconditionFailed(key);
+  if (status === 412 || name === "PreconditionFailed" || name === "ConditionalRequestConflict")
+    return preconditionFailed(key);
   if (
     status === undefined ||
     status >= 500 ||

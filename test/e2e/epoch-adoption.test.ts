@@ -9,7 +9,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
-import { SyncFromCatalogRequest, type GetTagResponse, type ListRepositoriesResponse, type SyncFromCatalogResponse } from "epoch-meta-client/epoch/v1/metadata_service";
+import {
+  SyncFromCatalogRequest,
+  type GetTagResponse,
+  type ListRepositoriesResponse,
+  type SyncFromCatalogResponse,
+} from "epoch-meta-client/epoch/v1/metadata_service";
 import { ArtifactKind } from "epoch-meta-client/epoch/v1/resources";
 import type { ListTokensResponse, ValidateTokenResponse } from "epoch-meta-client/epoch/v1/token_service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,7 +63,10 @@ for (const shape of ["v0.1.7", "older"] as const) {
         (e: unknown) => e,
       );
 
-      const adopted = await runCli(["migrate", "--from-epoch"], { EPOCH_DATABASE_URL: testDb.url, EPOCH_LOG_LEVEL: "warn" });
+      const adopted = await runCli(["migrate", "--from-epoch"], {
+        EPOCH_DATABASE_URL: testDb.url,
+        EPOCH_LOG_LEVEL: "warn",
+      });
       expect(adopted.code, adopted.stderr).toBe(0);
       cliOutput = adopted.stdout;
 
@@ -85,15 +93,27 @@ for (const shape of ["v0.1.7", "older"] as const) {
     it("validates Epoch's 64-hex secrets with the adopted token, its scopes and no expiry", async () => {
       for (const t of EPOCH_TOKENS) {
         for (const action of ["", "pull", "push", "delete"]) {
-          const res = await call<ValidateTokenResponse>((cb) => s.tokens.validateToken({ secret: t.secret, repository: "library/alpine", action }, md(admin), cb));
+          const res = await call<ValidateTokenResponse>((cb) =>
+            s.tokens.validateToken({ secret: t.secret, repository: "library/alpine", action }, md(admin), cb),
+          );
           expect(res.valid, `${t.name} ${action}`).toBe(true);
-          expect(res.token).toMatchObject({ id: t.id, name: t.name, createdBy: t.createdBy, scopes: ["pull", "push", "delete"], repositories: [] });
+          expect(res.token).toMatchObject({
+            id: t.id,
+            name: t.name,
+            createdBy: t.createdBy,
+            scopes: ["pull", "push", "delete"],
+            repositories: [],
+          });
           expect(res.token?.expireTime).toBeUndefined();
           expect(res.token?.createTime?.toISOString()).toBe(t.createdAt.toISOString());
         }
         // A one-character change is an unknown token, not a match.
         const wrong = await call<ValidateTokenResponse>((cb) =>
-          s.tokens.validateToken({ secret: `${t.secret.slice(0, 63)}${t.secret.endsWith("0") ? "1" : "0"}`, repository: "", action: "" }, md(admin), cb),
+          s.tokens.validateToken(
+            { secret: `${t.secret.slice(0, 63)}${t.secret.endsWith("0") ? "1" : "0"}`, repository: "", action: "" },
+            md(admin),
+            cb,
+          ),
         );
         expect(wrong.valid).toBe(false);
       }
@@ -102,18 +122,26 @@ for (const shape of ["v0.1.7", "older"] as const) {
     it("gives adopted tokens registry actions only: they may call no API", async () => {
       const err = await callError(call((cb) => s.metadata.getStats({}, md(EPOCH_TOKENS[0]!.secret), cb)));
       expect(err.code).toBe(status.PERMISSION_DENIED);
-      const listed = await call<ListTokensResponse>((cb) => s.tokens.listTokens({ pageSize: 0, pageToken: "" }, md(admin), cb));
-      expect(listed.tokens.filter((t) => t.name !== "ops").map((t) => ({ id: t.id, name: t.name }))).toEqual(EPOCH_TOKENS.map((t) => ({ id: t.id, name: t.name })));
+      const listed = await call<ListTokensResponse>((cb) =>
+        s.tokens.listTokens({ pageSize: 0, pageToken: "" }, md(admin), cb),
+      );
+      expect(listed.tokens.filter((t) => t.name !== "ops").map((t) => ({ id: t.id, name: t.name }))).toEqual(
+        EPOCH_TOKENS.map((t) => ({ id: t.id, name: t.name })),
+      );
     });
 
     it("lists the adopted repositories and tags before any sync, with Epoch's index sizes", async () => {
-      const repos = await call<ListRepositoriesResponse>((cb) => s.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: [], orderBy: "" }, md(admin), cb));
+      const repos = await call<ListRepositoriesResponse>((cb) =>
+        s.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: [], orderBy: "" }, md(admin), cb),
+      );
       // Epoch's repositories with a tag a sync can index (not the one holding only the negative-size manifest).
       const valid = new Set(fx.indexable.map((t) => t.digest));
       const expected = new Set(epoch.tags.filter((t) => valid.has(`sha256:${t.digest}`)).map((t) => t.repository));
       expect(repos.repositories.map((r) => r.name)).toEqual([...expected].sort());
       const busybox = fx.indexable.find((t) => t.repository === "library/busybox" && t.tag === "1.36")!;
-      const got = await call<GetTagResponse>((cb) => s.metadata.getTag({ repository: "library/busybox", tag: "1.36" }, md(admin), cb));
+      const got = await call<GetTagResponse>((cb) =>
+        s.metadata.getTag({ repository: "library/busybox", tag: "1.36" }, md(admin), cb),
+      );
       expect(got.tag).toMatchObject({
         digest: busybox.digest,
         kind: ArtifactKind.ARTIFACT_KIND_IMAGE_INDEX,
@@ -134,7 +162,9 @@ for (const shape of ["v0.1.7", "older"] as const) {
       const missing = fx.indexable.filter((t) => !adopted.has(`${t.repository}:${t.tag}`));
       expect(missing.length).toBeGreaterThan(0);
 
-      const responses = await collect<SyncFromCatalogResponse>(s.metadata.syncFromCatalog(SyncFromCatalogRequest.fromPartial({}), md(admin)));
+      const responses = await collect<SyncFromCatalogResponse>(
+        s.metadata.syncFromCatalog(SyncFromCatalogRequest.fromPartial({}), md(admin)),
+      );
       const finished = responses.at(-1)?.event;
       if (finished?.$case !== "finished") throw new Error("the stream did not end with finished");
       expect(finished.finished.counts).toMatchObject({

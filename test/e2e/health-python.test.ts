@@ -54,7 +54,14 @@ describe.skipIf(!available)("grpc.health.v1 from Python grpcio", () => {
     copyFileSync(proto, join(work, "proto", "health.proto"));
     const gen = spawnSync(
       PYTHON,
-      ["-m", "grpc_tools.protoc", `-I${join(work, "proto")}`, `--python_out=${work}`, `--grpc_python_out=${work}`, "health.proto"],
+      [
+        "-m",
+        "grpc_tools.protoc",
+        `-I${join(work, "proto")}`,
+        `--python_out=${work}`,
+        `--grpc_python_out=${work}`,
+        "health.proto",
+      ],
       { encoding: "utf8" },
     );
     if (gen.status !== 0) throw new Error(`grpc_tools.protoc failed: ${gen.stderr}`);
@@ -71,7 +78,10 @@ describe.skipIf(!available)("grpc.health.v1 from Python grpcio", () => {
 
   it("answers Check and Watch: SERVING, and NOT_FOUND for an unknown service", async () => {
     // Asynchronously: the server runs in this process, so a blocking spawnSync would starve it.
-    const run = await execFileAsync(PYTHON, [join(work, "client.py"), work, server.address], { encoding: "utf8", timeout: 60_000 });
+    const run = await execFileAsync(PYTHON, [join(work, "client.py"), work, server.address], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     expect(run.stderr).toBe("");
     expect(JSON.parse(run.stdout)).toEqual({
       "": "SERVING",

@@ -35,8 +35,20 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
     const created = await createMigratedDatabase(dialect);
     cleanup = created.cleanup;
     const seed = await new IndexSeeder(created.db).init();
-    await seed.repository("library/app", { tagCount: 3, totalSize: BIG, kind: "IMAGE_INDEX", createdAt: at(0), updatedAt: at(30) });
-    await seed.repository("team/os", { tagCount: 1, totalSize: 10, kind: "CLOUD_IMAGE", artifactType: "application/vnd.cocoonstack.os-image.v1+json", updatedAt: at(60) });
+    await seed.repository("library/app", {
+      tagCount: 3,
+      totalSize: BIG,
+      kind: "IMAGE_INDEX",
+      createdAt: at(0),
+      updatedAt: at(30),
+    });
+    await seed.repository("team/os", {
+      tagCount: 1,
+      totalSize: 10,
+      kind: "CLOUD_IMAGE",
+      artifactType: "application/vnd.cocoonstack.os-image.v1+json",
+      updatedAt: at(60),
+    });
     await seed.tags("library/app", [
       { name: "latest", totalSize: 100, pushedAt: at(10), json: '{"lower":true}' },
       { name: "Latest", totalSize: 200, pushedAt: at(20), json: '{"upper":true}' },
@@ -54,12 +66,31 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
         ],
       },
     ]);
-    await seed.tags("team/os", [{ name: "v1", kind: "CLOUD_IMAGE", artifactType: "application/vnd.cocoonstack.os-image.v1+json", pushedAt: at(60) }]);
+    await seed.tags("team/os", [
+      {
+        name: "v1",
+        kind: "CLOUD_IMAGE",
+        artifactType: "application/vnd.cocoonstack.os-image.v1+json",
+        pushedAt: at(60),
+      },
+    ]);
     await seed.blobs([
-      { digest: fakeDigest("blob-a"), size: BIG, refCount: 2, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" },
+      {
+        digest: fakeDigest("blob-a"),
+        size: BIG,
+        refCount: 2,
+        mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+      },
       { digest: fakeDigest("blob-b"), size: 5, refCount: 0 },
     ]);
-    await seed.stats({ repositoryCount: 2, tagCount: 4, blobCount: 1, totalSize: BIG, kinds: { CONTAINER_IMAGE: 2, IMAGE_INDEX: 1, CLOUD_IMAGE: 1 }, lastSyncAt: at(99) });
+    await seed.stats({
+      repositoryCount: 2,
+      tagCount: 4,
+      blobCount: 1,
+      totalSize: BIG,
+      kinds: { CONTAINER_IMAGE: 2, IMAGE_INDEX: 1, CLOUD_IMAGE: 1 },
+      lastSyncAt: at(99),
+    });
     await created.db.close();
     server = await startE2EServer({ databaseUrl: created.test.url });
   });
@@ -69,15 +100,26 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
   });
 
   it("ListRepositories pages with tokens in every order", async () => {
-    const first = await call<ListRepositoriesResponse>((cb) => server.metadata.listRepositories({ pageSize: 1, pageToken: "", filter: [], orderBy: "update_time desc" }, cb));
+    const first = await call<ListRepositoriesResponse>((cb) =>
+      server.metadata.listRepositories({ pageSize: 1, pageToken: "", filter: [], orderBy: "update_time desc" }, cb),
+    );
     expect(first.repositories.map((r) => r.name)).toEqual(["team/os"]);
-    expect(first.repositories[0]).toMatchObject({ kind: ArtifactKind.ARTIFACT_KIND_CLOUD_IMAGE, artifactType: "application/vnd.cocoonstack.os-image.v1+json", updateTime: at(60) });
+    expect(first.repositories[0]).toMatchObject({
+      kind: ArtifactKind.ARTIFACT_KIND_CLOUD_IMAGE,
+      artifactType: "application/vnd.cocoonstack.os-image.v1+json",
+      updateTime: at(60),
+    });
     const second = await call<ListRepositoriesResponse>((cb) =>
-      server.metadata.listRepositories({ pageSize: 1, pageToken: first.nextPageToken, filter: [], orderBy: "update_time desc" }, cb),
+      server.metadata.listRepositories(
+        { pageSize: 1, pageToken: first.nextPageToken, filter: [], orderBy: "update_time desc" },
+        cb,
+      ),
     );
     expect(second.repositories.map((r) => r.name)).toEqual(["library/app"]);
     expect(second.nextPageToken).toBe("");
-    const bySize = await call<ListRepositoriesResponse>((cb) => server.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: [], orderBy: "total_size desc" }, cb));
+    const bySize = await call<ListRepositoriesResponse>((cb) =>
+      server.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: [], orderBy: "total_size desc" }, cb),
+    );
     expect(bySize.repositories.map((r) => [r.name, r.totalSize])).toEqual([
       ["library/app", BIG],
       ["team/os", 10],
@@ -98,12 +140,19 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
   });
 
   it("ListTags leaves manifest_json empty; GetTag fills it with platform sizes", async () => {
-    const list = await call<ListTagsResponse>((cb) => server.metadata.listTags({ repository: "library/app", pageSize: 0, pageToken: "", filter: [], orderBy: "push_time desc" }, cb));
+    const list = await call<ListTagsResponse>((cb) =>
+      server.metadata.listTags(
+        { repository: "library/app", pageSize: 0, pageToken: "", filter: [], orderBy: "push_time desc" },
+        cb,
+      ),
+    );
     expect(list.tags.map((t) => t.name)).toEqual(["multi", "Latest", "latest"]);
     expect(list.tags.every((t) => t.manifestJson === "")).toBe(true);
     expect(list.tags[0]!.platformSizes).toHaveLength(2);
 
-    const { tag } = await call<GetTagResponse>((cb) => server.metadata.getTag({ repository: "library/app", tag: "multi" }, cb));
+    const { tag } = await call<GetTagResponse>((cb) =>
+      server.metadata.getTag({ repository: "library/app", tag: "multi" }, cb),
+    );
     expect(tag).toMatchObject({
       repository: "library/app",
       name: "multi",
@@ -120,8 +169,12 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
       ],
     });
     expect(JSON.parse(tag!.manifestJson)).toEqual({ schemaVersion: 2, tag: "multi" });
-    const upper = await call<GetTagResponse>((cb) => server.metadata.getTag({ repository: "library/app", tag: "Latest" }, cb));
-    const lower = await call<GetTagResponse>((cb) => server.metadata.getTag({ repository: "library/app", tag: "latest" }, cb));
+    const upper = await call<GetTagResponse>((cb) =>
+      server.metadata.getTag({ repository: "library/app", tag: "Latest" }, cb),
+    );
+    const lower = await call<GetTagResponse>((cb) =>
+      server.metadata.getTag({ repository: "library/app", tag: "latest" }, cb),
+    );
     expect([upper.tag!.manifestJson, lower.tag!.manifestJson]).toEqual(['{"upper":true}', '{"lower":true}']);
   });
 
@@ -139,9 +192,18 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
         { kind: ArtifactKind.ARTIFACT_KIND_IMAGE_INDEX, tagCount: 1 },
       ],
     });
-    const blobs = await call<ListBlobsResponse>((cb) => server.metadata.listBlobs({ pageSize: 0, pageToken: "", filter: [] }, cb));
+    const blobs = await call<ListBlobsResponse>((cb) =>
+      server.metadata.listBlobs({ pageSize: 0, pageToken: "", filter: [] }, cb),
+    );
     expect(blobs).toEqual({
-      blobs: [{ digest: fakeDigest("blob-a"), size: BIG, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", refCount: 2 }],
+      blobs: [
+        {
+          digest: fakeDigest("blob-a"),
+          size: BIG,
+          mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+          refCount: 2,
+        },
+      ],
       nextPageToken: "",
     });
     const blob = await call<GetBlobResponse>((cb) => server.metadata.getBlob({ digest: fakeDigest("blob-a") }, cb));
@@ -151,36 +213,87 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
   it("answers errors with their status code and reason trailer", async () => {
     const md = server.callMetadata();
     const cases: Array<[() => Promise<unknown>, status, string]> = [
-      [() => call((cb) => server.metadata.getRepository({ name: "library/none" }, md, cb)), status.NOT_FOUND, "ERROR_REASON_REPOSITORY_NOT_FOUND"],
-      [() => call((cb) => server.metadata.getTag({ repository: "library/app", tag: "LATEST" }, md, cb)), status.NOT_FOUND, "ERROR_REASON_TAG_NOT_FOUND"],
-      [() => call((cb) => server.metadata.getTag({ repository: "library/app", tag: "-bad" }, md, cb)), status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_NAME"],
       [
-        () => call((cb) => server.metadata.listTags({ repository: "nope", pageSize: 0, pageToken: "", filter: [], orderBy: "" }, md, cb)),
+        () => call((cb) => server.metadata.getRepository({ name: "library/none" }, md, cb)),
         status.NOT_FOUND,
         "ERROR_REASON_REPOSITORY_NOT_FOUND",
       ],
       [
-        () => call((cb) => server.metadata.listTags({ repository: "library/app", pageSize: -5, pageToken: "", filter: [], orderBy: "" }, md, cb)),
+        () => call((cb) => server.metadata.getTag({ repository: "library/app", tag: "LATEST" }, md, cb)),
+        status.NOT_FOUND,
+        "ERROR_REASON_TAG_NOT_FOUND",
+      ],
+      [
+        () => call((cb) => server.metadata.getTag({ repository: "library/app", tag: "-bad" }, md, cb)),
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_NAME",
+      ],
+      [
+        () =>
+          call((cb) =>
+            server.metadata.listTags(
+              { repository: "nope", pageSize: 0, pageToken: "", filter: [], orderBy: "" },
+              md,
+              cb,
+            ),
+          ),
+        status.NOT_FOUND,
+        "ERROR_REASON_REPOSITORY_NOT_FOUND",
+      ],
+      [
+        () =>
+          call((cb) =>
+            server.metadata.listTags(
+              { repository: "library/app", pageSize: -5, pageToken: "", filter: [], orderBy: "" },
+              md,
+              cb,
+            ),
+          ),
         status.INVALID_ARGUMENT,
         "ERROR_REASON_INVALID_PAGE_SIZE",
       ],
       [
-        () => call((cb) => server.metadata.listTags({ repository: "library/app", pageSize: 0, pageToken: "", filter: [], orderBy: "digest" }, md, cb)),
+        () =>
+          call((cb) =>
+            server.metadata.listTags(
+              { repository: "library/app", pageSize: 0, pageToken: "", filter: [], orderBy: "digest" },
+              md,
+              cb,
+            ),
+          ),
         status.INVALID_ARGUMENT,
         "ERROR_REASON_INVALID_ORDER_BY",
       ],
       [
-        () => call((cb) => server.metadata.listRepositories({ pageSize: 0, pageToken: "eyJ2IjoxfQ", filter: [], orderBy: "" }, md, cb)),
+        () =>
+          call((cb) =>
+            server.metadata.listRepositories({ pageSize: 0, pageToken: "eyJ2IjoxfQ", filter: [], orderBy: "" }, md, cb),
+          ),
         status.INVALID_ARGUMENT,
         "ERROR_REASON_INVALID_PAGE_TOKEN",
       ],
       [
-        () => call((cb) => server.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: ["kind=SNAPSHOT"], orderBy: "" }, md, cb)),
+        () =>
+          call((cb) =>
+            server.metadata.listRepositories(
+              { pageSize: 0, pageToken: "", filter: ["kind=SNAPSHOT"], orderBy: "" },
+              md,
+              cb,
+            ),
+          ),
         status.INVALID_ARGUMENT,
         "ERROR_REASON_INVALID_FILTER",
       ],
-      [() => call((cb) => server.metadata.getBlob({ digest: "sha256:xyz" }, md, cb)), status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_DIGEST"],
-      [() => call((cb) => server.metadata.getBlob({ digest: fakeDigest("blob-b") }, md, cb)), status.NOT_FOUND, "ERROR_REASON_BLOB_NOT_FOUND"],
+      [
+        () => call((cb) => server.metadata.getBlob({ digest: "sha256:xyz" }, md, cb)),
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_DIGEST",
+      ],
+      [
+        () => call((cb) => server.metadata.getBlob({ digest: fakeDigest("blob-b") }, md, cb)),
+        status.NOT_FOUND,
+        "ERROR_REASON_BLOB_NOT_FOUND",
+      ],
     ];
     // Thunks: a rejected call must be awaited as soon as it starts, or it is an unhandled rejection.
     for (const [attempt, code, reason] of cases) {
@@ -191,40 +304,88 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
 
   it("filters lists with containerd's syntax", async () => {
     const byKind = await call<ListTagsResponse>((cb) =>
-      server.metadata.listTags({ repository: "library/app", pageSize: 0, pageToken: "", filter: ["kind==ARTIFACT_KIND_IMAGE_INDEX", "name~=^L"], orderBy: "" }, cb),
+      server.metadata.listTags(
+        {
+          repository: "library/app",
+          pageSize: 0,
+          pageToken: "",
+          filter: ["kind==ARTIFACT_KIND_IMAGE_INDEX", "name~=^L"],
+          orderBy: "",
+        },
+        cb,
+      ),
     );
     expect(byKind.tags.map((t) => t.name)).toEqual(["Latest", "multi"]);
-    const repos = await call<ListRepositoriesResponse>((cb) => server.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: ["artifact_type"], orderBy: "" }, cb));
+    const repos = await call<ListRepositoriesResponse>((cb) =>
+      server.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: ["artifact_type"], orderBy: "" }, cb),
+    );
     expect(repos.repositories.map((r) => r.name)).toEqual(["team/os"]);
   });
 
   it("a token from one repository's list is refused for another", async () => {
-    const page = await call<ListTagsResponse>((cb) => server.metadata.listTags({ repository: "library/app", pageSize: 1, pageToken: "", filter: [], orderBy: "" }, cb));
+    const page = await call<ListTagsResponse>((cb) =>
+      server.metadata.listTags({ repository: "library/app", pageSize: 1, pageToken: "", filter: [], orderBy: "" }, cb),
+    );
     expect(page.nextPageToken).not.toBe("");
-    const e = await callError(call((cb) => server.metadata.listTags({ repository: "team/os", pageSize: 1, pageToken: page.nextPageToken, filter: [], orderBy: "" }, cb)));
+    const e = await callError(
+      call((cb) =>
+        server.metadata.listTags(
+          { repository: "team/os", pageSize: 1, pageToken: page.nextPageToken, filter: [], orderBy: "" },
+          cb,
+        ),
+      ),
+    );
     expect([e.code, e.reason]).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_PAGE_TOKEN"]);
   });
 
   // The client commands only talk gRPC: one dialect is enough to cover them.
-  it.runIf(dialect === "sqlite")("epoch-meta repos, tags and stats print tables and JSON through the server", async () => {
-    const [repos, tagList, tagJson, stats, missing, filtered] = await Promise.all([
-      cli(["repos", "list", "--order-by", "total_size desc"], server.address),
-      cli(["tags", "list", "library/app", "--page-size", "2"], server.address),
-      cli(["tags", "get", "library/app", "multi", "--json"], server.address),
-      cli(["stats", "--json"], server.address),
-      cli(["tags", "get", "library/app", "nope"], server.address),
-      cli(["tags", "list", "library/app", "--filter", "kind==IMAGE_INDEX", "--filter", "name==latest", "--json"], server.address),
-    ]);
-    expect(JSON.parse(filtered.stdout).tags.map((t: { name: string }) => t.name)).toEqual(["latest", "multi"]);
-    expect(repos.stdout.split("\n")[0]).toMatch(/^NAME\s+TAGS\s+SIZE\s+KIND\s+UPDATED$/);
-    expect(repos.stdout.split("\n").slice(1, 3).map((l) => l.split(/\s+/)[0])).toEqual(["library/app", "team/os"]);
-    expect(repos.stdout).toContain("1.0 TiB");
-    expect(tagList.stdout.split("\n").slice(1, 3).map((l) => l.split(/\s+/)[0])).toEqual(["Latest", "latest"]);
-    expect(tagList.stderr).toMatch(/more results: --page-token [A-Za-z0-9_-]+/);
-    expect(JSON.parse(tagJson.stdout).tag).toMatchObject({ name: "multi", kind: "ARTIFACT_KIND_IMAGE_INDEX", totalSize: BIG, incomplete: true });
-    expect(JSON.parse(stats.stdout)).toMatchObject({ repositoryCount: 2, tagCount: 4, blobCount: 1, lastSyncTime: at(99).toISOString() });
-    expect([repos.code, tagList.code, tagJson.code, stats.code]).toEqual([0, 0, 0, 0]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr.trim()).toBe('epoch-meta: NOT_FOUND: tag "nope" not found in repository "library/app" (ERROR_REASON_TAG_NOT_FOUND)');
-  });
+  it.runIf(dialect === "sqlite")(
+    "epoch-meta repos, tags and stats print tables and JSON through the server",
+    async () => {
+      const [repos, tagList, tagJson, stats, missing, filtered] = await Promise.all([
+        cli(["repos", "list", "--order-by", "total_size desc"], server.address),
+        cli(["tags", "list", "library/app", "--page-size", "2"], server.address),
+        cli(["tags", "get", "library/app", "multi", "--json"], server.address),
+        cli(["stats", "--json"], server.address),
+        cli(["tags", "get", "library/app", "nope"], server.address),
+        cli(
+          ["tags", "list", "library/app", "--filter", "kind==IMAGE_INDEX", "--filter", "name==latest", "--json"],
+          server.address,
+        ),
+      ]);
+      expect(JSON.parse(filtered.stdout).tags.map((t: { name: string }) => t.name)).toEqual(["latest", "multi"]);
+      expect(repos.stdout.split("\n")[0]).toMatch(/^NAME\s+TAGS\s+SIZE\s+KIND\s+UPDATED$/);
+      expect(
+        repos.stdout
+          .split("\n")
+          .slice(1, 3)
+          .map((l) => l.split(/\s+/)[0]),
+      ).toEqual(["library/app", "team/os"]);
+      expect(repos.stdout).toContain("1.0 TiB");
+      expect(
+        tagList.stdout
+          .split("\n")
+          .slice(1, 3)
+          .map((l) => l.split(/\s+/)[0]),
+      ).toEqual(["Latest", "latest"]);
+      expect(tagList.stderr).toMatch(/more results: --page-token [A-Za-z0-9_-]+/);
+      expect(JSON.parse(tagJson.stdout).tag).toMatchObject({
+        name: "multi",
+        kind: "ARTIFACT_KIND_IMAGE_INDEX",
+        totalSize: BIG,
+        incomplete: true,
+      });
+      expect(JSON.parse(stats.stdout)).toMatchObject({
+        repositoryCount: 2,
+        tagCount: 4,
+        blobCount: 1,
+        lastSyncTime: at(99).toISOString(),
+      });
+      expect([repos.code, tagList.code, tagJson.code, stats.code]).toEqual([0, 0, 0, 0]);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr.trim()).toBe(
+        'epoch-meta: NOT_FOUND: tag "nope" not found in repository "library/app" (ERROR_REASON_TAG_NOT_FOUND)',
+      );
+    },
+  );
 });

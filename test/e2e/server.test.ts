@@ -22,7 +22,12 @@ import {
   type MetadataServiceServer,
 } from "epoch-meta-client/epoch/v1/metadata_service";
 import { Tag } from "epoch-meta-client/epoch/v1/resources";
-import { CreateTokenRequest, TokenServiceClient, TokenServiceService, type CreateTokenResponse } from "epoch-meta-client/epoch/v1/token_service";
+import {
+  CreateTokenRequest,
+  TokenServiceClient,
+  TokenServiceService,
+  type CreateTokenResponse,
+} from "epoch-meta-client/epoch/v1/token_service";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { failedPrecondition, notFound, unavailable } from "../../src/errors.js";
@@ -224,7 +229,10 @@ describe("shutdown", () => {
           ),
       ),
     };
-    const h = await harness({ EPOCH_SHUTDOWN_TIMEOUT: "300ms" }, { services: { metadata: impl as unknown as MetadataServiceServer } });
+    const h = await harness(
+      { EPOCH_SHUTDOWN_TIMEOUT: "300ms" },
+      { services: { metadata: impl as unknown as MetadataServiceServer } },
+    );
     const running = callError(getStats(h));
     await sleep(50);
     const started = Date.now();
@@ -243,7 +251,9 @@ describe("reflection", () => {
   it("lists both epoch.v1 services (and health)", async () => {
     h = await harness();
     const services = await h.reflect();
-    expect(services).toEqual(expect.arrayContaining(["epoch.v1.MetadataService", "epoch.v1.TokenService", "grpc.health.v1.Health"]));
+    expect(services).toEqual(
+      expect.arrayContaining(["epoch.v1.MetadataService", "epoch.v1.TokenService", "grpc.health.v1.Health"]),
+    );
   });
 
   it("follows the read rule when authentication is required", async () => {
@@ -267,7 +277,10 @@ describe("API authentication (EPOCH_AUTH=required)", () => {
         }),
       })),
     };
-    h = await harness({ EPOCH_AUTH: "required" }, { services: { metadata: metadata as unknown as MetadataServiceServer } });
+    h = await harness(
+      { EPOCH_AUTH: "required" },
+      { services: { metadata: metadata as unknown as MetadataServiceServer } },
+    );
   });
   afterAll(async () => h?.close());
 
@@ -277,13 +290,16 @@ describe("API authentication (EPOCH_AUTH=required)", () => {
     expect(err.reason).toBe("ERROR_REASON_UNAUTHENTICATED");
   });
 
-  it.each([["Bearer nope"], ["Basic YWRtaW46YWRtaW4="], ["admin-secret"], ["Bearer "]])("refuses authorization %j", async (value) => {
-    const md = new Metadata();
-    md.set("authorization", value);
-    const err = await callError(getStats(h, md));
-    expect(err.code).toBe(status.UNAUTHENTICATED);
-    expect(err.reason).toBe("ERROR_REASON_UNAUTHENTICATED");
-  });
+  it.each([["Bearer nope"], ["Basic YWRtaW46YWRtaW4="], ["admin-secret"], ["Bearer "]])(
+    "refuses authorization %j",
+    async (value) => {
+      const md = new Metadata();
+      md.set("authorization", value);
+      const err = await callError(getStats(h, md));
+      expect(err.code).toBe(status.UNAUTHENTICATED);
+      expect(err.reason).toBe("ERROR_REASON_UNAUTHENTICATED");
+    },
+  );
 
   it("refuses a pull/push/delete token everywhere: PERMISSION_DENIED", async () => {
     for (const attempt of [getStats, getTag, createToken, syncFromCatalog]) {
@@ -361,9 +377,10 @@ describe("createApp over SQLite", () => {
   it("serves health and reflection", async () => {
     expect(await s.health.check("")).toBe("SERVING");
     expect(await s.health.check("epoch.v1.MetadataService")).toBe("SERVING");
-    expect(await s.reflectionServices()).toEqual(expect.arrayContaining(["epoch.v1.MetadataService", "epoch.v1.TokenService"]));
+    expect(await s.reflectionServices()).toEqual(
+      expect.arrayContaining(["epoch.v1.MetadataService", "epoch.v1.TokenService"]),
+    );
   });
-
 });
 
 describe("error mapping (status-map via the handler adapters)", () => {
@@ -379,10 +396,14 @@ describe("error mapping (status-map via the handler adapters)", () => {
       }),
       // The shape TypeORM gives a driver failure: a QueryFailedError wrapping the driver's error.
       getRepository: unary(async () => {
-        throw Object.assign(new Error("Query failed"), { driverError: Object.assign(new Error("busy"), { code: "SQLITE_BUSY" }) });
+        throw Object.assign(new Error("Query failed"), {
+          driverError: Object.assign(new Error("busy"), { code: "SQLITE_BUSY" }),
+        });
       }),
       listTags: unary(async () => {
-        throw Object.assign(new Error("Connection lost: The server closed the connection."), { code: "PROTOCOL_CONNECTION_LOST" });
+        throw Object.assign(new Error("Connection lost: The server closed the connection."), {
+          code: "PROTOCOL_CONNECTION_LOST",
+        });
       }),
       syncFromCatalog: serverStream<unknown, SyncFromCatalogResponse>(async (_req, send) => {
         await send({ event: { $case: "started", started: { runId: 9, mode: 0, joined: false, dryRun: false } } });
@@ -411,7 +432,10 @@ describe("error mapping (status-map via the handler adapters)", () => {
 
   it.each([
     ["a wrapped SQLITE_BUSY", (c: MetadataServiceClient) => call((cb) => c.getRepository({ name: "a" }, cb))],
-    ["a lost MySQL connection", (c: MetadataServiceClient) => call((cb) => c.listTags(ListTagsRequest.fromPartial({ repository: "a" }), cb))],
+    [
+      "a lost MySQL connection",
+      (c: MetadataServiceClient) => call((cb) => c.listTags(ListTagsRequest.fromPartial({ repository: "a" }), cb)),
+    ],
   ])("answers UNAVAILABLE DATABASE_UNAVAILABLE for %s", async (_name, attempt) => {
     const err = await callError(attempt(h.metadata));
     expect(err.code).toBe(status.UNAVAILABLE);
@@ -440,18 +464,23 @@ describe("capabilities not built yet", () => {
 
   // Every method of both services, through a generic client, so a method added to the proto is covered too.
   const methods = [...Object.values(MetadataServiceService), ...Object.values(TokenServiceService)];
-  it.each(methods.map((m) => [m.path, m] as const))("%s answers UNIMPLEMENTED with its reason (no fake data)", async (_path, m) => {
-    const client = new Client(`127.0.0.1:${h.server.port}`, credentials.createInsecure());
-    const request = m.requestDeserialize(Buffer.alloc(0));
-    const attempt = m.responseStream
-      ? collect(client.makeServerStreamRequest(m.path, m.requestSerialize as never, m.responseDeserialize, request))
-      : call((cb) => client.makeUnaryRequest(m.path, m.requestSerialize as never, m.responseDeserialize, request, cb));
-    const err = await callError(attempt);
-    client.close();
-    expect(err.code).toBe(status.UNIMPLEMENTED);
-    expect(err.reason).toBe("ERROR_REASON_UNIMPLEMENTED");
-    expect(err.details).toMatch(/not implemented yet/);
-  });
+  it.each(methods.map((m) => [m.path, m] as const))(
+    "%s answers UNIMPLEMENTED with its reason (no fake data)",
+    async (_path, m) => {
+      const client = new Client(`127.0.0.1:${h.server.port}`, credentials.createInsecure());
+      const request = m.requestDeserialize(Buffer.alloc(0));
+      const attempt = m.responseStream
+        ? collect(client.makeServerStreamRequest(m.path, m.requestSerialize as never, m.responseDeserialize, request))
+        : call((cb) =>
+            client.makeUnaryRequest(m.path, m.requestSerialize as never, m.responseDeserialize, request, cb),
+          );
+      const err = await callError(attempt);
+      client.close();
+      expect(err.code).toBe(status.UNIMPLEMENTED);
+      expect(err.reason).toBe("ERROR_REASON_UNIMPLEMENTED");
+      expect(err.details).toMatch(/not implemented yet/);
+    },
+  );
 });
 
 describe("TLS", () => {
@@ -472,8 +501,33 @@ describe("TLS", () => {
     writeFileSync(file("server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
     writeFileSync(file("client.ext"), "extendedKeyUsage=clientAuth\n");
     for (const who of ["server", "client"]) {
-      run("req", ...ec, "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "localhost" : "epoch-client"}`);
-      run("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", `${who}.pem`, "-extfile", `${who}.ext`);
+      run(
+        "req",
+        ...ec,
+        "-keyout",
+        `${who}.key`,
+        "-out",
+        `${who}.csr`,
+        "-subj",
+        `/CN=${who === "server" ? "localhost" : "epoch-client"}`,
+      );
+      run(
+        "x509",
+        "-req",
+        "-in",
+        `${who}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        `${who}.pem`,
+        "-extfile",
+        `${who}.ext`,
+      );
     }
     testDb = await createTestDatabase("sqlite");
   });
@@ -484,7 +538,11 @@ describe("TLS", () => {
 
   const ssl = (withClientCert: boolean): ChannelCredentials =>
     withClientCert
-      ? credentials.createSsl(readFileSync(file("ca.pem")), readFileSync(file("client.key")), readFileSync(file("client.pem")))
+      ? credentials.createSsl(
+          readFileSync(file("ca.pem")),
+          readFileSync(file("client.key")),
+          readFileSync(file("client.pem")),
+        )
       : credentials.createSsl(readFileSync(file("ca.pem")));
 
   it.skipIf(!openssl)("serves over TLS", async () => {
@@ -501,7 +559,11 @@ describe("TLS", () => {
   });
 
   it.skipIf(!openssl)("requires a client certificate signed by EPOCH_TLS_CLIENT_CA (mTLS)", async () => {
-    const env = { EPOCH_TLS_CERT: file("server.pem"), EPOCH_TLS_KEY: file("server.key"), EPOCH_TLS_CLIENT_CA: file("ca.pem") };
+    const env = {
+      EPOCH_TLS_CERT: file("server.pem"),
+      EPOCH_TLS_KEY: file("server.key"),
+      EPOCH_TLS_CLIENT_CA: file("ca.pem"),
+    };
     const s = await startE2EServer({ databaseUrl: testDb.url, env, clientCredentials: ssl(true) });
     try {
       expect(await s.health.check("")).toBe("SERVING");
@@ -515,7 +577,9 @@ describe("TLS", () => {
 
   it.skipIf(!openssl)("names the variable when a TLS file cannot be read", async () => {
     const env = { EPOCH_TLS_CERT: file("missing.pem"), EPOCH_TLS_KEY: file("server.key") };
-    await expect(startE2EServer({ databaseUrl: testDb.url, env })).rejects.toThrow(/^EPOCH_TLS_CERT: cannot read .*ENOENT/);
+    await expect(startE2EServer({ databaseUrl: testDb.url, env })).rejects.toThrow(
+      /^EPOCH_TLS_CERT: cannot read .*ENOENT/,
+    );
   });
 });
 
@@ -584,9 +648,21 @@ describe("epoch-meta serve (process)", () => {
   afterAll(() => occupied.close());
 
   it.each([
-    ["an occupied port", () => ({ EPOCH_LISTEN: `127.0.0.1:${(occupied.address() as { port: number }).port}` }), /address already in use/],
-    ["an unreachable database", () => ({ EPOCH_DATABASE_URL: "mysql://root@127.0.0.1:1/epoch" }), /database .*unreachable/],
-    ["bad configuration", () => ({ EPOCH_SYNC_INTERVAL: "soon" }), /^epoch-meta: EPOCH_SYNC_INTERVAL must be a duration/],
+    [
+      "an occupied port",
+      () => ({ EPOCH_LISTEN: `127.0.0.1:${(occupied.address() as { port: number }).port}` }),
+      /address already in use/,
+    ],
+    [
+      "an unreachable database",
+      () => ({ EPOCH_DATABASE_URL: "mysql://root@127.0.0.1:1/epoch" }),
+      /database .*unreachable/,
+    ],
+    [
+      "bad configuration",
+      () => ({ EPOCH_SYNC_INTERVAL: "soon" }),
+      /^epoch-meta: EPOCH_SYNC_INTERVAL must be a duration/,
+    ],
   ])("fails on %s with one clear line and exit code 1", async (_name, env, expected) => {
     const p = serve({ EPOCH_DATABASE_URL: `sqlite:${join(dir, "fail.db")}`, EPOCH_LISTEN: "127.0.0.1:0", ...env() });
     const { code } = await p.exited;

@@ -55,7 +55,10 @@ const failureKeys = (rs: SyncFromCatalogResponse[]) =>
     .sort();
 
 /** Reads a stream until its first event (to know the call has started), leaving the rest flowing into `rest`. */
-function firstThenRest(stream: ClientReadableStream<SyncFromCatalogResponse>): { first: Promise<SyncFromCatalogResponse>; rest: Promise<SyncFromCatalogResponse[]> } {
+function firstThenRest(stream: ClientReadableStream<SyncFromCatalogResponse>): {
+  first: Promise<SyncFromCatalogResponse>;
+  rest: Promise<SyncFromCatalogResponse[]>;
+} {
   let gotFirst!: (r: SyncFromCatalogResponse) => void;
   const first = new Promise<SyncFromCatalogResponse>((r) => (gotFirst = r));
   const items: SyncFromCatalogResponse[] = [];
@@ -100,17 +103,28 @@ forEachDialect("sync through the server", (dialect) => {
     const phases = [...new Set(events.flatMap((e) => (e.$case === "progress" ? [e.progress.phase] : [])))];
     expect(phases).toEqual([1, 2, 3, 4, 5]);
     const finished = finishedOf(responses);
-    expect(finished).toMatchObject({ runId, state: SyncState.SYNC_STATE_DEGRADED, counts: { tagsAdded: fx.indexable.length, tagsFailed: fx.failures.length } });
+    expect(finished).toMatchObject({
+      runId,
+      state: SyncState.SYNC_STATE_DEGRADED,
+      counts: { tagsAdded: fx.indexable.length, tagsFailed: fx.failures.length },
+    });
     expect(finished.duration).toBeDefined();
 
-    const status = await call<{ last?: { runId: number; state: number; failureCount: number; failures: unknown[] } }>((cb) =>
-      server.metadata.getSyncStatus({}, cb),
+    const status = await call<{ last?: { runId: number; state: number; failureCount: number; failures: unknown[] } }>(
+      (cb) => server.metadata.getSyncStatus({}, cb),
     );
-    expect(status.last).toMatchObject({ runId, state: SyncState.SYNC_STATE_DEGRADED, failureCount: fx.failures.length });
+    expect(status.last).toMatchObject({
+      runId,
+      state: SyncState.SYNC_STATE_DEGRADED,
+      failureCount: fx.failures.length,
+    });
     expect(status.last?.failures).toHaveLength(fx.failures.length);
 
     const again = finishedOf(await collect(server.metadata.syncFromCatalog(request())));
-    expect(again).toMatchObject({ state: SyncState.SYNC_STATE_SUCCEEDED, counts: { objectStoreRequests: 1, tagsUnchanged: fx.indexable.length } });
+    expect(again).toMatchObject({
+      state: SyncState.SYNC_STATE_SUCCEEDED,
+      counts: { objectStoreRequests: 1, tagsUnchanged: fx.indexable.length },
+    });
   });
 
   it("joins a second call, refuses other flags, cancels through CancelSync, and writes nothing", async () => {
@@ -123,22 +137,37 @@ forEachDialect("sync through the server", (dialect) => {
     const runId = joined.$case === "started" ? joined.started.runId : 0;
 
     const refused = await callError(collect(server.metadata.syncFromCatalog(request({ full: true }))));
-    expect({ code: refused.code, reason: refused.reason }).toEqual({ code: status.ABORTED, reason: "ERROR_REASON_SYNC_IN_PROGRESS" });
-    const current = await call<{ current?: { runId: number; state: number } }>((cb) => server.metadata.getSyncStatus({}, cb));
+    expect({ code: refused.code, reason: refused.reason }).toEqual({
+      code: status.ABORTED,
+      reason: "ERROR_REASON_SYNC_IN_PROGRESS",
+    });
+    const current = await call<{ current?: { runId: number; state: number } }>((cb) =>
+      server.metadata.getSyncStatus({}, cb),
+    );
     expect(current.current).toMatchObject({ runId, state: SyncState.SYNC_STATE_RUNNING });
 
     await call((cb) => server.metadata.cancelSync({ runId }, cb));
     hold.release();
     const a = await first;
     const b = await second.rest;
-    expect(finishedOf(a)).toMatchObject({ runId, state: SyncState.SYNC_STATE_CANCELLED, errorReason: 30 /* CANCELLED */ });
+    expect(finishedOf(a)).toMatchObject({
+      runId,
+      state: SyncState.SYNC_STATE_CANCELLED,
+      errorReason: 30 /* CANCELLED */,
+    });
     expect(finishedOf(b)).toEqual(finishedOf(a));
     expect(failureKeys(b)).toEqual(failureKeys(a));
 
     const again = await callError(call((cb) => server.metadata.cancelSync({ runId }, cb)));
-    expect({ code: again.code, reason: again.reason }).toEqual({ code: status.FAILED_PRECONDITION, reason: "ERROR_REASON_SYNC_FINISHED" });
+    expect({ code: again.code, reason: again.reason }).toEqual({
+      code: status.FAILED_PRECONDITION,
+      reason: "ERROR_REASON_SYNC_FINISHED",
+    });
     const unknown = await callError(call((cb) => server.metadata.cancelSync({ runId: 987654 }, cb)));
-    expect({ code: unknown.code, reason: unknown.reason }).toEqual({ code: status.NOT_FOUND, reason: "ERROR_REASON_SYNC_RUN_NOT_FOUND" });
+    expect({ code: unknown.code, reason: unknown.reason }).toEqual({
+      code: status.NOT_FOUND,
+      reason: "ERROR_REASON_SYNC_RUN_NOT_FOUND",
+    });
     const stats = await call<{ repositoryCount: number; tagCount: number }>((cb) => server.metadata.getStats({}, cb));
     expect(stats).toMatchObject({ repositoryCount: 0, tagCount: 0 });
   });
@@ -153,7 +182,10 @@ forEachDialect("sync through the server", (dialect) => {
     leaving.cancel();
     const staying = collect(server.metadata.syncFromCatalog(request()));
     hold.release();
-    expect(finishedOf(await staying)).toMatchObject({ state: SyncState.SYNC_STATE_DEGRADED, counts: { tagsAdded: fx.indexable.length } });
+    expect(finishedOf(await staying)).toMatchObject({
+      state: SyncState.SYNC_STATE_DEGRADED,
+      counts: { tagsAdded: fx.indexable.length },
+    });
   });
 
   it("answers ABORTED while another replica runs a sync", async () => {
@@ -170,7 +202,10 @@ forEachDialect("sync through the server", (dialect) => {
       const run = await replica.start({ full: false, dryRun: false, allowMassRemoval: false }, "api");
       await reached;
       const refused = await callError(collect(server.metadata.syncFromCatalog(request())));
-      expect({ code: refused.code, reason: refused.reason }).toEqual({ code: status.ABORTED, reason: "ERROR_REASON_SYNC_IN_PROGRESS" });
+      expect({ code: refused.code, reason: refused.reason }).toEqual({
+        code: status.ABORTED,
+        reason: "ERROR_REASON_SYNC_IN_PROGRESS",
+      });
       release();
       expect((await run.done).state).toBe("DEGRADED");
     } finally {
@@ -186,7 +221,9 @@ forEachDialect("sync through the server", (dialect) => {
       annotations: { "org.opencontainers.image.created": "2025-02-03T04:05:06Z" },
     });
     await new RegistryLayout(store).pushManifest("team/new", "v1", manifest);
-    const indexed = await call<{ tag?: Tag }>((cb) => server.metadata.indexTag({ repository: "team/new", tag: "v1" }, cb));
+    const indexed = await call<{ tag?: Tag }>((cb) =>
+      server.metadata.indexTag({ repository: "team/new", tag: "v1" }, cb),
+    );
     expect(indexed.tag).toMatchObject({
       repository: "team/new",
       name: "v1",
@@ -197,16 +234,29 @@ forEachDialect("sync through the server", (dialect) => {
       pushTime: new Date("2025-02-03T04:05:06Z"),
       incomplete: false,
     });
-    const got = await call<{ tag?: unknown }>((cb) => server.metadata.getTag({ repository: "team/new", tag: "v1" }, cb));
+    const got = await call<{ tag?: unknown }>((cb) =>
+      server.metadata.getTag({ repository: "team/new", tag: "v1" }, cb),
+    );
     expect(got.tag).toEqual(indexed.tag);
 
     await call((cb) => server.metadata.deleteTag({ repository: "team/new", tag: "v1" }, cb));
     const gone = await callError(call((cb) => server.metadata.getRepository({ name: "team/new" }, cb)));
-    expect({ code: gone.code, reason: gone.reason }).toEqual({ code: status.NOT_FOUND, reason: "ERROR_REASON_REPOSITORY_NOT_FOUND" });
+    expect({ code: gone.code, reason: gone.reason }).toEqual({
+      code: status.NOT_FOUND,
+      reason: "ERROR_REASON_REPOSITORY_NOT_FOUND",
+    });
     const missing = await callError(call((cb) => server.metadata.indexTag({ repository: "team/new", tag: "v1" }, cb)));
-    expect({ code: missing.code, reason: missing.reason }).toEqual({ code: status.NOT_FOUND, reason: "ERROR_REASON_MANIFEST_MISSING" });
-    const unknown = await callError(call((cb) => server.metadata.deleteTag({ repository: "library/alpine", tag: "nope" }, new Metadata(), cb)));
-    expect({ code: unknown.code, reason: unknown.reason }).toEqual({ code: status.NOT_FOUND, reason: "ERROR_REASON_TAG_NOT_FOUND" });
+    expect({ code: missing.code, reason: missing.reason }).toEqual({
+      code: status.NOT_FOUND,
+      reason: "ERROR_REASON_MANIFEST_MISSING",
+    });
+    const unknown = await callError(
+      call((cb) => server.metadata.deleteTag({ repository: "library/alpine", tag: "nope" }, new Metadata(), cb)),
+    );
+    expect({ code: unknown.code, reason: unknown.reason }).toEqual({
+      code: status.NOT_FOUND,
+      reason: "ERROR_REASON_TAG_NOT_FOUND",
+    });
   });
 });
 
@@ -219,7 +269,10 @@ describe("epoch-meta sync (CLI)", () => {
     const server = await startE2EServer({ databaseUrl: testDb.url, storageUrl });
     try {
       const json = await cli(["sync", "--json"], server.address);
-      const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, Record<string, unknown>>);
+      const lines = json.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, Record<string, unknown>>);
       expect(lines[0]?.started).toMatchObject({ runId: 1, mode: "SYNC_MODE_INCREMENTAL" });
       expect(lines.filter((l) => l.failure)).toHaveLength(fx.failures.length);
       expect(lines.at(-1)?.finished).toMatchObject({ state: "SYNC_STATE_DEGRADED" });
@@ -232,7 +285,9 @@ describe("epoch-meta sync (CLI)", () => {
       expect(human.code).toBe(2);
 
       const shown = await cli(["sync", "--status", "--json"], server.address);
-      expect(JSON.parse(shown.stdout)).toMatchObject({ last: { state: "SYNC_STATE_DEGRADED", trigger: "cli", counts: { tagsRemoved: 1 } } });
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        last: { state: "SYNC_STATE_DEGRADED", trigger: "cli", counts: { tagsRemoved: 1 } },
+      });
       const cancel = await cli(["sync", "--cancel", "424242"], server.address);
       expect(cancel.code).toBe(1);
       expect(cancel.stderr).toMatch(/NOT_FOUND.*ERROR_REASON_SYNC_RUN_NOT_FOUND/);

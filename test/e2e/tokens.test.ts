@@ -54,14 +54,22 @@ forEachDialect("TokenService end to end", (dialect) => {
 
     s = await startE2EServer({ databaseUrl: testDb.url, env: { EPOCH_AUTH: "required" } });
     const create = (name: string, scopes: string[]) =>
-      call<CreateTokenResponse>((cb) => s.tokens.createToken({ name, createdBy: "e2e", scopes, repositories: [], ttl: undefined }, md(admin), cb));
+      call<CreateTokenResponse>((cb) =>
+        s.tokens.createToken({ name, createdBy: "e2e", scopes, repositories: [], ttl: undefined }, md(admin), cb),
+      );
     service = (await create("front-end", ["service"])).secret;
     puller = (await create("puller", ["pull", "push", "delete"])).secret;
     // An admin token that expired a second after it was made.
     const db = await openDatabase(testDb.url);
     try {
       const { createToken } = await import("../../src/services/tokens/token-service.js");
-      expired = (await createToken(new TokenStore(db), { name: "old-admin", scopes: ["admin"], ttlMs: 1000 }, Date.now() - 60_000)).secret;
+      expired = (
+        await createToken(
+          new TokenStore(db),
+          { name: "old-admin", scopes: ["admin"], ttlMs: 1000 },
+          Date.now() - 60_000,
+        )
+      ).secret;
     } finally {
       await db.close();
     }
@@ -76,32 +84,54 @@ forEachDialect("TokenService end to end", (dialect) => {
 
   describe("API authentication with real tokens", () => {
     const rpcs: Array<[string, "service" | "admin", (secret: string | undefined) => Promise<unknown>]> = [
-      ["ValidateToken", "service", (k) => call((cb) => s.tokens.validateToken({ secret: "x", repository: "", action: "" }, md(k), cb))],
+      [
+        "ValidateToken",
+        "service",
+        (k) => call((cb) => s.tokens.validateToken({ secret: "x", repository: "", action: "" }, md(k), cb)),
+      ],
       ["GetStats", "service", (k) => call((cb) => s.metadata.getStats({}, md(k), cb))],
-      ["ListRepositories", "service", (k) => call((cb) => s.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: [], orderBy: "" }, md(k), cb))],
+      [
+        "ListRepositories",
+        "service",
+        (k) =>
+          call((cb) => s.metadata.listRepositories({ pageSize: 0, pageToken: "", filter: [], orderBy: "" }, md(k), cb)),
+      ],
       ["ListTokens", "admin", (k) => call((cb) => s.tokens.listTokens({ pageSize: 0, pageToken: "" }, md(k), cb))],
       ["InvalidateTokenCache", "admin", (k) => call((cb) => s.tokens.invalidateTokenCache({}, md(k), cb))],
-      ["CreateToken", "admin", (k) => call((cb) => s.tokens.createToken({ name: "m", createdBy: "", scopes: [], repositories: [], ttl: undefined }, md(k), cb))],
+      [
+        "CreateToken",
+        "admin",
+        (k) =>
+          call((cb) =>
+            s.tokens.createToken({ name: "m", createdBy: "", scopes: [], repositories: [], ttl: undefined }, md(k), cb),
+          ),
+      ],
     ];
 
-    it.each(rpcs)("%s refuses a missing, junk, unknown or expired credential with UNAUTHENTICATED", async (_name, _needs, rpc) => {
-      for (const credential of [undefined, "junk", generateSecret(), expired]) {
-        const err = await callError(rpc(credential));
-        expect(err.code).toBe(status.UNAUTHENTICATED);
-        expect(err.reason).toBe("ERROR_REASON_UNAUTHENTICATED");
-        if (credential) expect(`${err.message} ${err.details}`).not.toContain(credential);
-      }
-    });
+    it.each(rpcs)(
+      "%s refuses a missing, junk, unknown or expired credential with UNAUTHENTICATED",
+      async (_name, _needs, rpc) => {
+        for (const credential of [undefined, "junk", generateSecret(), expired]) {
+          const err = await callError(rpc(credential));
+          expect(err.code).toBe(status.UNAUTHENTICATED);
+          expect(err.reason).toBe("ERROR_REASON_UNAUTHENTICATED");
+          if (credential) expect(`${err.message} ${err.details}`).not.toContain(credential);
+        }
+      },
+    );
 
-    it.each(rpcs)("%s applies the scope table: pull/push/delete nothing, service the reads, admin everything", async (_name, needs, rpc) => {
-      const denied = await callError(rpc(puller));
-      expect(denied.code).toBe(status.PERMISSION_DENIED);
-      expect(denied.reason).toBe("ERROR_REASON_PERMISSION_DENIED");
-      expect(`${denied.message} ${denied.details}`).not.toContain(puller);
-      if (needs === "service") await expect(rpc(service)).resolves.toBeTruthy();
-      else expect((await callError(rpc(service))).code).toBe(status.PERMISSION_DENIED);
-      await expect(rpc(admin)).resolves.toBeTruthy();
-    });
+    it.each(rpcs)(
+      "%s applies the scope table: pull/push/delete nothing, service the reads, admin everything",
+      async (_name, needs, rpc) => {
+        const denied = await callError(rpc(puller));
+        expect(denied.code).toBe(status.PERMISSION_DENIED);
+        expect(denied.reason).toBe("ERROR_REASON_PERMISSION_DENIED");
+        expect(`${denied.message} ${denied.details}`).not.toContain(puller);
+        if (needs === "service") await expect(rpc(service)).resolves.toBeTruthy();
+        else expect((await callError(rpc(service))).code).toBe(status.PERMISSION_DENIED);
+        await expect(rpc(admin)).resolves.toBeTruthy();
+      },
+    );
 
     it("keeps health open without a credential", async () => {
       expect(await s.health.check("")).toBe("SERVING");
@@ -110,7 +140,11 @@ forEachDialect("TokenService end to end", (dialect) => {
 
     it("refuses a revoked token at once on the replica that revoked it", async () => {
       const made = await call<CreateTokenResponse>((cb) =>
-        s.tokens.createToken({ name: "short-lived", createdBy: "", scopes: ["service"], repositories: [], ttl: undefined }, md(admin), cb),
+        s.tokens.createToken(
+          { name: "short-lived", createdBy: "", scopes: ["service"], repositories: [], ttl: undefined },
+          md(admin),
+          cb,
+        ),
       );
       await expect(validate("x", "", "", made.secret)).resolves.toBeTruthy();
       await call((cb) => s.tokens.deleteToken({ id: made.token!.id }, md(admin), cb));
@@ -122,7 +156,13 @@ forEachDialect("TokenService end to end", (dialect) => {
     it("CreateToken → ValidateToken → ListTokens → DeleteToken", async () => {
       const created = await call<CreateTokenResponse>((cb) =>
         s.tokens.createToken(
-          { name: "ci", createdBy: "alice", scopes: ["push", "pull"], repositories: ["team/*"], ttl: { seconds: 3600, nanos: 0 } },
+          {
+            name: "ci",
+            createdBy: "alice",
+            scopes: ["push", "pull"],
+            repositories: ["team/*"],
+            ttl: { seconds: 3600, nanos: 0 },
+          },
           md(admin),
           cb,
         ),
@@ -131,20 +171,37 @@ forEachDialect("TokenService end to end", (dialect) => {
       expect(t).toMatchObject({ name: "ci", createdBy: "alice", scopes: ["pull", "push"], repositories: ["team/*"] });
       expect(t.expireTime!.getTime() - t.createTime!.getTime()).toBe(3_600_000);
 
-      expect(await validate(created.secret, "team/a/b", "push")).toMatchObject({ valid: true, token: { id: t.id, name: "ci" } });
+      expect(await validate(created.secret, "team/a/b", "push")).toMatchObject({
+        valid: true,
+        token: { id: t.id, name: "ci" },
+      });
       expect(await validate(created.secret, "other", "pull")).toMatchObject({
         valid: false,
         reason: TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED,
       });
-      expect(await validate(created.secret, "team/a", "delete")).toMatchObject({ reason: TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED });
-      expect(await validate(generateSecret())).toEqual({ valid: false, token: undefined, reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN });
-      expect(await validate("x".repeat(1024 * 1024))).toMatchObject({ valid: false, reason: TokenInvalidReason.TOKEN_INVALID_REASON_MALFORMED });
-      expect(await validate(expired, "", "pull")).toMatchObject({ valid: false, reason: TokenInvalidReason.TOKEN_INVALID_REASON_EXPIRED });
+      expect(await validate(created.secret, "team/a", "delete")).toMatchObject({
+        reason: TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED,
+      });
+      expect(await validate(generateSecret())).toEqual({
+        valid: false,
+        token: undefined,
+        reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN,
+      });
+      expect(await validate("x".repeat(1024 * 1024))).toMatchObject({
+        valid: false,
+        reason: TokenInvalidReason.TOKEN_INVALID_REASON_MALFORMED,
+      });
+      expect(await validate(expired, "", "pull")).toMatchObject({
+        valid: false,
+        reason: TokenInvalidReason.TOKEN_INVALID_REASON_EXPIRED,
+      });
 
       const names: string[] = [];
       let pageToken = "";
       do {
-        const page = await call<ListTokensResponse>((cb) => s.tokens.listTokens({ pageSize: 2, pageToken }, md(admin), cb));
+        const page = await call<ListTokensResponse>((cb) =>
+          s.tokens.listTokens({ pageSize: 2, pageToken }, md(admin), cb),
+        );
         expect(JSON.stringify(page)).not.toContain(created.secret);
         names.push(...page.tokens.map((x) => x.name));
         pageToken = page.nextPageToken;
@@ -152,7 +209,10 @@ forEachDialect("TokenService end to end", (dialect) => {
       expect(names).toContain("ci");
 
       await call((cb) => s.tokens.deleteToken({ id: t.id }, md(admin), cb));
-      expect(await validate(created.secret)).toMatchObject({ valid: false, reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN });
+      expect(await validate(created.secret)).toMatchObject({
+        valid: false,
+        reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN,
+      });
       const gone = await callError(call((cb) => s.tokens.deleteToken({ id: t.id }, md(admin), cb)));
       expect([gone.code, gone.reason]).toEqual([status.NOT_FOUND, "ERROR_REASON_TOKEN_NOT_FOUND"]);
       await call((cb) => s.tokens.invalidateTokenCache({}, md(admin), cb));
@@ -164,13 +224,34 @@ forEachDialect("TokenService end to end", (dialect) => {
         return [e.code, e.reason];
       };
       const create = (req: Partial<Parameters<TokenServiceClient["createToken"]>[0]>) =>
-        call((cb) => s.tokens.createToken({ name: "n", createdBy: "", scopes: [], repositories: [], ttl: undefined, ...req }, md(admin), cb));
-      expect(await bad(validate(admin, "", "write"))).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_ARGUMENT"]);
-      expect(await bad(validate(admin, "Not/A/Name", "pull"))).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_NAME"]);
+        call((cb) =>
+          s.tokens.createToken(
+            { name: "n", createdBy: "", scopes: [], repositories: [], ttl: undefined, ...req },
+            md(admin),
+            cb,
+          ),
+        );
+      expect(await bad(validate(admin, "", "write"))).toEqual([
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_ARGUMENT",
+      ]);
+      expect(await bad(validate(admin, "Not/A/Name", "pull"))).toEqual([
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_NAME",
+      ]);
       expect(await bad(create({ name: "" }))).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_ARGUMENT"]);
-      expect(await bad(create({ scopes: ["root"] }))).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_ARGUMENT"]);
-      expect(await bad(create({ ttl: { seconds: -1, nanos: 0 } }))).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_ARGUMENT"]);
-      expect(await bad(create({ ttl: { seconds: 11 * 366 * 86_400, nanos: 0 } }))).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_ARGUMENT"]);
+      expect(await bad(create({ scopes: ["root"] }))).toEqual([
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_ARGUMENT",
+      ]);
+      expect(await bad(create({ ttl: { seconds: -1, nanos: 0 } }))).toEqual([
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_ARGUMENT",
+      ]);
+      expect(await bad(create({ ttl: { seconds: 11 * 366 * 86_400, nanos: 0 } }))).toEqual([
+        status.INVALID_ARGUMENT,
+        "ERROR_REASON_INVALID_ARGUMENT",
+      ]);
       expect(await bad(call((cb) => s.tokens.listTokens({ pageSize: -1, pageToken: "" }, md(admin), cb)))).toEqual([
         status.INVALID_ARGUMENT,
         "ERROR_REASON_INVALID_PAGE_SIZE",
@@ -184,7 +265,10 @@ forEachDialect("TokenService end to end", (dialect) => {
 
   it("the token CLI lists and deletes through the server", async () => {
     const env = { EPOCH_SERVER: s.address, EPOCH_TOKEN: admin, EPOCH_LOG_LEVEL: "warn" };
-    const made = await runCli(["token", "create", "--name", "from-cli", "--scope", "pull", "--repository", "team/*", "--ttl", "24h", "--json"], env);
+    const made = await runCli(
+      ["token", "create", "--name", "from-cli", "--scope", "pull", "--repository", "team/*", "--ttl", "24h", "--json"],
+      env,
+    );
     expect(made.code, made.stderr).toBe(0);
     const { token, secret } = JSON.parse(made.stdout) as { token: { id: number }; secret: string };
     expect((await validate(secret, "team/x", "pull")).valid).toBe(true);
@@ -241,7 +325,9 @@ describe.skipIf(!mariadbServerUrl())("two serve processes on one MariaDB databas
   });
 
   it("a token revoked through A is refused by B within 1 s, and no secret reaches a log", async () => {
-    const made = await runCli(["token", "create", "--offline", "--name", "ops", "--scope", "admin"], { EPOCH_DATABASE_URL: testDb.url });
+    const made = await runCli(["token", "create", "--offline", "--name", "ops", "--scope", "admin"], {
+      EPOCH_DATABASE_URL: testDb.url,
+    });
     expect(made.code, made.stderr).toBe(0);
     const admin = newSecretLine(made.stdout);
     const a = serve();
@@ -255,11 +341,17 @@ describe.skipIf(!mariadbServerUrl())("two serve processes on one MariaDB databas
     try {
       const md = (secret: string) => callMetadata(secret);
       const created = await call<CreateTokenResponse>((cb) =>
-        tokensA.createToken({ name: "registry", createdBy: "", scopes: ["pull"], repositories: [], ttl: undefined }, md(admin), cb),
+        tokensA.createToken(
+          { name: "registry", createdBy: "", scopes: ["pull"], repositories: [], ttl: undefined },
+          md(admin),
+          cb,
+        ),
       );
       revokedSecret = created.secret;
       const validateOnB = () =>
-        call<ValidateTokenResponse>((cb) => tokensB.validateToken({ secret: created.secret, repository: "app", action: "pull" }, md(admin), cb));
+        call<ValidateTokenResponse>((cb) =>
+          tokensB.validateToken({ secret: created.secret, repository: "app", action: "pull" }, md(admin), cb),
+        );
       expect((await validateOnB()).valid).toBe(true); // now cached on B
       expect((await callError(call((cb) => metadataB.getStats({}, md(junk), cb)))).code).toBe(status.UNAUTHENTICATED);
 
@@ -283,11 +375,15 @@ describe.skipIf(!mariadbServerUrl())("two serve processes on one MariaDB databas
 
     // Graceful shutdown flushes last_used (the admin token was used on both).
     for (const p of [a, b]) p.child.kill("SIGTERM");
-    const codes = await Promise.all([a, b].map((p) => new Promise((r) => (p.child.exitCode !== null ? r(p.child.exitCode) : p.child.on("exit", r)))));
+    const codes = await Promise.all(
+      [a, b].map((p) => new Promise((r) => (p.child.exitCode !== null ? r(p.child.exitCode) : p.child.on("exit", r)))),
+    );
     expect(codes).toEqual([0, 0]);
     const db = await openDatabase(testDb.url);
     try {
-      const rows: Array<{ last_used: Date | null }> = await db.ds.query("SELECT last_used FROM tokens WHERE name = 'ops'");
+      const rows: Array<{ last_used: Date | null }> = await db.ds.query(
+        "SELECT last_used FROM tokens WHERE name = 'ops'",
+      );
       expect(rows[0]?.last_used).toBeInstanceOf(Date);
     } finally {
       await db.close();

@@ -105,10 +105,24 @@ describe.skipIf(!available)("wire contract from Python grpcio", () => {
     fixture = await writeRegistryFixture(new DirectoryObjectStore(registry));
     const migrated = await createMigratedDatabase("sqlite");
     const store = new TokenStore(migrated.db);
-    adminSecret = (await createToken(store, { name: "ops", createdBy: "", scopes: ["admin"], repositories: [], ttlMs: 0 })).secret;
-    pullSecret = (await createToken(store, { name: "puller", createdBy: "", scopes: ["pull"], repositories: ["library/*"], ttlMs: 0 })).secret;
+    adminSecret = (
+      await createToken(store, { name: "ops", createdBy: "", scopes: ["admin"], repositories: [], ttlMs: 0 })
+    ).secret;
+    pullSecret = (
+      await createToken(store, {
+        name: "puller",
+        createdBy: "",
+        scopes: ["pull"],
+        repositories: ["library/*"],
+        ttlMs: 0,
+      })
+    ).secret;
     await migrated.db.close();
-    server = await startE2EServer({ databaseUrl: migrated.test.url, storageUrl: `file:${registry}`, env: { EPOCH_AUTH: "required" } });
+    server = await startE2EServer({
+      databaseUrl: migrated.test.url,
+      storageUrl: `file:${registry}`,
+      env: { EPOCH_AUTH: "required" },
+    });
     cleanup = migrated.test.drop;
   });
 
@@ -135,7 +149,12 @@ describe.skipIf(!available)("wire contract from Python grpcio", () => {
     expect(out.stats).toEqual({ repositories: out.repositories.length, tags: fixture.indexable.length });
 
     const busybox = fixture.tags.find((t) => t.repository === "library/busybox" && t.tag === "1.36")!;
-    expect(out.busybox).toMatchObject({ digest: busybox.digest, kind: "ARTIFACT_KIND_IMAGE_INDEX", total_size: busybox.totalSize, has_manifest: true });
+    expect(out.busybox).toMatchObject({
+      digest: busybox.digest,
+      kind: "ARTIFACT_KIND_IMAGE_INDEX",
+      total_size: busybox.totalSize,
+      has_manifest: true,
+    });
     expect(out.busybox.platforms).toContain("linux/amd64");
 
     expect(out.missing_tag).toEqual(["NOT_FOUND", "ERROR_REASON_TAG_NOT_FOUND"]);

@@ -19,7 +19,10 @@ export interface CliRun {
 /** Runs `epoch-meta <args>` to completion with `env` over this process's environment. */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliRun> {
   return new Promise((done, reject) => {
-    const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, ["--import", TSX, MAIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -30,4 +33,5 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
 }
 
 /** Runs `epoch-meta <args>` against `server` without a token, logging nothing. */
-export const cli = (args: string[], server: string): Promise<CliRun> => runCli(args, { EPOCH_SERVER: server, EPOCH_TOKEN: "", EPOCH_LOG_LEVEL: "silent" });
+export const cli = (args: string[], server: string): Promise<CliRun> =>
+  runCli(args, { EPOCH_SERVER: server, EPOCH_TOKEN: "", EPOCH_LOG_LEVEL: "silent" });

@@ -39,7 +39,11 @@ export async function createTestDatabase(dialect: TestDialect): Promise<TestData
   const id = `epoch_test_${process.pid}_${randomBytes(4).toString("hex")}`;
   if (dialect === "sqlite") {
     const dir = mkdtempSync(join(tmpdir(), "epoch-sqlite-"));
-    return { url: `sqlite:${join(dir, `${id}.db`)}`, dialect, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+    return {
+      url: `sqlite:${join(dir, `${id}.db`)}`,
+      dialect,
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
   }
   const server = mariadbServerUrl();
   if (!server) throw new Error("MariaDB is not available for this run");

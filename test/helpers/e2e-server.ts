@@ -139,20 +139,29 @@ export class HealthClient {
 }
 
 type ReflectionStub = Client & {
-  ServerReflectionInfo(md: Metadata): ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
+  ServerReflectionInfo(
+    md: Metadata,
+  ): ClientDuplexStream<object, { list_services_response?: { service: { name: string }[] } }>;
 };
 
 function reflectionClient(address: string, creds: ChannelCredentials, options: object): ReflectionStub {
   const require = createRequire(import.meta.url);
   const protoRoot = join(dirname(require.resolve("@grpc/reflection/package.json")), "build/proto");
-  const pkg = loadPackageDefinition(loadSync("grpc/reflection/v1/reflection.proto", { includeDirs: [protoRoot], keepCase: true }));
-  const Ctor = (pkg as unknown as { grpc: { reflection: { v1: { ServerReflection: new (...a: unknown[]) => ReflectionStub } } } }).grpc
-    .reflection.v1.ServerReflection;
+  const pkg = loadPackageDefinition(
+    loadSync("grpc/reflection/v1/reflection.proto", { includeDirs: [protoRoot], keepCase: true }),
+  );
+  const Ctor = (
+    pkg as unknown as { grpc: { reflection: { v1: { ServerReflection: new (...a: unknown[]) => ReflectionStub } } } }
+  ).grpc.reflection.v1.ServerReflection;
   return new Ctor(address, creds, options);
 }
 
 /** Services listed by the reflection service at `address` (one short-lived client). */
-export async function reflectionServicesAt(address: string, creds: ChannelCredentials, md = new Metadata()): Promise<string[]> {
+export async function reflectionServicesAt(
+  address: string,
+  creds: ChannelCredentials,
+  md = new Metadata(),
+): Promise<string[]> {
   const client = reflectionClient(address, creds, {});
   try {
     return await listServices(client, md);

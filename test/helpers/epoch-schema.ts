@@ -71,7 +71,14 @@ export const EPOCH_TOKENS: EpochTokenFixture[] = [
   token(42, "laptop", "", "c0ffee".repeat(10) + "beef", new Date("2025-02-03T04:05:06Z"), null),
 ];
 
-function token(id: number, name: string, createdBy: string, secret: string, createdAt: Date, lastUsed: Date | null): EpochTokenFixture {
+function token(
+  id: number,
+  name: string,
+  createdBy: string,
+  secret: string,
+  createdAt: Date,
+  lastUsed: Date | null,
+): EpochTokenFixture {
   return { id, name, createdBy, secret, hash: sha256hex(secret), createdAt, lastUsed };
 }
 
@@ -105,7 +112,11 @@ export interface EpochFillOptions {
 }
 
 /** Creates Epoch's tables in the (empty) database at `url` and fills them from `store`. */
-export async function createEpochDatabase(url: string, store: ObjectStore, opts: EpochFillOptions = {}): Promise<EpochDatabase> {
+export async function createEpochDatabase(
+  url: string,
+  store: ObjectStore,
+  opts: EpochFillOptions = {},
+): Promise<EpochDatabase> {
   const shape = opts.shape ?? "v0.1.7";
   const syncedAt = opts.syncedAt ?? new Date("2025-06-01T12:00:00Z");
   const u = new URL(url);
@@ -125,17 +136,19 @@ export async function createEpochDatabase(url: string, store: ObjectStore, opts:
   const repoIds = new Map<string, number>();
   for (const t of tags) {
     if (repoIds.has(t.repository)) continue;
-    const [res] = await conn.query("INSERT INTO repositories (name, created_at, updated_at) VALUES (?, FROM_UNIXTIME(?), FROM_UNIXTIME(?))", [
-      t.repository,
-      seconds(syncedAt) - 86_400,
-      seconds(syncedAt),
-    ]);
+    const [res] = await conn.query(
+      "INSERT INTO repositories (name, created_at, updated_at) VALUES (?, FROM_UNIXTIME(?), FROM_UNIXTIME(?))",
+      [t.repository, seconds(syncedAt) - 86_400, seconds(syncedAt)],
+    );
     repoIds.set(t.repository, (res as mysql.ResultSetHeader).insertId);
   }
   const blobs = new Map<string, { size: number; mediaType: string; refs: number }>();
   for (const t of tags) {
     const optional = shape === "v0.1.7" ? ", artifact_type, kind, platform_sizes" : "";
-    const values = shape === "v0.1.7" ? [t.artifactType, t.fixture.kind, t.fixture.platformSizes && JSON.stringify(t.fixture.platformSizes)] : [];
+    const values =
+      shape === "v0.1.7"
+        ? [t.artifactType, t.fixture.kind, t.fixture.platformSizes && JSON.stringify(t.fixture.platformSizes)]
+        : [];
     // Epoch's upsert: under its _ci collation `Latest` and `latest` are one row, which keeps the
     // first name and takes the last manifest (a tag Epoch lost; the first sync brings it back).
     await conn.query(
@@ -143,9 +156,21 @@ export async function createEpochDatabase(url: string, store: ObjectStore, opts:
 VALUES (?, ?, ?, ?, ?, ?, FROM_UNIXTIME(?), FROM_UNIXTIME(?)${values.map(() => ", ?").join("")})
 ON DUPLICATE KEY UPDATE digest = VALUES(digest), manifest_json = VALUES(manifest_json), total_size = VALUES(total_size),
   layer_count = VALUES(layer_count), pushed_at = VALUES(pushed_at), synced_at = VALUES(synced_at)${
-    shape === "v0.1.7" ? ", artifact_type = VALUES(artifact_type), kind = VALUES(kind), platform_sizes = VALUES(platform_sizes)" : ""
+    shape === "v0.1.7"
+      ? ", artifact_type = VALUES(artifact_type), kind = VALUES(kind), platform_sizes = VALUES(platform_sizes)"
+      : ""
   }`,
-      [repoIds.get(t.repository), t.tag, t.fixture.digest, t.json, t.fixture.totalSize, t.fixture.layerCount, seconds(t.fixture.pushedAt), seconds(syncedAt), ...values],
+      [
+        repoIds.get(t.repository),
+        t.tag,
+        t.fixture.digest,
+        t.json,
+        t.fixture.totalSize,
+        t.fixture.layerCount,
+        seconds(t.fixture.pushedAt),
+        seconds(syncedAt),
+        ...values,
+      ],
     );
     for (const d of t.descriptors) {
       const seen = blobs.get(d.digest);
@@ -153,20 +178,39 @@ ON DUPLICATE KEY UPDATE digest = VALUES(digest), manifest_json = VALUES(manifest
     }
   }
   for (const [digest, b] of blobs) {
-    await conn.query("INSERT INTO blobs (digest, size, media_type, ref_count) VALUES (?, ?, ?, ?)", [digest.replace(/^sha256:/, ""), b.size, b.mediaType, b.refs]);
+    await conn.query("INSERT INTO blobs (digest, size, media_type, ref_count) VALUES (?, ?, ?, ?)", [
+      digest.replace(/^sha256:/, ""),
+      b.size,
+      b.mediaType,
+      b.refs,
+    ]);
   }
   for (const t of EPOCH_TOKENS) {
     const plain = shape === "older" ? ", token_plain" : "";
     await conn.query(
       `INSERT INTO tokens (id, name, token_hash, created_by, created_at, last_used${plain}) VALUES (?, ?, ?, ?, FROM_UNIXTIME(?), FROM_UNIXTIME(?)${plain ? ", ?" : ""})`,
-      [t.id, t.name, t.hash, t.createdBy, seconds(t.createdAt), t.lastUsed && seconds(t.lastUsed), ...(plain ? [t.secret] : [])],
+      [
+        t.id,
+        t.name,
+        t.hash,
+        t.createdBy,
+        seconds(t.createdAt),
+        t.lastUsed && seconds(t.lastUsed),
+        ...(plain ? [t.secret] : []),
+      ],
     );
   }
   const byDigest = new Map(tags.map((t) => [t.fixture.digest, t.fixture]));
-  const [stored] = await conn.query("SELECT r.name AS repository, t.name AS tag, t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id");
+  const [stored] = await conn.query(
+    "SELECT r.name AS repository, t.name AS tag, t.digest FROM tags t JOIN repositories r ON r.id = t.repository_id",
+  );
   return {
     shape,
-    tags: (stored as Array<{ repository: string; tag: string; digest: string }>).map((r) => ({ ...byDigest.get(r.digest)!, repository: r.repository, tag: r.tag })),
+    tags: (stored as Array<{ repository: string; tag: string; digest: string }>).map((r) => ({
+      ...byDigest.get(r.digest)!,
+      repository: r.repository,
+      tag: r.tag,
+    })),
     tokens: EPOCH_TOKENS,
     syncedAt,
     query: async (sql, params = []) => (await conn.query(sql, params))[0],
@@ -191,7 +235,9 @@ interface ReadTag {
 
 /** Epoch v0.1.7's sync over the registry: what it would store for every tag it can read. */
 async function readAsEpoch(store: ObjectStore, syncedAt: Date): Promise<ReadTag[]> {
-  const catalog = JSON.parse((await getText(store, "catalog.json"))!) as { repositories: Record<string, { tags: Record<string, string> }> };
+  const catalog = JSON.parse((await getText(store, "catalog.json"))!) as {
+    repositories: Record<string, { tags: Record<string, string> }>;
+  };
   const out: ReadTag[] = [];
   for (const [repository, entry] of Object.entries(catalog.repositories)) {
     for (const tag of Object.keys(entry.tags).sort()) {
@@ -212,7 +258,11 @@ async function readAsEpoch(store: ObjectStore, syncedAt: Date): Promise<ReadTag[
           const c = text === undefined ? undefined : parseJson(text);
           if (c === undefined) continue;
           const parts = [c.config as Descriptor, ...((c.layers ?? []) as Descriptor[])];
-          platformSizes.push({ digest: child.digest, size: parts.reduce((s, p) => s + p.size, 0), layerCount: parts.length - 1 });
+          platformSizes.push({
+            digest: child.digest,
+            size: parts.reduce((s, p) => s + p.size, 0),
+            layerCount: parts.length - 1,
+          });
           for (const p of parts) if (!seen.has(p.digest)) seen.set(p.digest, p);
         }
         descriptors = [...seen.values()];
@@ -245,12 +295,24 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})
 /** Epoch's manifest.classifyFields, by its string names. */
 function epochKind(doc: Record<string, unknown>): string {
   const artifactType = doc.artifactType;
-  if (artifactType === "application/vnd.cocoonstack.os-image.v1+json" || artifactType === "application/vnd.cocoonstack.windows-image.v1+json") return "cloud-image";
+  if (
+    artifactType === "application/vnd.cocoonstack.os-image.v1+json" ||
+    artifactType === "application/vnd.cocoonstack.windows-image.v1+json"
+  )
+    return "cloud-image";
   if (artifactType === "application/vnd.cocoonstack.snapshot.v1+json") return "snapshot";
   const config = (doc.config as { mediaType?: string } | undefined)?.mediaType;
-  if (config === "application/vnd.oci.image.config.v1+json" || config === "application/vnd.docker.container.image.v1+json") return "container-image";
+  if (
+    config === "application/vnd.oci.image.config.v1+json" ||
+    config === "application/vnd.docker.container.image.v1+json"
+  )
+    return "container-image";
   const mediaType = doc.mediaType;
-  if (mediaType === "application/vnd.oci.image.index.v1+json" || mediaType === "application/vnd.docker.distribution.manifest.list.v2+json") return "image-index";
+  if (
+    mediaType === "application/vnd.oci.image.index.v1+json" ||
+    mediaType === "application/vnd.docker.distribution.manifest.list.v2+json"
+  )
+    return "image-index";
   return "unknown";
 }
 

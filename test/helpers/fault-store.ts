@@ -143,11 +143,13 @@ export class FaultStore implements ObjectStore {
     if (result.status !== "ok") return result;
     let out = result;
     for (const f of faults) {
-      if (f.type === "truncate") out = { ...out, body: out.body.subarray(0, f.bytes), size: Math.min(out.size, f.bytes) };
+      if (f.type === "truncate")
+        out = { ...out, body: out.body.subarray(0, f.bytes), size: Math.min(out.size, f.bytes) };
       if (f.type === "etag") out = { ...out, etag: f.rewrite(out.etag) };
     }
     // An If-None-Match on a changed ETag must not say "not modified": compare after rewriting.
-    if (opts?.ifNoneMatch !== undefined && out.etag === opts.ifNoneMatch) return { status: "not_modified", etag: out.etag };
+    if (opts?.ifNoneMatch !== undefined && out.etag === opts.ifNoneMatch)
+      return { status: "not_modified", etag: out.etag };
     return out;
   }
 

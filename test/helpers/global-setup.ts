@@ -53,7 +53,13 @@ async function startPrivateMariadb(): Promise<{ url: string; stop: () => void } 
   const datadir = join(dir, "data");
   const install = spawnSync(
     "mariadb-install-db",
-    ["--no-defaults", `--datadir=${datadir}`, "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
+    [
+      "--no-defaults",
+      `--datadir=${datadir}`,
+      "--auth-root-authentication-method=normal",
+      "--skip-test-db",
+      "--user=root",
+    ],
     { encoding: "utf8" },
   );
   if (install.status !== 0) {
@@ -63,7 +69,14 @@ async function startPrivateMariadb(): Promise<{ url: string; stop: () => void } 
   const port = await freePort();
   const child: ChildProcess = spawn(
     MARIADBD,
-    ["--no-defaults", `--datadir=${datadir}`, `--socket=${join(dir, "sock")}`, `--port=${port}`, "--bind-address=127.0.0.1", "--user=root"],
+    [
+      "--no-defaults",
+      `--datadir=${datadir}`,
+      `--socket=${join(dir, "sock")}`,
+      `--port=${port}`,
+      "--bind-address=127.0.0.1",
+      "--user=root",
+    ],
     { stdio: "ignore" },
   );
   const url = `mysql://root@127.0.0.1:${port}/`;
@@ -96,8 +109,12 @@ export default async function setup(project: TestProject) {
     return priv.stop;
   }
   if (process.env.CI === "true") {
-    throw new Error(`MariaDB at ${wanted} is unreachable and no mariadbd binary could be started: CI requires the MariaDB suites`);
+    throw new Error(
+      `MariaDB at ${wanted} is unreachable and no mariadbd binary could be started: CI requires the MariaDB suites`,
+    );
   }
-  console.warn(`\n*** MariaDB at ${wanted} is unreachable and mariadbd is not installed: MARIADB SUITES ARE SKIPPED ***\n`);
+  console.warn(
+    `\n*** MariaDB at ${wanted} is unreachable and mariadbd is not installed: MARIADB SUITES ARE SKIPPED ***\n`,
+  );
   project.provide("mariadbUrl", null);
 }

@@ -32,10 +32,17 @@ export async function startS3Server(opts: { bucket?: string; prefix?: string } =
   const prefix = opts.prefix ?? "registry";
   patchS3rverAtomicPut();
   const directory = await mkdtemp(join(tmpdir(), "epoch-s3rver-"));
-  const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: [{ name: bucket }],
+  });
   const address: AddressInfo = await server.run();
   const endpoint = `http://127.0.0.1:${address.port}`;
-  const urlFor = (p: string) => `s3://${bucket}/${p}?endpoint=${encodeURIComponent(endpoint)}&forcePathStyle=true&region=us-east-1`;
+  const urlFor = (p: string) =>
+    `s3://${bucket}/${p}?endpoint=${encodeURIComponent(endpoint)}&forcePathStyle=true&region=us-east-1`;
   const credentials = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
   const opened: ObjectStore[] = [];
   return {
@@ -44,7 +51,11 @@ export async function startS3Server(opts: { bucket?: string; prefix?: string } =
     prefix,
     url: urlFor(prefix),
     credentials,
-    env: { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey, AWS_REGION: "us-east-1" },
+    env: {
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_REGION: "us-east-1",
+    },
     open({ prefix: p, ...storeOpts } = {}) {
       const store = openObjectStore(urlFor(p ?? prefix), { credentials, ...storeOpts });
       opened.push(store);

@@ -60,7 +60,9 @@ export function patchS3rverAtomicPut(): void {
   };
   store.prototype.putMetadata = async function (this: FilesystemStore, bucket, key, metadata, md5) {
     // As the original (the allowed headers and x-amz-meta-*), but never a half-written file.
-    const json = Object.fromEntries(Object.entries(metadata).filter(([name]) => ALLOWED_METADATA.includes(name) || name.startsWith("x-amz-meta-")));
+    const json = Object.fromEntries(
+      Object.entries(metadata).filter(([name]) => ALLOWED_METADATA.includes(name) || name.startsWith("x-amz-meta-")),
+    );
     if (md5) await writeAtomically(this.getResourcePath(bucket, key, "object.md5"), md5);
     await writeAtomically(this.getResourcePath(bucket, key, "metadata.json"), JSON.stringify(json, null, 2));
   };

@@ -5,7 +5,14 @@
  */
 import { createHash } from "node:crypto";
 import type { Database } from "../../src/db/data-source.js";
-import type { BlobRow, ManifestRow, PlatformSizeJson, RegistryStatsRow, RepositoryRow, TagRow } from "../../src/db/entities/index.js";
+import type {
+  BlobRow,
+  ManifestRow,
+  PlatformSizeJson,
+  RegistryStatsRow,
+  RepositoryRow,
+  TagRow,
+} from "../../src/db/entities/index.js";
 
 export interface SeedTag {
   name: string;
@@ -62,10 +69,10 @@ export class IndexSeeder {
       updatedAt: when,
       ...fields,
     });
-    const rows: Array<{ id: unknown }> = await this.db.ds.query("SELECT id FROM repositories WHERE namespace_id = ? AND name = ?", [
-      this.namespaceId,
-      name,
-    ]);
+    const rows: Array<{ id: unknown }> = await this.db.ds.query(
+      "SELECT id FROM repositories WHERE namespace_id = ? AND name = ?",
+      [this.namespaceId, name],
+    );
     const id = Number(rows[0]!.id);
     this.repositoryIds.set(name, id);
     return id;
@@ -119,7 +126,9 @@ export class IndexSeeder {
     for (const chunk of chunks(rows)) await this.db.ds.getRepository<TagRow>("Tag").insert(chunk);
   }
 
-  async blobs(blobs: ReadonlyArray<Omit<BlobRow, "namespaceId" | "mediaType"> & { mediaType?: string }>): Promise<void> {
+  async blobs(
+    blobs: ReadonlyArray<Omit<BlobRow, "namespaceId" | "mediaType"> & { mediaType?: string }>,
+  ): Promise<void> {
     const rows = blobs.map((b) => ({ namespaceId: this.namespaceId, mediaType: "application/octet-stream", ...b }));
     for (const chunk of chunks(rows)) await this.db.ds.getRepository<BlobRow>("Blob").insert(chunk);
   }

@@ -95,7 +95,10 @@ export async function createSyncHarness(
 }
 
 /** Runs a sync to its end and returns every event and the `finished` one. */
-export async function runSync(sync: SyncService, flags: Partial<SyncFlags> = {}): Promise<{ events: SyncEvent[]; finished: SyncFinished }> {
+export async function runSync(
+  sync: SyncService,
+  flags: Partial<SyncFlags> = {},
+): Promise<{ events: SyncEvent[]; finished: SyncFinished }> {
   const ticket = await sync.start({ ...INCREMENTAL, ...flags }, "api");
   const events: SyncEvent[] = [];
   for await (const e of ticket.events()) events.push(e);
@@ -105,11 +108,15 @@ export async function runSync(sync: SyncService, flags: Partial<SyncFlags> = {})
 }
 
 export const failuresOf = (events: SyncEvent[]) =>
-  events.flatMap((e) => (e.type === "failure" ? [e.failure] : [])).sort((a, b) => `${a.repository}:${a.tag}`.localeCompare(`${b.repository}:${b.tag}`));
+  events
+    .flatMap((e) => (e.type === "failure" ? [e.failure] : []))
+    .sort((a, b) => `${a.repository}:${a.tag}`.localeCompare(`${b.repository}:${b.tag}`));
 
 /** Moves the sync lease's expiry into the past, as if its TTL had run out (no sleeping). */
 export async function expireSyncLease(db: Database): Promise<void> {
-  await db.ds.query("UPDATE coordination SET expires_at = ? WHERE name = 'sync'", [db.dialect === "sqlite" ? "2000-01-01 00:00:00.000" : new Date(Date.UTC(2000, 0, 1))]);
+  await db.ds.query("UPDATE coordination SET expires_at = ? WHERE name = 'sync'", [
+    db.dialect === "sqlite" ? "2000-01-01 00:00:00.000" : new Date(Date.UTC(2000, 0, 1)),
+  ]);
 }
 
 /** recomputeStats' scan of every referenced blob of the namespace. */
@@ -119,14 +126,17 @@ export const TAG_RECOUNT = /GROUP BY t\.kind/;
 
 /** Statements that wrote to the index tables (sync_runs, coordination and registry_stats.last_sync_at aside). */
 export function indexWrites(statements: StatementCounter): string[] {
-  return statements.matching(/^\s*(INSERT|UPDATE|DELETE|REPLACE)\b[\s\S]*?\b(repositories|tags|manifests|manifest_blobs|manifest_children|blobs)\b/i);
+  return statements.matching(
+    /^\s*(INSERT|UPDATE|DELETE|REPLACE)\b[\s\S]*?\b(repositories|tags|manifests|manifest_blobs|manifest_children|blobs)\b/i,
+  );
 }
 
 /** Requests a first sync of a fixture needs: the catalog, every validly named tag, every index child once per repository. */
 export function firstSyncRequests(tags: readonly ExpectedTag[]): number {
   const valid = tags.filter((t) => t.broken !== "INVALID_NAME").length;
   const indexes = new Map<string, number>();
-  for (const t of tags) if (t.platformSizes !== undefined && t.digest) indexes.set(`${t.repository}@${t.digest}`, t.layerCount);
+  for (const t of tags)
+    if (t.platformSizes !== undefined && t.digest) indexes.set(`${t.repository}@${t.digest}`, t.layerCount);
   return 1 + valid + [...indexes.values()].reduce((a, b) => a + b, 0);
 }
 
@@ -143,7 +153,9 @@ export interface IndexDump {
 /** The whole index by natural keys, without ids and without the times the database stamps (created/indexed/synced). */
 export async function dumpIndex(db: Database): Promise<IndexDump> {
   const q = (sql: string): Promise<Array<Record<string, unknown>>> => db.ds.query(sql);
-  const repositories = (await q("SELECT name, tag_count, total_size, artifact_type, kind, catalog_updated_at, updated_at FROM repositories")).map((r) => ({
+  const repositories = (
+    await q("SELECT name, tag_count, total_size, artifact_type, kind, catalog_updated_at, updated_at FROM repositories")
+  ).map((r) => ({
     name: r.name,
     tagCount: toNumber(r.tag_count),
     totalSize: toNumber(r.total_size),
@@ -166,7 +178,11 @@ FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.
     objectEtag: t.object_etag,
     incomplete: toBool(t.incomplete),
   }));
-  const manifests = (await q("SELECT digest, media_type, artifact_type, kind, json, total_size, layer_count, platform_sizes FROM manifests")).map((m) => ({
+  const manifests = (
+    await q(
+      "SELECT digest, media_type, artifact_type, kind, json, total_size, layer_count, platform_sizes FROM manifests",
+    )
+  ).map((m) => ({
     digest: m.digest,
     mediaType: m.media_type,
     artifactType: m.artifact_type,
@@ -176,12 +192,14 @@ FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.
     layerCount: toNumber(m.layer_count),
     platformSizes: toJson(m.platform_sizes),
   }));
-  const children = (await q("SELECT m.digest AS parent, c.position, c.child_digest, c.platform FROM manifest_children c JOIN manifests m ON m.id = c.parent_id")).map(
-    (c) => ({ parent: c.parent, position: toNumber(c.position), child: c.child_digest, platform: c.platform }),
-  );
-  const edges = (await q("SELECT m.digest AS manifest, e.blob_digest FROM manifest_blobs e JOIN manifests m ON m.id = e.manifest_id")).map(
-    (e) => `${String(e.manifest)} ${String(e.blob_digest)}`,
-  );
+  const children = (
+    await q(
+      "SELECT m.digest AS parent, c.position, c.child_digest, c.platform FROM manifest_children c JOIN manifests m ON m.id = c.parent_id",
+    )
+  ).map((c) => ({ parent: c.parent, position: toNumber(c.position), child: c.child_digest, platform: c.platform }));
+  const edges = (
+    await q("SELECT m.digest AS manifest, e.blob_digest FROM manifest_blobs e JOIN manifests m ON m.id = e.manifest_id")
+  ).map((e) => `${String(e.manifest)} ${String(e.blob_digest)}`);
   const blobs = (await q("SELECT digest, size, media_type, ref_count FROM blobs")).map((b) => ({
     digest: b.digest,
     size: toNumber(b.size),
@@ -190,7 +208,8 @@ FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.
   }));
   const [s] = await q("SELECT repository_count, tag_count, blob_count, total_size, kinds FROM registry_stats");
   const key = (o: Record<string, unknown>) => JSON.stringify(Object.values(o));
-  const sorted = <T extends Record<string, unknown>>(rows: T[]) => rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  const sorted = <T extends Record<string, unknown>>(rows: T[]) =>
+    rows.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   return {
     repositories: sorted(repositories),
     tags: sorted(tags),
@@ -204,7 +223,11 @@ FROM tags t JOIN repositories r ON r.id = t.repository_id JOIN manifests m ON m.
       tagCount: toNumber(s.tag_count),
       blobCount: toNumber(s.blob_count),
       totalSize: toNumber(s.total_size),
-      kinds: Object.fromEntries(Object.entries(toJson<Record<string, number>>(s.kinds) ?? {}).filter(([, n]) => n > 0).sort()),
+      kinds: Object.fromEntries(
+        Object.entries(toJson<Record<string, number>>(s.kinds) ?? {})
+          .filter(([, n]) => n > 0)
+          .sort(),
+      ),
     },
   };
 }

@@ -49,7 +49,10 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
     it("retries a transient store error and counts every attempt", async () => {
       h.faults.failNext({ op: "get", keyMatch: BOOKWORM, error: "unavailable", times: 2 });
       const { finished } = await runSync(h.sync);
-      expect(finished).toMatchObject({ state: "SUCCEEDED", counts: { tagsAdded: fx.indexable.length, objectStoreRequests: firstSyncRequests(fx.tags) + 2 } });
+      expect(finished).toMatchObject({
+        state: "SUCCEEDED",
+        counts: { tagsAdded: fx.indexable.length, objectStoreRequests: firstSyncRequests(fx.tags) + 2 },
+      });
     });
 
     it("turns a persistent store error into a per-tag failure, retried by the next changed catalog", async () => {
@@ -57,16 +60,25 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       const first = await runSync(h.sync);
       expect(first.finished).toMatchObject({
         state: "DEGRADED",
-        counts: { tagsAdded: fx.indexable.length - 1, tagsFailed: 1, objectStoreRequests: firstSyncRequests(fx.tags) + ATTEMPTS - 1 },
+        counts: {
+          tagsAdded: fx.indexable.length - 1,
+          tagsFailed: 1,
+          objectStoreRequests: firstSyncRequests(fx.tags) + ATTEMPTS - 1,
+        },
       });
-      expect(failuresOf(first.events)).toEqual([{ repository: "library/debian", tag: "bookworm", reason: "STORAGE_UNAVAILABLE", message: expect.any(String) }]);
+      expect(failuresOf(first.events)).toEqual([
+        { repository: "library/debian", tag: "bookworm", reason: "STORAGE_UNAVAILABLE", message: expect.any(String) },
+      ]);
       // A repository with no indexable tag is not created.
       expect((await dumpIndex(h.db)).repositories.map((r) => r.name)).not.toContain("library/debian");
 
       h.faults.clear();
       await h.layout.pushManifest("fresh/repo", "v1", image(1));
       const second = await runSync(h.sync);
-      expect(second.finished).toMatchObject({ state: "SUCCEEDED", counts: { tagsAdded: 2, tagsFailed: 0, objectStoreRequests: 3 } });
+      expect(second.finished).toMatchObject({
+        state: "SUCCEEDED",
+        counts: { tagsAdded: 2, tagsFailed: 0, objectStoreRequests: 3 },
+      });
       expect(await dumpIndex(h.db)).toEqual(await freshDump(dialect, h.store));
     });
 
@@ -80,14 +92,20 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       const { events, finished } = await runSync(h.sync);
       expect(finished).toMatchObject({ state: "DEGRADED", counts: { tagsAdded: 1, tagsFailed: 1 } });
       expect(failuresOf(events).map((f) => f.reason)).toEqual(["MANIFEST_INVALID"]);
-      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "library/debian" && t.name === "bookworm")).toEqual({ ...before, objectEtag: '"stale"' });
+      expect(
+        (await dumpIndex(h.db)).tags.find((t) => t.repository === "library/debian" && t.name === "bookworm"),
+      ).toEqual({ ...before, objectEtag: '"stale"' });
     });
 
     it("fails the run when the catalog cannot be read, and writes nothing", async () => {
       h.faults.failNext({ op: "get", keyMatch: CATALOG_KEY, error: "unavailable", times: Infinity });
       h.statements.reset();
       const { finished } = await runSync(h.sync);
-      expect(finished).toMatchObject({ state: "FAILED", errorReason: "STORAGE_UNAVAILABLE", counts: { objectStoreRequests: ATTEMPTS } });
+      expect(finished).toMatchObject({
+        state: "FAILED",
+        errorReason: "STORAGE_UNAVAILABLE",
+        counts: { objectStoreRequests: ATTEMPTS },
+      });
       expect(indexWrites(h.statements)).toEqual([]);
     });
 
@@ -97,14 +115,22 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       h.faults.failNext({ op: "get", keyMatch: child, error: "unavailable", times: Infinity });
       const { events, finished } = await runSync(h.sync);
       const busyboxTags = fx.indexable.filter((t) => t.repository === "library/busybox").length;
-      expect(finished).toMatchObject({ state: "DEGRADED", counts: { tagsAdded: fx.indexable.length - busyboxTags, tagsFailed: busyboxTags } });
+      expect(finished).toMatchObject({
+        state: "DEGRADED",
+        counts: { tagsAdded: fx.indexable.length - busyboxTags, tagsFailed: busyboxTags },
+      });
       expect(new Set(failuresOf(events).map((f) => f.reason))).toEqual(new Set(["STORAGE_UNAVAILABLE"]));
       expect((await dumpIndex(h.db)).tags.filter((t) => t.repository === "library/busybox")).toEqual([]);
     });
   });
 }
 
-const CRASH_POINTS: FaultPoint[] = ["after-first-commit-batch", "during-deletions", "before-aggregates", "before-stats"];
+const CRASH_POINTS: FaultPoint[] = [
+  "after-first-commit-batch",
+  "during-deletions",
+  "before-aggregates",
+  "before-stats",
+];
 
 forEachDialect("sync crashes", (dialect) => {
   let h: SyncHarness;
@@ -144,7 +170,9 @@ forEachDialect("sync crashes", (dialect) => {
       expect(reached).toBe(true);
       // The stats' blob numbers moved in the same transactions as the ref counts: exact mid-run.
       const [kept] = await h.db.ds.query("SELECT blob_count AS n, total_size AS size FROM registry_stats");
-      const [counted] = await h.db.ds.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM blobs WHERE ref_count > 0");
+      const [counted] = await h.db.ds.query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM blobs WHERE ref_count > 0",
+      );
       expect([Number(kept.n), Number(kept.size)]).toEqual([Number(counted.n), Number(counted.size)]);
       await expireSyncLease(h.db);
 

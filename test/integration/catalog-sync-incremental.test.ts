@@ -13,7 +13,16 @@ import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { OCI_CONFIG, OCI_LAYER, image } from "../helpers/images.js";
 import { useS3Server } from "../helpers/s3-server.js";
-import { BLOB_RECOUNT, createSyncHarness, dumpIndex, failuresOf, freshDump, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
+import {
+  BLOB_RECOUNT,
+  createSyncHarness,
+  dumpIndex,
+  failuresOf,
+  freshDump,
+  runSync,
+  type StoreKind,
+  type SyncHarness,
+} from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
@@ -58,7 +67,13 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       );
       const repositoryCount = (await h.db.ds.query("SELECT COUNT(*) AS n FROM repositories"))[0].n;
       h.statements.reset();
-      await step({ tagsUpdated: 1, tagsAdded: 0, tagsRemoved: 0, tagsFailed: fx.failures.length, objectStoreRequests: 1 + alpineTags + retried });
+      await step({
+        tagsUpdated: 1,
+        tagsAdded: 0,
+        tagsRemoved: 0,
+        tagsFailed: fx.failures.length,
+        objectStoreRequests: 1 + alpineTags + retried,
+      });
       const tagReads = /^SELECT t\.repository_id, t\.name, t\.digest/;
       const read = h.statements.parametersOf(tagReads).flatMap((params) => params.slice(1).map(Number));
       expect(read.sort((a, b) => a - b)).toEqual(mustRead.map((r: { id: unknown }) => Number(r.id)));
@@ -80,9 +95,16 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       // The missing index child appears: the incomplete tag is read again and completes.
       await writeMissingChild(h);
       await h.layout.pushManifest("fresh/repo", "v2", image(3));
-      const events = await step({ tagsUpdated: 1, tagsAdded: 1, tagsFailed: fx.failures.length - 1, objectStoreRequests: 1 + 2 + retried });
+      const events = await step({
+        tagsUpdated: 1,
+        tagsAdded: 1,
+        tagsFailed: fx.failures.length - 1,
+        objectStoreRequests: 1 + 2 + retried,
+      });
       expect(failuresOf(events).filter((f) => f.repository === "broken/index")).toEqual([]);
-      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "broken/index")).toMatchObject({ incomplete: false });
+      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "broken/index")).toMatchObject({
+        incomplete: false,
+      });
     });
 
     it("moves the stats' blob numbers with each change, and a full run recounts them", async () => {
@@ -96,7 +118,11 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       await runSync(h.sync);
       expect(h.statements.matching(BLOB_RECOUNT)).toEqual([]);
       const fresh = (await freshDump(dialect, h.store)).stats!;
-      expect((await dumpIndex(h.db)).stats).toEqual({ ...fresh, blobCount: Number(fresh.blobCount) + 5, totalSize: Number(fresh.totalSize) + 7 });
+      expect((await dumpIndex(h.db)).stats).toEqual({
+        ...fresh,
+        blobCount: Number(fresh.blobCount) + 5,
+        totalSize: Number(fresh.totalSize) + 7,
+      });
       h.statements.reset();
       await runSync(h.sync, { full: true });
       expect(h.statements.matching(BLOB_RECOUNT)).toHaveLength(1);
@@ -118,7 +144,9 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       expect(failuresOf(events).filter((f) => f.repository === "library/debian")).toEqual([
         { repository: "library/debian", tag: "bookworm", reason: "MANIFEST_INVALID", message: expect.any(String) },
       ]);
-      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "library/debian" && t.name === "bookworm")).toEqual(before);
+      expect(
+        (await dumpIndex(h.db)).tags.find((t) => t.repository === "library/debian" && t.name === "bookworm"),
+      ).toEqual(before);
 
       // Readable again, and the catalog changes elsewhere: the failed repository is retried.
       await h.store.put(key, original.status === "ok" ? original.body : Buffer.alloc(0));
@@ -127,7 +155,12 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       const again = await runSync(h.sync);
       expect(again.finished.state).toBe("SUCCEEDED");
       // debian is read again (its failure kept it from being skipped): both tags answer 304.
-      expect(again.finished.counts).toMatchObject({ tagsAdded: 1, tagsUpdated: 0, tagsFailed: 0, objectStoreRequests: 4 });
+      expect(again.finished.counts).toMatchObject({
+        tagsAdded: 1,
+        tagsUpdated: 0,
+        tagsFailed: 0,
+        objectStoreRequests: 4,
+      });
       const fresh = await freshDump(dialect, h.store);
       // Same digest, so its push time stayed (Epoch); a fresh sync reads the rewritten object's time.
       const strip = (d: Awaited<ReturnType<typeof dumpIndex>>) => ({
@@ -137,7 +170,6 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       });
       expect(strip(await dumpIndex(h.db))).toEqual(strip(fresh));
     });
-
   });
 }
 

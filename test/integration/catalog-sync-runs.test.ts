@@ -12,7 +12,15 @@ import type { SyncEvent, SyncFlags } from "../../src/services/sync/sync-types.js
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { rejection } from "../helpers/errors.js";
-import { createSyncHarness, dumpIndex, expireSyncLease, indexWrites, INCREMENTAL, runSync, type SyncHarness } from "../helpers/sync-harness.js";
+import {
+  createSyncHarness,
+  dumpIndex,
+  expireSyncLease,
+  indexWrites,
+  INCREMENTAL,
+  runSync,
+  type SyncHarness,
+} from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
@@ -85,7 +93,10 @@ forEachDialect("sync runs", (dialect) => {
 
     const other: SyncFlags = { ...INCREMENTAL, full: true };
     expect(await rejection(h.sync.start(other, "api"))).toMatchObject({ kind: "aborted", reason: "SYNC_IN_PROGRESS" });
-    expect(await rejection(h.replica().start(INCREMENTAL, "api"))).toMatchObject({ kind: "aborted", reason: "SYNC_IN_PROGRESS" });
+    expect(await rejection(h.replica().start(INCREMENTAL, "api"))).toMatchObject({
+      kind: "aborted",
+      reason: "SYNC_IN_PROGRESS",
+    });
     // A caller that goes away only detaches.
     detached.abort();
     expect((await third.next()).done).toBe(true);
@@ -93,7 +104,13 @@ forEachDialect("sync runs", (dialect) => {
     g.open();
     const a = await firstEvents;
     const b = await secondEvents;
-    expect(a[0]).toMatchObject({ type: "started", runId: first.runId, joined: false, mode: "INCREMENTAL", dryRun: false });
+    expect(a[0]).toMatchObject({
+      type: "started",
+      runId: first.runId,
+      joined: false,
+      mode: "INCREMENTAL",
+      dryRun: false,
+    });
     expect(b[0]).toMatchObject({ type: "started", runId: first.runId, joined: true });
     // The joiner got the failures sent before it joined (invalid names, found while planning), then the rest live.
     const failures = (events: SyncEvent[]) => events.filter((e) => e.type === "failure").map((e) => JSON.stringify(e));
@@ -104,7 +121,12 @@ forEachDialect("sync runs", (dialect) => {
 
     const phases = a.flatMap((e) => (e.type === "progress" ? [e.phase] : []));
     expect([...new Set(phases)]).toEqual(["CATALOG", "PLAN", "FETCH", "COMMIT", "CLEANUP"]);
-    expect((await h.sync.status()).last).toMatchObject({ runId: first.runId, state: "DEGRADED", failureCount: fx.failures.length, holder: h.sync.holder });
+    expect((await h.sync.status()).last).toMatchObject({
+      runId: first.runId,
+      state: "DEGRADED",
+      failureCount: fx.failures.length,
+      holder: h.sync.holder,
+    });
   });
 
   it("cancels before the commit phase with no writes, from this replica or another", async () => {
@@ -119,7 +141,10 @@ forEachDialect("sync runs", (dialect) => {
       g.open();
       expect(finishedOf(await events)).toMatchObject({ state: "CANCELLED", errorReason: "CANCELLED" });
       expect(indexWrites(h.statements)).toEqual([]);
-      expect(await rejection(h.sync.cancel(run.runId))).toMatchObject({ kind: "failed_precondition", reason: "SYNC_FINISHED" });
+      expect(await rejection(h.sync.cancel(run.runId))).toMatchObject({
+        kind: "failed_precondition",
+        reason: "SYNC_FINISHED",
+      });
     }
     expect(await rejection(h.sync.cancel(424242))).toMatchObject({ kind: "not_found", reason: "SYNC_RUN_NOT_FOUND" });
     expect((await dumpIndex(h.db)).tags).toEqual([]);
@@ -127,11 +152,17 @@ forEachDialect("sync runs", (dialect) => {
 
   it("refuses to cancel a run that is writing, and finishes it", async () => {
     const g = gate();
-    const sync = h.replica({ commitBatchSize: 2, faultPoints: (p) => (p === "after-first-commit-batch" ? g.wait() : undefined) });
+    const sync = h.replica({
+      commitBatchSize: 2,
+      faultPoints: (p) => (p === "after-first-commit-batch" ? g.wait() : undefined),
+    });
     const run = await sync.start(INCREMENTAL, "api");
     const events = collect(run.events());
     await g.reached;
-    expect(await rejection(h.replica().cancel(run.runId))).toMatchObject({ kind: "failed_precondition", reason: "SYNC_COMMITTING" });
+    expect(await rejection(h.replica().cancel(run.runId))).toMatchObject({
+      kind: "failed_precondition",
+      reason: "SYNC_COMMITTING",
+    });
     g.open();
     expect(finishedOf(await events)).toMatchObject({ state: "DEGRADED", counts: { tagsAdded: fx.indexable.length } });
   });
@@ -147,7 +178,10 @@ forEachDialect("sync runs", (dialect) => {
     await stopped;
     expect(finishedOf(await events)).toMatchObject({ state: "CANCELLED", errorReason: "SHUTTING_DOWN" });
     expect(indexWrites(h.statements)).toEqual([]);
-    expect(await rejection(h.sync.start(INCREMENTAL, "api"))).toMatchObject({ kind: "unavailable", reason: "SHUTTING_DOWN" });
+    expect(await rejection(h.sync.start(INCREMENTAL, "api"))).toMatchObject({
+      kind: "unavailable",
+      reason: "SHUTTING_DOWN",
+    });
   });
 
   it("writes nothing after losing the lease", async () => {
@@ -208,7 +242,11 @@ forEachDialect("sync runs", (dialect) => {
     });
     const { events, finished } = await runSync(sync);
     finishedOf(events);
-    expect(finished).toMatchObject({ state: "FAILED", errorReason: "INTERNAL", message: "internal error during the sync" });
+    expect(finished).toMatchObject({
+      state: "FAILED",
+      errorReason: "INTERNAL",
+      message: "internal error during the sync",
+    });
     await h.db.ds.query("ALTER TABLE manifest_children_gone RENAME TO manifest_children");
     expect((await runSync(h.sync)).finished.state).toBe("DEGRADED");
   });

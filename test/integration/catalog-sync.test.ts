@@ -7,11 +7,28 @@
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
 import { CATALOG_KEY, manifestKey, removeCatalogTag } from "../../src/storage/registry-layout.js";
-import { expectedRefCounts, expectedRepositoryTotals, writeRegistryFixture, writeScaleRegistry, type ExpectedTag, type RegistryFixture } from "../fixtures/registry-fixture.js";
+import {
+  expectedRefCounts,
+  expectedRepositoryTotals,
+  writeRegistryFixture,
+  writeScaleRegistry,
+  type ExpectedTag,
+  type RegistryFixture,
+} from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";
 import { image } from "../helpers/images.js";
 import { useS3Server } from "../helpers/s3-server.js";
-import { createSyncHarness, dumpIndex, failuresOf, firstSyncRequests, freshDump, indexWrites, runSync, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
+import {
+  createSyncHarness,
+  dumpIndex,
+  failuresOf,
+  firstSyncRequests,
+  freshDump,
+  indexWrites,
+  runSync,
+  type StoreKind,
+  type SyncHarness,
+} from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
@@ -52,7 +69,9 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       // Invalid names were never turned into keys.
       expect(h.requests.log.filter((r) => /UPPER|bad tag|\.hidden/.test(r.key))).toEqual([]);
       expect(failuresOf(events).map((f) => [f.repository, f.tag, f.reason])).toEqual(
-        [...fx.failures].sort((a, b) => `${a.repository}:${a.tag}`.localeCompare(`${b.repository}:${b.tag}`)).map((f) => [f.repository, f.tag, f.broken]),
+        [...fx.failures]
+          .sort((a, b) => `${a.repository}:${a.tag}`.localeCompare(`${b.repository}:${b.tag}`))
+          .map((f) => [f.repository, f.tag, f.broken]),
       );
 
       const dump = await dumpIndex(h.db);
@@ -77,7 +96,13 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       expect(dump.manifests.map((m) => m.digest).sort()).toEqual([...byDigest.keys()].sort());
       for (const m of dump.manifests) {
         const t = byDigest.get(String(m.digest))!;
-        expect({ mediaType: m.mediaType, artifactType: m.artifactType, kind: m.kind, totalSize: m.totalSize, layerCount: m.layerCount }).toEqual({
+        expect({
+          mediaType: m.mediaType,
+          artifactType: m.artifactType,
+          kind: m.kind,
+          totalSize: m.totalSize,
+          layerCount: m.layerCount,
+        }).toEqual({
           mediaType: t.mediaType,
           artifactType: t.artifactType ?? "",
           kind: t.kind,
@@ -91,7 +116,9 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
 
       const refs = expectedRefCounts(fx.tags);
       expect(dump.blobs).toEqual(
-        [...refs].map(([digest, b]) => ({ digest, size: b.size, mediaType: b.mediaType, refCount: b.refCount })).sort((a, b) => (a.digest < b.digest ? -1 : 1)),
+        [...refs]
+          .map(([digest, b]) => ({ digest, size: b.size, mediaType: b.mediaType, refCount: b.refCount }))
+          .sort((a, b) => (a.digest < b.digest ? -1 : 1)),
       );
 
       const totals = expectedRepositoryTotals(fx.tags);
@@ -145,7 +172,13 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       h.statements.reset();
       const { finished } = await runSync(h.sync);
       expect(finished.state).toBe("SUCCEEDED");
-      expect(finished.counts).toMatchObject({ objectStoreRequests: 1, tagsUnchanged: fx.indexable.length, tagsAdded: 0, tagsUpdated: 0, tagsFailed: 0 });
+      expect(finished.counts).toMatchObject({
+        objectStoreRequests: 1,
+        tagsUnchanged: fx.indexable.length,
+        tagsAdded: 0,
+        tagsUpdated: 0,
+        tagsFailed: 0,
+      });
       expect(h.requests.log).toEqual([{ op: "get", key: CATALOG_KEY }]);
       expect(indexWrites(h.statements)).toEqual([]);
       // Lease, run row, stored ETag, last-sync time, release: a constant, whatever the registry's size.
@@ -164,7 +197,10 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       await h.layout.pushManifest("team/k", "t3", image(20));
       const { finished } = await runSync(h.sync);
       expect(finished.state).toBe("SUCCEEDED");
-      expect(finished.counts).toMatchObject({ tagsUpdated: 1, tagsUnchanged: 4 + (await dumpIndex(h.db)).tags.length - 5 });
+      expect(finished.counts).toMatchObject({
+        tagsUpdated: 1,
+        tagsUnchanged: 4 + (await dumpIndex(h.db)).tags.length - 5,
+      });
       expect(finished.counts.objectStoreRequests).toBeLessThanOrEqual(5 + 2);
       expect(h.requests.count({ op: "get", keyMatch: /^manifests\/(?!team\/k\/)/ })).toBe(0);
     });
@@ -197,7 +233,10 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       expect(await dumpIndex(h.db)).toEqual(before);
 
       const dry = await runSync(h.sync, { allowMassRemoval: true, dryRun: true });
-      expect(dry.finished).toMatchObject({ state: "SUCCEEDED", counts: { tagsRemoved: 120, repositoriesRemoved: 1, tagsUnchanged: 1 } });
+      expect(dry.finished).toMatchObject({
+        state: "SUCCEEDED",
+        counts: { tagsRemoved: 120, repositoriesRemoved: 1, tagsUnchanged: 1 },
+      });
       expect(await dumpIndex(h.db)).toEqual(before);
 
       const allowed = await runSync(h.sync, { allowMassRemoval: true });
@@ -206,4 +245,3 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
     });
   });
 }
-

@@ -12,14 +12,24 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { migrateFromEpoch } from "../../src/cli/migrate-from-epoch.js";
 import { openDatabase, type Database } from "../../src/db/data-source.js";
-import { adoptEpochDatabase, SimulatedAdoptionCrash, type AdoptionFaultPoint, type AdoptionResult } from "../../src/db/epoch-adoption/adopt.js";
+import {
+  adoptEpochDatabase,
+  SimulatedAdoptionCrash,
+  type AdoptionFaultPoint,
+  type AdoptionResult,
+} from "../../src/db/epoch-adoption/adopt.js";
 import { assertMigrated, migrate } from "../../src/db/migrate.js";
 import { buildTable, initialTables } from "../../src/db/migrations/1763900000000-initial-schema.js";
 import { toBool, toDate, toJson, toNumber } from "../../src/db/sql/decode.js";
 import { configureLogger } from "../../src/logger.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import type { ObjectStore } from "../../src/storage/object-store.js";
-import { expectedRefCounts, writeRegistryFixture, type ExpectedTag, type RegistryFixture } from "../fixtures/registry-fixture.js";
+import {
+  expectedRefCounts,
+  writeRegistryFixture,
+  type ExpectedTag,
+  type RegistryFixture,
+} from "../fixtures/registry-fixture.js";
 import { createTestDatabase, mariadbServerUrl, type TestDatabase } from "../helpers/database.js";
 import { createEpochDatabase, EPOCH_TOKENS, type EpochDatabase, type EpochShape } from "../helpers/epoch-schema.js";
 import { StatementCounter } from "../helpers/statement-counter.js";
@@ -69,7 +79,9 @@ afterEach(async () => {
 const quiet = { print: () => {} };
 
 async function tableNames(db: Database): Promise<string[]> {
-  const rows: Array<{ t: string }> = await db.ds.query("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME");
+  const rows: Array<{ t: string }> = await db.ds.query(
+    "SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+  );
   return rows.map((r) => r.t);
 }
 
@@ -128,7 +140,9 @@ const byName = (a: { repository: unknown; tag: unknown }, b: { repository: unkno
 
 /** Created annotations at millisecond precision; otherwise Epoch's own push time (its sync time). */
 const pushTime = (t: ExpectedTag, epoch: EpochDatabase) =>
-  t.createdAt ? new Date(Date.parse(t.createdAt.replace(/(\.\d{3})\d+/, "$1"))).toISOString() : epoch.syncedAt.toISOString();
+  t.createdAt
+    ? new Date(Date.parse(t.createdAt.replace(/(\.\d{3})\d+/, "$1"))).toISOString()
+    : epoch.syncedAt.toISOString();
 
 const isIndex = (t: ExpectedTag) => t.platformSizes !== undefined;
 
@@ -200,7 +214,9 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
       const edges: Array<{ manifest: string; blobDigest: string }> = await db.ds.query(
         "SELECT m.digest AS manifest, e.blob_digest AS blobDigest FROM manifest_blobs e JOIN manifests m ON m.id = e.manifest_id",
       );
-      const expectedEdges = new Set(tags.filter((t) => !isIndex(t)).flatMap((t) => t.blobs.map((b) => `${t.digest} ${b.digest}`)));
+      const expectedEdges = new Set(
+        tags.filter((t) => !isIndex(t)).flatMap((t) => t.blobs.map((b) => `${t.digest} ${b.digest}`)),
+      );
       expect(new Set(edges.map((e) => `${e.manifest} ${e.blobDigest}`))).toEqual(expectedEdges);
       const children: Array<{ n: unknown }> = await db.ds.query("SELECT COUNT(*) AS n FROM manifest_children");
       const indexDigests = new Map(tags.filter(isIndex).map((t) => [t.digest, t.layerCount]));
@@ -208,8 +224,12 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
 
       // Blobs: every blob Epoch knew (but the negative size of the invalid manifest), `sha256:`-prefixed;
       // ref counts from the edges known so far.
-      const blobs: Array<Record<string, unknown>> = await db.ds.query("SELECT digest, size, media_type, ref_count FROM blobs");
-      const epochBlobs: Array<{ digest: string }> = await db.ds.query("SELECT digest FROM epoch_v0_blobs WHERE size >= 0");
+      const blobs: Array<Record<string, unknown>> = await db.ds.query(
+        "SELECT digest, size, media_type, ref_count FROM blobs",
+      );
+      const epochBlobs: Array<{ digest: string }> = await db.ds.query(
+        "SELECT digest FROM epoch_v0_blobs WHERE size >= 0",
+      );
       expect(toNumber((await db.ds.query("SELECT COUNT(*) AS n FROM epoch_v0_blobs WHERE size < 0"))[0].n)).toBe(1);
       expect(new Set(blobs.map((b) => b.digest))).toEqual(new Set(epochBlobs.map((b) => `sha256:${b.digest}`)));
       const refs = expectedRefCounts(tags.filter((t) => !isIndex(t)));
@@ -223,7 +243,9 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
       }
 
       // Repository aggregates and the stats row.
-      const repos: Array<Record<string, unknown>> = await db.ds.query("SELECT name, tag_count, catalog_updated_at FROM repositories ORDER BY name");
+      const repos: Array<Record<string, unknown>> = await db.ds.query(
+        "SELECT name, tag_count, catalog_updated_at FROM repositories ORDER BY name",
+      );
       expect(repos.map((r) => r.name)).toEqual(repositories);
       for (const r of repos) {
         expect(toNumber(r.tag_count)).toBe(tags.filter((t) => t.repository === r.name).length);
@@ -231,7 +253,10 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
         expect(r.catalog_updated_at).toBeNull();
       }
       const [stats] = await db.ds.query("SELECT repository_count, tag_count FROM registry_stats");
-      expect({ repos: toNumber(stats.repository_count), tags: toNumber(stats.tag_count) }).toEqual({ repos: repositories.length, tags: tags.length });
+      expect({ repos: toNumber(stats.repository_count), tags: toNumber(stats.tag_count) }).toEqual({
+        repos: repositories.length,
+        tags: tags.length,
+      });
 
       // Epoch's tables are kept, renamed, untouched; ours replace them; the schema is exactly ours.
       const tables = await tableNames(db);
@@ -296,7 +321,10 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
     expect(lines[0]).toContain("adopted from Epoch already");
 
     const dropped = await migrateFromEpoch(db, { dropLegacy: true, ...quiet });
-    expect(dropped).toMatchObject({ outcome: "already-adopted", droppedLegacy: EPOCH_TABLES.map((t) => `epoch_v0_${t}`).sort(byTable) });
+    expect(dropped).toMatchObject({
+      outcome: "already-adopted",
+      droppedLegacy: EPOCH_TABLES.map((t) => `epoch_v0_${t}`).sort(byTable),
+    });
     expect((await tableNames(db)).filter((t) => t.startsWith("epoch_v0_"))).toEqual([]);
     expect(await dumpIndex(db)).toEqual(dump);
     expect(await tokenRows(db)).toEqual(expectedTokens());
@@ -306,7 +334,14 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
     const reference = await setup();
     await adoptEpochDatabase(reference.db, { batchSize: 4 });
     const want = { index: await dumpIndex(reference.db), tokens: await tokenRows(reference.db) };
-    const points: AdoptionFaultPoint[] = ["after-rename", "after-schema", "after-tokens", "after-first-catalog-batch", "after-catalog", "after-blobs"];
+    const points: AdoptionFaultPoint[] = [
+      "after-rename",
+      "after-schema",
+      "after-tokens",
+      "after-first-catalog-batch",
+      "after-catalog",
+      "after-blobs",
+    ];
     for (const point of points) {
       const { db } = await setup();
       const crash = adoptEpochDatabase(db, {
@@ -322,7 +357,11 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
       // A dry run now says what is left, and still writes nothing.
       statements(db).reset();
       const planned = await adoptEpochDatabase(db, { dryRun: true });
-      expect(planned, point).toMatchObject({ outcome: "planned", state: { kind: "adopting" }, plan: { tokens: expect.any(Array) } });
+      expect(planned, point).toMatchObject({
+        outcome: "planned",
+        state: { kind: "adopting" },
+        plan: { tokens: expect.any(Array) },
+      });
       expect(statements(db).matching(WRITES), point).toEqual([]);
       // kill -9 leaves the lease held until it expires; let it expire now instead of waiting.
       await db.ds.query("UPDATE coordination SET expires_at = '2000-01-01 00:00:00' WHERE name = 'migration'");
@@ -339,7 +378,10 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
     const { db, test } = await setup();
     const other = await openDatabase(test.url);
     try {
-      const results = await Promise.all([adoptEpochDatabase(db, { holder: "a" }), adoptEpochDatabase(other, { holder: "b" })]);
+      const results = await Promise.all([
+        adoptEpochDatabase(db, { holder: "a" }),
+        adoptEpochDatabase(other, { holder: "b" }),
+      ]);
       expect(results.map((r) => r.outcome).sort()).toEqual(["adopted", "already-adopted"]);
       expect(await tokenRows(db)).toEqual(expectedTokens());
     } finally {
@@ -371,8 +413,16 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
     const cases: Array<[string, string, RegExp]> = [
       ["an unknown column", "ALTER TABLE tags ADD COLUMN labels TEXT", /tags\.labels is not a column Epoch creates/],
       ["a missing table", "DROP TABLE blobs", /table blobs is missing/],
-      ["a wrong type", "ALTER TABLE tokens MODIFY token_hash VARCHAR(128) NOT NULL", /tokens\.token_hash is varchar\(128\), expected hex64/],
-      ["one of our tables beside Epoch's", "CREATE TABLE manifests (id INT PRIMARY KEY)", /table manifests already exists/],
+      [
+        "a wrong type",
+        "ALTER TABLE tokens MODIFY token_hash VARCHAR(128) NOT NULL",
+        /tokens\.token_hash is varchar\(128\), expected hex64/,
+      ],
+      [
+        "one of our tables beside Epoch's",
+        "CREATE TABLE manifests (id INT PRIMARY KEY)",
+        /table manifests already exists/,
+      ],
     ];
     for (const [what, sql, message] of cases) {
       const { db, epoch } = await setup();
@@ -391,7 +441,9 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
     const sqlite = await createTestDatabase("sqlite");
     const lite = await openDatabase(sqlite.url);
     try {
-      await expect(adoptEpochDatabase(lite)).rejects.toThrow(/MySQL\/MariaDB database Epoch itself used; this is SQLite/);
+      await expect(adoptEpochDatabase(lite)).rejects.toThrow(
+        /MySQL\/MariaDB database Epoch itself used; this is SQLite/,
+      );
     } finally {
       await lite.close();
       await sqlite.drop();
@@ -410,7 +462,9 @@ JOIN repositories r ON r.name = er.name JOIN tags t ON t.repository_id = r.id AN
 
   it("`migrate` and `serve --no-migrate` refuse an unadopted Epoch database, naming `migrate --from-epoch`", async () => {
     const { db } = await setup();
-    await expect(migrate(db)).rejects.toThrow(/stop Epoch's writers, back up, then run `epoch-meta migrate --from-epoch`/);
+    await expect(migrate(db)).rejects.toThrow(
+      /stop Epoch's writers, back up, then run `epoch-meta migrate --from-epoch`/,
+    );
     await expect(assertMigrated(db)).rejects.toThrow(/epoch-meta migrate --from-epoch/);
     expect((await tableNames(db)).sort()).toEqual([...EPOCH_TABLES].sort());
   });

@@ -7,8 +7,18 @@ import { QueryFailedError } from "typeorm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/data-source.js";
 import { EpochError, type ErrorKind, type ErrorReason } from "../../src/errors.js";
-import { REPOSITORY_ORDERS, TAG_ORDERS, type RepositoryOrder, type TagOrder } from "../../src/services/queries/list-options.js";
-import { MetadataQueries, type BlobRecord, type RepositoryRecord, type TagRecord } from "../../src/services/queries/metadata-queries.js";
+import {
+  REPOSITORY_ORDERS,
+  TAG_ORDERS,
+  type RepositoryOrder,
+  type TagOrder,
+} from "../../src/services/queries/list-options.js";
+import {
+  MetadataQueries,
+  type BlobRecord,
+  type RepositoryRecord,
+  type TagRecord,
+} from "../../src/services/queries/metadata-queries.js";
 import { blobPageSql } from "../../src/db/queries/blob-queries.js";
 import type { SqlFragment } from "../../src/db/queries/keyset.js";
 import { repositoryPageSql } from "../../src/db/queries/repository-queries.js";
@@ -84,7 +94,14 @@ forEachDialect("metadata queries", (dialect) => {
     ({ db, cleanup } = await createMigratedDatabase(dialect, { logger: counter }));
     seed = await new IndexSeeder(db).init();
     queries = new MetadataQueries(db);
-    await seed.repository("library/app", { tagCount: 4, totalSize: 4321, kind: "IMAGE_INDEX", artifactType: "", createdAt: at(0), updatedAt: at(50) });
+    await seed.repository("library/app", {
+      tagCount: 4,
+      totalSize: 4321,
+      kind: "IMAGE_INDEX",
+      artifactType: "",
+      createdAt: at(0),
+      updatedAt: at(50),
+    });
     await seed.tags("library/app", [
       { name: "latest", totalSize: 100, pushedAt: at(10), json: '{"which":"lower"}' },
       { name: "Latest", totalSize: 200, pushedAt: at(20), json: '{"which":"upper"}' },
@@ -178,14 +195,46 @@ forEachDialect("metadata queries", (dialect) => {
       await expectFailure(queries.listTags("library//app", list()), "invalid_argument", "INVALID_NAME");
       await expectFailure(queries.getBlob("sha256:ABC"), "invalid_argument", "INVALID_DIGEST");
       await expectFailure(queries.getBlob(`sha256:${"A".repeat(64)}`), "invalid_argument", "INVALID_DIGEST");
-      await expectFailure(queries.listTags("library/app", list({ pageSize: -1 })), "invalid_argument", "INVALID_PAGE_SIZE");
-      await expectFailure(queries.listTags("library/app", list({ orderBy: "digest" })), "invalid_argument", "INVALID_ORDER_BY");
-      await expectFailure(queries.listRepositories(list({ orderBy: "name desc" })), "invalid_argument", "INVALID_ORDER_BY");
-      await expectFailure(queries.listTags("library/app", list({ pageToken: "garbage!" })), "invalid_argument", "INVALID_PAGE_TOKEN");
-      await expectFailure(queries.listTags("library/app", list({ filter: ["size==1"] })), "invalid_argument", "INVALID_FILTER");
-      await expectFailure(queries.listTags("library/app", list({ filter: ["name~=(a"] })), "invalid_argument", "INVALID_FILTER");
-      await expectFailure(queries.listRepositories(list({ filter: ["digest==x"] })), "invalid_argument", "INVALID_FILTER");
-      await expectFailure(queries.listTags("library/app", list({ filter: ['labels."team"==a'] })), "unimplemented", "UNIMPLEMENTED");
+      await expectFailure(
+        queries.listTags("library/app", list({ pageSize: -1 })),
+        "invalid_argument",
+        "INVALID_PAGE_SIZE",
+      );
+      await expectFailure(
+        queries.listTags("library/app", list({ orderBy: "digest" })),
+        "invalid_argument",
+        "INVALID_ORDER_BY",
+      );
+      await expectFailure(
+        queries.listRepositories(list({ orderBy: "name desc" })),
+        "invalid_argument",
+        "INVALID_ORDER_BY",
+      );
+      await expectFailure(
+        queries.listTags("library/app", list({ pageToken: "garbage!" })),
+        "invalid_argument",
+        "INVALID_PAGE_TOKEN",
+      );
+      await expectFailure(
+        queries.listTags("library/app", list({ filter: ["size==1"] })),
+        "invalid_argument",
+        "INVALID_FILTER",
+      );
+      await expectFailure(
+        queries.listTags("library/app", list({ filter: ["name~=(a"] })),
+        "invalid_argument",
+        "INVALID_FILTER",
+      );
+      await expectFailure(
+        queries.listRepositories(list({ filter: ["digest==x"] })),
+        "invalid_argument",
+        "INVALID_FILTER",
+      );
+      await expectFailure(
+        queries.listTags("library/app", list({ filter: ['labels."team"==a'] })),
+        "unimplemented",
+        "UNIMPLEMENTED",
+      );
       expect(counter.statements).toEqual([]);
     });
   });
@@ -230,7 +279,10 @@ forEachDialect("metadata queries", (dialect) => {
       ];
       for (const attempt of reuse) await expectFailure(attempt, "invalid_argument", "INVALID_PAGE_TOKEN");
       // Equivalent spellings of the same order_by are the same query.
-      const same = await queries.listTags("big", list({ pageSize: 3, pageToken: page.nextPageToken, orderBy: " name  asc " }));
+      const same = await queries.listTags(
+        "big",
+        list({ pageSize: 3, pageToken: page.nextPageToken, orderBy: " name  asc " }),
+      );
       expect(same.items.map((t) => t.name)).toEqual(["t0003", "t0004", "t0005"]);
     });
 
@@ -239,7 +291,9 @@ forEachDialect("metadata queries", (dialect) => {
         const rnd = random(order.length * 7919);
         const repository = `paging/${order.replace(" ", "-")}`;
         // Names mix cases so byte order matters; keys repeat so ties are broken by name.
-        const initial = Array.from({ length: 45 }, (_, i) => pagingTag(`${i % 4 === 0 ? "T" : "t"}${String(i).padStart(2, "0")}`, rnd));
+        const initial = Array.from({ length: 45 }, (_, i) =>
+          pagingTag(`${i % 4 === 0 ? "T" : "t"}${String(i).padStart(2, "0")}`, rnd),
+        );
         await seed.tags(repository, initial);
         const deleted = new Set<string>();
         const seen: TagRecord[] = [];
@@ -251,12 +305,18 @@ forEachDialect("metadata queries", (dialect) => {
           token = page.nextPageToken;
           pages++;
           // New rows on both sides of the cursor (some with keys equal to existing ones)...
-          await seed.tags(repository, [0, 1, 2].map((k) => pagingTag(`n${pages}-${k}`, rnd)));
+          await seed.tags(
+            repository,
+            [0, 1, 2].map((k) => pagingTag(`n${pages}-${k}`, rnd)),
+          );
           // ...one row not read yet deleted, and on every third page the row the token points at.
           const last = pages % 3 === 0 ? page.items[page.items.length - 1] : undefined;
           const ahead = initial.find((t) => !deleted.has(t.name) && !seen.some((s) => s.name === t.name));
           for (const name of [last?.name, ahead?.name].filter((n): n is string => n !== undefined)) {
-            await db.ds.query("DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?", [repository, name]);
+            await db.ds.query(
+              "DELETE FROM tags WHERE repository_id = (SELECT id FROM repositories WHERE name = ?) AND name = ?",
+              [repository, name],
+            );
             deleted.add(name);
           }
         } while (token !== "" && pages < 100);
@@ -293,7 +353,10 @@ forEachDialect("metadata queries", (dialect) => {
       name,
       kind: kinds[i % 4]!,
       artifactType: kinds[i % 4] === "CLOUD_IMAGE" ? OS : "",
-      mediaType: kinds[i % 4] === "IMAGE_INDEX" ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json",
+      mediaType:
+        kinds[i % 4] === "IMAGE_INDEX"
+          ? "application/vnd.oci.image.index.v1+json"
+          : "application/vnd.oci.image.manifest.v1+json",
       pushedAt: at(i % 5),
       totalSize: (i % 4) * 10,
     }));
@@ -308,7 +371,10 @@ forEachDialect("metadata queries", (dialect) => {
       [["name~=^v1\\."], (t) => /^v1\./.test(t.name)],
       [["name~=rc[0-2]$,kind!=SNAPSHOT"], (t) => /rc[0-2]$/.test(t.name) && t.kind !== "SNAPSHOT"],
       [["name~=(?i)^latest$"], (t) => t.name.toLowerCase() === "latest"],
-      [["media_type~=index", "name~=/^v2\\.[0-3]$/"], (t) => t.mediaType!.includes("index") || /^v2\.[0-3]$/.test(t.name)],
+      [
+        ["media_type~=index", "name~=/^v2\\.[0-3]$/"],
+        (t) => t.mediaType!.includes("index") || /^v2\.[0-3]$/.test(t.name),
+      ],
       [["digest==" + fakeDigest("filter/app", "stable")], (t) => t.name === "stable"],
     ];
 
@@ -318,14 +384,23 @@ forEachDialect("metadata queries", (dialect) => {
 
     for (const order of TAG_ORDERS) {
       it(`ListTags "${order}": every filter, paginated, selects exactly the matching tags`, async () => {
-        const reference = seeded.map((t) => ({ ...t, pushedAt: t.pushedAt!, totalSize: t.totalSize! }) as unknown as TagRecord);
+        const reference = seeded.map(
+          (t) => ({ ...t, pushedAt: t.pushedAt!, totalSize: t.totalSize! }) as unknown as TagRecord,
+        );
         for (const [filter, want] of CASES) {
-          const expected = seeded.filter(want).map((t) => reference.find((r) => r.name === t.name)!).sort(TAG_ORDER_COMPARE[order]).map((t) => t.name);
+          const expected = seeded
+            .filter(want)
+            .map((t) => reference.find((r) => r.name === t.name)!)
+            .sort(TAG_ORDER_COMPARE[order])
+            .map((t) => t.name);
           const got: string[] = [];
           let token = "";
           let pages = 0;
           do {
-            const page = await queries.listTags("filter/app", list({ pageSize: 3, pageToken: token, orderBy: order, filter }));
+            const page = await queries.listTags(
+              "filter/app",
+              list({ pageSize: 3, pageToken: token, orderBy: order, filter }),
+            );
             expect(page.items.length).toBeLessThanOrEqual(3);
             got.push(...page.items.map((t) => t.name));
             token = page.nextPageToken;
@@ -338,9 +413,20 @@ forEachDialect("metadata queries", (dialect) => {
     it("binds page tokens to the filter (equivalent spellings are the same filter)", async () => {
       const page = await queries.listTags("filter/app", list({ pageSize: 2, filter: ["name~=^v1"] }));
       expect(page.nextPageToken).not.toBe("");
-      await expectFailure(queries.listTags("filter/app", list({ pageToken: page.nextPageToken, filter: ["name~=^v2"] })), "invalid_argument", "INVALID_PAGE_TOKEN");
-      await expectFailure(queries.listTags("filter/app", list({ pageToken: page.nextPageToken })), "invalid_argument", "INVALID_PAGE_TOKEN");
-      const next = await queries.listTags("filter/app", list({ pageSize: 2, pageToken: page.nextPageToken, filter: [' name ~= "^v1" '] }));
+      await expectFailure(
+        queries.listTags("filter/app", list({ pageToken: page.nextPageToken, filter: ["name~=^v2"] })),
+        "invalid_argument",
+        "INVALID_PAGE_TOKEN",
+      );
+      await expectFailure(
+        queries.listTags("filter/app", list({ pageToken: page.nextPageToken })),
+        "invalid_argument",
+        "INVALID_PAGE_TOKEN",
+      );
+      const next = await queries.listTags(
+        "filter/app",
+        list({ pageSize: 2, pageToken: page.nextPageToken, filter: [' name ~= "^v1" '] }),
+      );
       expect(next.items.map((t) => t.name)).toEqual(["v1.10", "v1.11"]);
     });
 
@@ -353,7 +439,12 @@ forEachDialect("metadata queries", (dialect) => {
       await seed.blobs([
         { digest: fakeDigest("gz"), size: 1, refCount: 1, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" },
         { digest: fakeDigest("zst"), size: 1, refCount: 1, mediaType: "application/vnd.oci.image.layer.v1.tar+zstd" },
-        { digest: fakeDigest("gz-unref"), size: 1, refCount: 0, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" },
+        {
+          digest: fakeDigest("gz-unref"),
+          size: 1,
+          refCount: 0,
+          mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+        },
       ]);
       const blobs = await queries.listBlobs(list({ filter: ["media_type~=gzip$"] }));
       expect(blobs.items.map((b) => b.digest)).toEqual([fakeDigest("gz")]);
@@ -390,7 +481,8 @@ forEachDialect("metadata queries", (dialect) => {
           .sort(REPOSITORY_ORDER_COMPARE[order])
           .map((r) => r.name);
         expect(names.filter((n) => n.startsWith(`${prefix}/a`))).toEqual(expected);
-        for (let i = 1; i < seen.length; i++) expect(REPOSITORY_ORDER_COMPARE[order](seen[i - 1]!, seen[i]!)).toBeLessThan(0);
+        for (let i = 1; i < seen.length; i++)
+          expect(REPOSITORY_ORDER_COMPARE[order](seen[i - 1]!, seen[i]!)).toBeLessThan(0);
       });
     }
   });
@@ -413,7 +505,11 @@ forEachDialect("metadata queries", (dialect) => {
      * table, and whether the keyset bound is an exact range — SQLite shows it in the SEARCH
      * line; MariaDB's ANALYZE shows the rows actually read (at most LIMIT + 1 when exact).
      */
-    async function plan(q: SqlFragment, alias: string, boundColumns: number): Promise<{ index: string; sorts: boolean; exact: boolean }> {
+    async function plan(
+      q: SqlFragment,
+      alias: string,
+      boundColumns: number,
+    ): Promise<{ index: string; sorts: boolean; exact: boolean }> {
       if (dialect === "sqlite") {
         const rows: Array<{ detail: string }> = await db.ds.query(`EXPLAIN QUERY PLAN ${q.sql}`, q.params);
         const line = rows.map((r) => r.detail).find((d) => d.startsWith(`SEARCH ${alias} `)) ?? "";
@@ -424,10 +520,8 @@ forEachDialect("metadata queries", (dialect) => {
           exact: boundColumns === 0 || bound.test(line),
         };
       }
-      const rows: Array<{ table: string; key: string | null; Extra: string | null; r_rows: number | null }> = await db.ds.query(
-        `ANALYZE ${q.sql}`,
-        q.params,
-      );
+      const rows: Array<{ table: string; key: string | null; Extra: string | null; r_rows: number | null }> =
+        await db.ds.query(`ANALYZE ${q.sql}`, q.params);
       const row = rows.find((r) => r.table === alias);
       return {
         index: row?.key ?? "none",
@@ -439,10 +533,19 @@ forEachDialect("metadata queries", (dialect) => {
     it("ListTags", async () => {
       if (dialect !== "sqlite") await db.ds.query("ANALYZE TABLE tags, manifests, repositories");
       for (const order of TAG_ORDERS) {
-        const after = order === "name" || order === "name desc" ? ["t0500"] : order === "push_time desc" ? ["2024-01-01 00:00:00.000", "t0500"] : [0, "t0500"];
+        const after =
+          order === "name" || order === "name desc"
+            ? ["t0500"]
+            : order === "push_time desc"
+              ? ["2024-01-01 00:00:00.000", "t0500"]
+              : [0, "t0500"];
         for (const q of [{}, { after }] as Array<{ after?: Array<string | number> }>) {
           const sql = tagPageSql(dialect, { namespaceId: 1, repository: "big", order, limit: 100, ...q });
-          expect(await plan(sql, "t", q.after?.length ?? 0), `${order} ${JSON.stringify(q)}`).toEqual({ index: TAG_INDEX[order], sorts: false, exact: true });
+          expect(await plan(sql, "t", q.after?.length ?? 0), `${order} ${JSON.stringify(q)}`).toEqual({
+            index: TAG_INDEX[order],
+            sorts: false,
+            exact: true,
+          });
         }
       }
     });
@@ -450,22 +553,36 @@ forEachDialect("metadata queries", (dialect) => {
     it("ListRepositories and ListBlobs", async () => {
       if (dialect !== "sqlite") await db.ds.query("ANALYZE TABLE repositories, blobs");
       for (const order of REPOSITORY_ORDERS) {
-        const after = order === "name" ? ["m"] : order === "update_time desc" ? ["2024-01-01 00:00:03.000", "m"] : [10, "m"];
+        const after =
+          order === "name" ? ["m"] : order === "update_time desc" ? ["2024-01-01 00:00:03.000", "m"] : [10, "m"];
         for (const q of [{}, { after }] as Array<{ after?: Array<string | number> }>) {
           const sql = repositoryPageSql(dialect, { namespaceId: 1, order, limit: 100, ...q });
-          expect(await plan(sql, "r", q.after?.length ?? 0), `${order} ${JSON.stringify(q)}`).toEqual({ index: REPOSITORY_INDEX[order], sorts: false, exact: true });
+          expect(await plan(sql, "r", q.after?.length ?? 0), `${order} ${JSON.stringify(q)}`).toEqual({
+            index: REPOSITORY_INDEX[order],
+            sorts: false,
+            exact: true,
+          });
         }
       }
       const blobIndex = dialect === "sqlite" ? "sqlite_autoindex_blobs_1" : "PRIMARY";
       for (const q of [{}, { after: [`sha256:${"0".repeat(64)}`] }] as Array<{ after?: string[] }>) {
-        expect(await plan(blobPageSql(dialect, { namespaceId: 1, limit: 100, ...q }), "b", q.after?.length ?? 0)).toEqual({ index: blobIndex, sorts: false, exact: true });
+        expect(
+          await plan(blobPageSql(dialect, { namespaceId: 1, limit: 100, ...q }), "b", q.after?.length ?? 0),
+        ).toEqual({ index: blobIndex, sorts: false, exact: true });
       }
     });
   });
 
   describe("GetStats", () => {
     it("answers zeros before the stats row exists", async () => {
-      expect(await queries.getStats()).toEqual({ repositoryCount: 0, tagCount: 0, blobCount: 0, totalSize: 0, lastSyncAt: null, kinds: [] });
+      expect(await queries.getStats()).toEqual({
+        repositoryCount: 0,
+        tagCount: 0,
+        blobCount: 0,
+        totalSize: 0,
+        lastSyncAt: null,
+        kinds: [],
+      });
     });
 
     it("reads the maintained row in one statement, never a scan", async () => {
@@ -500,7 +617,13 @@ forEachDialect("metadata queries", (dialect) => {
     const blob = (i: number) => `sha256:${i.toString(16).padStart(64, "0")}`;
 
     it("lists referenced blobs only, by digest, across inserts", async () => {
-      await seed.blobs(Array.from({ length: 20 }, (_, i) => ({ digest: blob(i * 10), size: i * 1000, refCount: i % 5 === 0 ? 0 : i % 3 })));
+      await seed.blobs(
+        Array.from({ length: 20 }, (_, i) => ({
+          digest: blob(i * 10),
+          size: i * 1000,
+          refCount: i % 5 === 0 ? 0 : i % 3,
+        })),
+      );
       const seen: BlobRecord[] = [];
       let token = "";
       let pages = 0;
@@ -523,7 +646,12 @@ forEachDialect("metadata queries", (dialect) => {
     });
 
     it("gets a referenced blob; an unreferenced or unknown one is BLOB_NOT_FOUND", async () => {
-      expect(await queries.getBlob(blob(10))).toEqual({ digest: blob(10), size: 1000, mediaType: "application/octet-stream", refCount: 1 });
+      expect(await queries.getBlob(blob(10))).toEqual({
+        digest: blob(10),
+        size: 1000,
+        mediaType: "application/octet-stream",
+        refCount: 1,
+      });
       await expectFailure(queries.getBlob(blob(0)), "not_found", "BLOB_NOT_FOUND"); // ref_count 0
       await expectFailure(queries.getBlob(blob(3)), "not_found", "BLOB_NOT_FOUND");
     });

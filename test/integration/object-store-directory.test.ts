@@ -13,7 +13,10 @@ async function tempDir(): Promise<string> {
 
 async function allFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1)).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+    .sort();
 }
 
 objectStoreContract("directory", async () => {
@@ -40,7 +43,15 @@ describe("DirectoryObjectStore specifics", () => {
     const root = join(parent, "root");
     const store = new DirectoryObjectStore(root);
     await writeFile(join(parent, "secret"), "s");
-    for (const key of ["../secret", "a/../../secret", "/etc/passwd", "..\\secret", "a/..", "./secret", `${parent}/secret`]) {
+    for (const key of [
+      "../secret",
+      "a/../../secret",
+      "/etc/passwd",
+      "..\\secret",
+      "a/..",
+      "./secret",
+      `${parent}/secret`,
+    ]) {
       await expect(store.get(key)).rejects.toSatisfy(isInvalidKey);
       await expect(store.put(key, Buffer.from("x"))).rejects.toSatisfy(isInvalidKey);
     }

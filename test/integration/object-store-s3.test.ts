@@ -27,7 +27,10 @@ objectStoreContract("s3 (s3rver)", async () => {
 describe("S3ObjectStore specifics", () => {
   it("reports conditional puts as unsupported on a custom endpoint unless told otherwise", () => {
     expect(server.open().capabilities.conditionalPut).toBe(false);
-    expect(openObjectStore(`${server.url}&conditionalPut=true`, { credentials: server.credentials }).capabilities.conditionalPut).toBe(true);
+    expect(
+      openObjectStore(`${server.url}&conditionalPut=true`, { credentials: server.credentials }).capabilities
+        .conditionalPut,
+    ).toBe(true);
     expect(new S3ObjectStore({ bucket: "b" }).capabilities.conditionalPut).toBe(true);
   });
 

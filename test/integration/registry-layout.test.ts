@@ -40,7 +40,13 @@ const manifest = (layer: number) =>
       schemaVersion: 2,
       mediaType: "application/vnd.oci.image.manifest.v1+json",
       config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: `sha256:${"1".repeat(64)}`, size: 10 },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: `sha256:${layer.toString(16).padStart(64, "0")}`, size: 100 }],
+      layers: [
+        {
+          mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+          digest: `sha256:${layer.toString(16).padStart(64, "0")}`,
+          size: 100,
+        },
+      ],
     }),
   );
 
@@ -59,19 +65,30 @@ describe.each(backends)("registry layout on %s", (_name, open) => {
     if (cat.status !== "ok") throw new Error("catalog expected");
     expect(cat.catalog.updatedAt).toBe("2024-05-01T10:00:00Z");
     expect(cat.catalog.repositories).toEqual([
-      { name: "team/app", updatedAt: "2024-05-01T10:00:00Z", updatedAtDate: clock, tags: [{ name: "v1", key: "manifests/team/app/v1.json" }] },
+      {
+        name: "team/app",
+        updatedAt: "2024-05-01T10:00:00Z",
+        updatedAtDate: clock,
+        tags: [{ name: "v1", key: "manifests/team/app/v1.json" }],
+      },
     ]);
     expect(cat.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(await layout.readCatalog({ ifNoneMatch: cat.etag })).toEqual({ status: "not_modified", etag: cat.etag });
     const etag = byTag.status === "ok" ? byTag.etag : "";
-    expect(await layout.readManifest("team/app", "v1", { ifNoneMatch: etag })).toEqual({ status: "not_modified", etag });
+    expect(await layout.readManifest("team/app", "v1", { ifNoneMatch: etag })).toEqual({
+      status: "not_modified",
+      etag,
+    });
 
     clock = new Date("2024-05-01T11:00:00Z");
     await layout.pushManifest("team/app", "v2", manifest(2));
     await layout.pushManifest("other", "x", manifest(3));
     clock = new Date("2024-05-01T12:00:00Z");
     expect(await layout.removeTag("team/app", "v1")).toEqual({ removed: true });
-    await expect(layout.readManifest("team/app", "v1")).rejects.toMatchObject({ kind: "not_found", reason: "MANIFEST_MISSING" });
+    await expect(layout.readManifest("team/app", "v1")).rejects.toMatchObject({
+      kind: "not_found",
+      reason: "MANIFEST_MISSING",
+    });
     // The _digests copy stays (it may be shared); only the tag key goes.
     expect((await layout.readManifestByDigest("team/app", digest)).status).toBe("ok");
     const after = await layout.readCatalog();
@@ -93,7 +110,9 @@ describe.each(backends)("registry layout on %s", (_name, open) => {
     expect(await layout.headBlob(digest)).toMatchObject({ size });
     expect(size).toBe(12);
     expect(await layout.headBlob(`sha256:${"f".repeat(64)}`)).toBeNull();
-    await expect(layout.readManifestByDigest("r", `sha256:${"f".repeat(64)}`)).rejects.toMatchObject({ reason: "MANIFEST_MISSING" });
+    await expect(layout.readManifestByDigest("r", `sha256:${"f".repeat(64)}`)).rejects.toMatchObject({
+      reason: "MANIFEST_MISSING",
+    });
   });
 
   it("writes a fixture whose description matches an independent analysis of every tag", async () => {
@@ -109,7 +128,10 @@ describe.each(backends)("registry layout on %s", (_name, open) => {
     ].sort();
     expect(listed).toEqual(fx.tags.map((t) => `${t.repository}:${t.tag}`).sort());
     expect(cat.catalog.issues.map((i) => `${i.repository}:${i.tag}:${i.reason}`).sort()).toEqual(
-      fx.failures.filter((f) => f.broken === "INVALID_NAME").map((f) => `${f.repository}:${f.tag}:INVALID_NAME`).sort(),
+      fx.failures
+        .filter((f) => f.broken === "INVALID_NAME")
+        .map((f) => `${f.repository}:${f.tag}:INVALID_NAME`)
+        .sort(),
     );
     const kinds = new Set(fx.indexable.map((t) => t.kind));
     expect([...kinds].sort()).toEqual(["CLOUD_IMAGE", "CONTAINER_IMAGE", "IMAGE_INDEX", "SNAPSHOT", "UNKNOWN"]);
@@ -147,13 +169,21 @@ describe.each(backends)("registry layout on %s", (_name, open) => {
         expect(s.platformSizes).toEqual(t.platformSizes);
         summary = s;
       }
-      expect({ totalSize: summary.totalSize, layerCount: summary.layerCount, blobs: summary.blobs, incomplete: summary.incomplete }).toEqual({
+      expect({
+        totalSize: summary.totalSize,
+        layerCount: summary.layerCount,
+        blobs: summary.blobs,
+        incomplete: summary.incomplete,
+      }).toEqual({
         totalSize: t.totalSize,
         layerCount: t.layerCount,
         blobs: t.blobs,
         incomplete: t.incomplete,
       });
-      for (const blob of t.blobs) expect(await layout.headBlob(blob.digest), `${t.repository}:${t.tag} ${blob.digest}`).toMatchObject({ size: blob.size });
+      for (const blob of t.blobs)
+        expect(await layout.headBlob(blob.digest), `${t.repository}:${t.tag} ${blob.digest}`).toMatchObject({
+          size: blob.size,
+        });
     }
   });
 });
@@ -167,7 +197,10 @@ describe("catalog read-modify-write with conditional puts (directory store)", ()
 
   it("loses no concurrent push", async () => {
     const store = await dirStore();
-    const writers = Array.from({ length: 8 }, () => new RegistryLayout(store, { catalogAttempts: 50, sleep: async () => undefined }));
+    const writers = Array.from(
+      { length: 8 },
+      () => new RegistryLayout(store, { catalogAttempts: 50, sleep: async () => undefined }),
+    );
     await Promise.all(writers.map((w, i) => w.pushManifest(`repo/${i % 3}`, `t${i}`, manifest(i))));
     const cat = await new RegistryLayout(store).readCatalog();
     if (cat.status !== "ok") throw new Error("catalog expected");
@@ -184,13 +217,20 @@ describe("catalog read-modify-write with conditional puts (directory store)", ()
     await layout.pushManifest("a", "one", manifest(1));
     const other = new RegistryLayout(inner);
     // Right before our catalog write, someone else pushes a tag.
-    faults.beforeRequest({ op: "put", keyMatch: CATALOG_KEY, times: 1, fn: () => other.updateCatalog((doc, now) => setCatalogTag(doc, "b", "other", now)) });
+    faults.beforeRequest({
+      op: "put",
+      keyMatch: CATALOG_KEY,
+      times: 1,
+      fn: () => other.updateCatalog((doc, now) => setCatalogTag(doc, "b", "other", now)),
+    });
     counting.reset();
     await layout.removeTag("a", "one");
     expect(counting.count({ op: "get", keyMatch: CATALOG_KEY })).toBe(2);
     expect(counting.count({ op: "put", keyMatch: CATALOG_KEY })).toBe(2);
     const cat = await layout.readCatalog();
-    expect(cat.status === "ok" && cat.catalog.repositories.map((r) => `${r.name}:${r.tags.map((t) => t.name).join()}`)).toEqual(["b:other"]);
+    expect(
+      cat.status === "ok" && cat.catalog.repositories.map((r) => `${r.name}:${r.tags.map((t) => t.name).join()}`),
+    ).toEqual(["b:other"]);
   });
 
   it("gives up with CATALOG_CONFLICT after the configured attempts", async () => {
@@ -199,7 +239,10 @@ describe("catalog read-modify-write with conditional puts (directory store)", ()
     const layout = new RegistryLayout(faults, { catalogAttempts: 3, sleep: async () => undefined });
     await layout.pushManifest("a", "one", manifest(1));
     faults.failNext({ op: "put", keyMatch: CATALOG_KEY, error: "precondition_failed", times: Infinity });
-    await expect(layout.pushManifest("a", "two", manifest(2))).rejects.toMatchObject({ kind: "aborted", reason: "CATALOG_CONFLICT" });
+    await expect(layout.pushManifest("a", "two", manifest(2))).rejects.toMatchObject({
+      kind: "aborted",
+      reason: "CATALOG_CONFLICT",
+    });
     expect(faults.injected).toBe(3);
   });
 
@@ -207,7 +250,12 @@ describe("catalog read-modify-write with conditional puts (directory store)", ()
     const inner = await dirStore();
     const faults = new FaultStore(inner);
     const layout = new RegistryLayout(faults, { sleep: async () => undefined });
-    faults.beforeRequest({ op: "put", keyMatch: CATALOG_KEY, times: 1, fn: () => new RegistryLayout(inner).updateCatalog((doc, now) => setCatalogTag(doc, "first", "x", now)) });
+    faults.beforeRequest({
+      op: "put",
+      keyMatch: CATALOG_KEY,
+      times: 1,
+      fn: () => new RegistryLayout(inner).updateCatalog((doc, now) => setCatalogTag(doc, "first", "x", now)),
+    });
     await layout.pushManifest("second", "y", manifest(2));
     const cat = await layout.readCatalog();
     expect(cat.status === "ok" && cat.catalog.repositories.map((r) => r.name)).toEqual(["first", "second"]);

@@ -8,7 +8,8 @@ import { openDatabase, type Database } from "../../src/db/data-source.js";
 import { migrate, pendingMigrations } from "../../src/db/migrate.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
 
-const count = async (db: Database, table: string): Promise<number> => Number((await db.ds.query(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);
+const count = async (db: Database, table: string): Promise<number> =>
+  Number((await db.ds.query(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);
 
 forEachDialect("schema upgrade", (dialect) => {
   let test: TestDatabase;
@@ -46,7 +47,8 @@ forEachDialect("schema upgrade", (dialect) => {
     expect(await pendingMigrations(db)).toEqual(all.slice(1).map((m) => m.name));
     await migrate(db);
     expect(await pendingMigrations(db)).toEqual([]);
-    for (const table of ["repositories", "tags", "manifests", "manifest_blobs"]) expect({ table, rows: await count(db, table) }).toEqual({ table, rows: 1 });
+    for (const table of ["repositories", "tags", "manifests", "manifest_blobs"])
+      expect({ table, rows: await count(db, table) }).toEqual({ table, rows: 1 });
     expect(await db.ds.query("SELECT name, catalog_updated_at, tag_set_sha256 FROM repositories")).toEqual([
       { name: "library/alpine", catalog_updated_at: "2024-01-01T00:00:00Z", tag_set_sha256: null },
     ]);

@@ -25,7 +25,12 @@ forEachDialect("sync scheduler", (dialect) => {
   });
 
   const runs = async () =>
-    ((await h.db.ds.query("SELECT mode, `trigger` AS t FROM sync_runs ORDER BY id")) as Array<{ mode: string; t: string }>).map((r) => `${r.t}:${r.mode}`);
+    (
+      (await h.db.ds.query("SELECT mode, `trigger` AS t FROM sync_runs ORDER BY id")) as Array<{
+        mode: string;
+        t: string;
+      }>
+    ).map((r) => `${r.t}:${r.mode}`);
 
   it("syncs at start, then on the timer, full once the last full run is older than its interval", async () => {
     const scheduler = new SyncScheduler(h.sync, { intervalMs: 30_000, fullIntervalMs: 1 });

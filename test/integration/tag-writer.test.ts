@@ -12,14 +12,29 @@ import { forEachDialect } from "../helpers/database.js";
 import { rejection } from "../helpers/errors.js";
 import { blob, image, OCI_CONFIG } from "../helpers/images.js";
 import { useS3Server } from "../helpers/s3-server.js";
-import { BLOB_RECOUNT, createSyncHarness, dumpIndex, freshDump, indexWrites, INCREMENTAL, runSync, TAG_RECOUNT, type IndexDump, type StoreKind, type SyncHarness } from "../helpers/sync-harness.js";
+import {
+  BLOB_RECOUNT,
+  createSyncHarness,
+  dumpIndex,
+  freshDump,
+  indexWrites,
+  INCREMENTAL,
+  runSync,
+  TAG_RECOUNT,
+  type IndexDump,
+  type StoreKind,
+  type SyncHarness,
+} from "../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
 const s3 = useS3Server();
 
 /** IndexTag does not apply the catalog, so a repository it creates has no catalog_updated_at yet. */
-const withoutCatalogMarks = (d: IndexDump) => ({ ...d, repositories: d.repositories.map((r) => ({ ...r, catalogUpdatedAt: null })) });
+const withoutCatalogMarks = (d: IndexDump) => ({
+  ...d,
+  repositories: d.repositories.map((r) => ({ ...r, catalogUpdatedAt: null })),
+});
 
 for (const kind of ["directory", "s3"] as StoreKind[]) {
   forEachDialect(`IndexTag and DeleteTag (${kind})`, (dialect) => {
@@ -39,9 +54,16 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       h.requests.reset();
       const facts = await h.writer.indexTag("library/alpine", "3.20");
       expect(h.requests.log).toEqual([{ op: "get", key: manifestKey("library/alpine", "3.20") }]);
-      expect(facts).toMatchObject({ repository: "library/alpine", tag: "3.20", incomplete: false, manifest: { kind: "CONTAINER_IMAGE", totalSize: 101 + 5001 } });
+      expect(facts).toMatchObject({
+        repository: "library/alpine",
+        tag: "3.20",
+        incomplete: false,
+        manifest: { kind: "CONTAINER_IMAGE", totalSize: 101 + 5001 },
+      });
       await h.writer.indexTag("brand/new", "v1");
-      expect(withoutCatalogMarks(await dumpIndex(h.db))).toEqual(withoutCatalogMarks(await freshDump(dialect, h.store)));
+      expect(withoutCatalogMarks(await dumpIndex(h.db))).toEqual(
+        withoutCatalogMarks(await freshDump(dialect, h.store)),
+      );
 
       // Re-indexing an unchanged tag changes nothing.
       const before = await dumpIndex(h.db);
@@ -53,20 +75,40 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       await writeRegistryFixture(h.store); // adds the broken entries
       const facts = await h.writer.indexTag("broken/index", "partial");
       expect(facts).toMatchObject({ incomplete: true, manifest: { kind: "IMAGE_INDEX", layerCount: 2 } });
-      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "broken/index")).toMatchObject({ incomplete: true });
+      expect((await dumpIndex(h.db)).tags.find((t) => t.repository === "broken/index")).toMatchObject({
+        incomplete: true,
+      });
     });
 
     it("says what is wrong without writing", async () => {
       h.statements.reset();
       h.requests.reset();
-      expect(await rejection(h.writer.indexTag("Bad/Name", "x"))).toMatchObject({ kind: "invalid_argument", reason: "INVALID_NAME" });
-      expect(await rejection(h.writer.indexTag("library/alpine", "bad tag"))).toMatchObject({ kind: "invalid_argument", reason: "INVALID_NAME" });
+      expect(await rejection(h.writer.indexTag("Bad/Name", "x"))).toMatchObject({
+        kind: "invalid_argument",
+        reason: "INVALID_NAME",
+      });
+      expect(await rejection(h.writer.indexTag("library/alpine", "bad tag"))).toMatchObject({
+        kind: "invalid_argument",
+        reason: "INVALID_NAME",
+      });
       expect(h.requests.total).toBe(0);
-      expect(await rejection(h.writer.indexTag("library/alpine", "nope"))).toMatchObject({ kind: "not_found", reason: "MANIFEST_MISSING" });
+      expect(await rejection(h.writer.indexTag("library/alpine", "nope"))).toMatchObject({
+        kind: "not_found",
+        reason: "MANIFEST_MISSING",
+      });
       await h.store.put(manifestKey("library/alpine", "junk"), Buffer.from("[1,2"));
-      expect(await rejection(h.writer.indexTag("library/alpine", "junk"))).toMatchObject({ kind: "failed_precondition", reason: "MANIFEST_INVALID" });
-      expect(await rejection(h.writer.deleteTag("library/alpine", "nope"))).toMatchObject({ kind: "not_found", reason: "TAG_NOT_FOUND" });
-      expect(await rejection(h.writer.deleteTag("nowhere/repo", "v1"))).toMatchObject({ kind: "not_found", reason: "REPOSITORY_NOT_FOUND" });
+      expect(await rejection(h.writer.indexTag("library/alpine", "junk"))).toMatchObject({
+        kind: "failed_precondition",
+        reason: "MANIFEST_INVALID",
+      });
+      expect(await rejection(h.writer.deleteTag("library/alpine", "nope"))).toMatchObject({
+        kind: "not_found",
+        reason: "TAG_NOT_FOUND",
+      });
+      expect(await rejection(h.writer.deleteTag("nowhere/repo", "v1"))).toMatchObject({
+        kind: "not_found",
+        reason: "REPOSITORY_NOT_FOUND",
+      });
       expect(h.requests.count({ op: "put" }) + h.requests.count({ op: "delete" })).toBe(0);
       expect(indexWrites(h.statements)).toEqual([]);
     });
@@ -77,7 +119,11 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       expect(await dumpIndex(h.db)).toEqual(await freshDump(dialect, h.store));
       // The catalog changed but the repository did not move: the next sync skips it.
       h.requests.reset();
-      expect((await runSync(h.sync)).finished.counts).toMatchObject({ objectStoreRequests: 1, tagsRemoved: 0, tagsUpdated: 0 });
+      expect((await runSync(h.sync)).finished.counts).toMatchObject({
+        objectStoreRequests: 1,
+        tagsRemoved: 0,
+        tagsUpdated: 0,
+      });
       expect(h.requests.log).toEqual([{ op: "get", key: CATALOG_KEY }]);
 
       await h.writer.deleteTag("library/debian", "bookworm");
@@ -98,12 +144,27 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       const manifestA = imageManifestBytes({ config: blob(7002, 72, OCI_CONFIG), layers: [shared, blob(7003, 7003)] });
       const manifestB = imageManifestBytes({ config: blob(7004, 74, OCI_CONFIG), layers: [shared, blob(7005, 7005)] });
       // No image config media type: a kind of its own (UNKNOWN), sharing a blob with the images.
-      const other = imageManifestBytes({ config: blob(7006, 76, "application/vnd.example.config.v1+json"), layers: [shared] });
+      const other = imageManifestBytes({
+        config: blob(7006, 76, "application/vnd.example.config.v1+json"),
+        layers: [shared],
+      });
       const steps: Array<[string, () => Promise<unknown>]> = [
-        ["new repository", async () => (await h.layout.pushManifest("stats/a", "v1", manifestA), h.writer.indexTag("stats/a", "v1"))],
-        ["second repository sharing a layer", async () => (await h.layout.pushManifest("stats/b", "v1", manifestB), h.writer.indexTag("stats/b", "v1"))],
-        ["retag onto the other manifest", async () => (await h.layout.pushManifest("stats/a", "v1", manifestB), h.writer.indexTag("stats/a", "v1"))],
-        ["a tag of another kind", async () => (await h.layout.pushManifest("stats/a", "x", other), h.writer.indexTag("stats/a", "x"))],
+        [
+          "new repository",
+          async () => (await h.layout.pushManifest("stats/a", "v1", manifestA), h.writer.indexTag("stats/a", "v1")),
+        ],
+        [
+          "second repository sharing a layer",
+          async () => (await h.layout.pushManifest("stats/b", "v1", manifestB), h.writer.indexTag("stats/b", "v1")),
+        ],
+        [
+          "retag onto the other manifest",
+          async () => (await h.layout.pushManifest("stats/a", "v1", manifestB), h.writer.indexTag("stats/a", "v1")),
+        ],
+        [
+          "a tag of another kind",
+          async () => (await h.layout.pushManifest("stats/a", "x", other), h.writer.indexTag("stats/a", "x")),
+        ],
         ["re-index, nothing changed", () => h.writer.indexTag("stats/a", "x")],
         ["delete a tag whose manifest stays", () => h.writer.deleteTag("stats/b", "v1")],
         ["delete the last tag of another kind", () => h.writer.deleteTag("stats/a", "x")],
@@ -139,7 +200,9 @@ for (const kind of ["directory", "s3"] as StoreKind[]) {
       release();
       const finished = await run.done;
       expect(finished.counts.tagsRemoved).toBe(0);
-      expect((await dumpIndex(h.db)).tags.some((t) => t.repository === "library/alpine" && t.name === "Latest")).toBe(true);
+      expect((await dumpIndex(h.db)).tags.some((t) => t.repository === "library/alpine" && t.name === "Latest")).toBe(
+        true,
+      );
     });
   });
 }

@@ -87,9 +87,20 @@ forEachDialect("TokenService", (dialect) => {
   describe("CreateToken", () => {
     it("returns the secret once and stores only its SHA-256", async () => {
       const svc = serviceOn(db);
-      const { token, secret } = await svc.create({ name: "ci", createdBy: "alice", scopes: ["push", "pull", "push"], repositories: ["team/*"] });
+      const { token, secret } = await svc.create({
+        name: "ci",
+        createdBy: "alice",
+        scopes: ["push", "pull", "push"],
+        repositories: ["team/*"],
+      });
       expect(secret).toMatch(/^epm_[0-9A-Za-z]{49}$/);
-      expect(token).toMatchObject({ name: "ci", createdBy: "alice", scopes: ["pull", "push"], repositories: ["team/*"], expireTime: undefined });
+      expect(token).toMatchObject({
+        name: "ci",
+        createdBy: "alice",
+        scopes: ["pull", "push"],
+        repositories: ["team/*"],
+        expireTime: undefined,
+      });
       expect(token.id).toBeGreaterThan(0);
       const rows = await db.ds.getRepository<TokenRow>("Token").find();
       expect(rows).toHaveLength(1);
@@ -170,7 +181,8 @@ forEachDialect("TokenService", (dialect) => {
         scopes: "pull",
         repositories: [],
       }));
-      for (let i = 0; i < rows.length; i += 200) await db.ds.getRepository<TokenRow>("Token").insert(rows.slice(i, i + 200));
+      for (let i = 0; i < rows.length; i += 200)
+        await db.ds.getRepository<TokenRow>("Token").insert(rows.slice(i, i + 200));
       expect((await svc.list({ pageSize: 0, pageToken: "" })).tokens).toHaveLength(100);
       const clamped = await svc.list({ pageSize: 5000, pageToken: "" });
       expect(clamped.tokens).toHaveLength(1000);
@@ -179,7 +191,12 @@ forEachDialect("TokenService", (dialect) => {
       expect(rest.tokens.map((t) => t.name)).toEqual(["bulk1000"]);
       expect(rest.nextPageToken).toBe("");
       expect(await failure(svc.list({ pageSize: -1, pageToken: "" }))).toBe("invalid_argument/INVALID_PAGE_SIZE");
-      for (const token of ["garbage!", "eyJ4IjoxfQ", Buffer.from(JSON.stringify({ q: "repositories.name", after: 3 })).toString("base64url"), "x".repeat(500)]) {
+      for (const token of [
+        "garbage!",
+        "eyJ4IjoxfQ",
+        Buffer.from(JSON.stringify({ q: "repositories.name", after: 3 })).toString("base64url"),
+        "x".repeat(500),
+      ]) {
         expect(await failure(svc.list({ pageSize: 0, pageToken: token }))).toBe("invalid_argument/INVALID_PAGE_TOKEN");
       }
     });
@@ -193,7 +210,10 @@ forEachDialect("TokenService", (dialect) => {
       const before = await generation();
       await svc.delete(token.id);
       expect(await generation()).toBe(before + 1);
-      expect(await svc.validate({ secret, repository: "", action: "" })).toEqual({ valid: false, reason: "UNKNOWN_TOKEN" });
+      expect(await svc.validate({ secret, repository: "", action: "" })).toEqual({
+        valid: false,
+        reason: "UNKNOWN_TOKEN",
+      });
       expect(await failure(svc.delete(token.id))).toBe("not_found/TOKEN_NOT_FOUND");
       expect(await failure(svc.delete(0))).toBe("not_found/TOKEN_NOT_FOUND");
       expect(await generation()).toBe(before + 1);
@@ -203,7 +223,12 @@ forEachDialect("TokenService", (dialect) => {
   describe("ValidateToken", () => {
     it("answers valid with the token, and every invalid reason", async () => {
       const svc = serviceOn(db);
-      const { token, secret } = await svc.create({ name: "puller", scopes: ["pull"], repositories: ["team/*", "base"], ttlMs: 60_000 });
+      const { token, secret } = await svc.create({
+        name: "puller",
+        scopes: ["pull"],
+        repositories: ["team/*", "base"],
+        ttlMs: 60_000,
+      });
       const v = (s: string, repository: string, action: string) => svc.validate({ secret: s, repository, action });
       expect(await v(secret, "team/app", "pull")).toEqual({ valid: true, token });
       expect(await v(secret, "team/a/b", "pull")).toMatchObject({ valid: true });
@@ -229,7 +254,9 @@ forEachDialect("TokenService", (dialect) => {
       for (const action of ["pull", "push", "delete"]) {
         expect((await svc.validate({ secret: admin.secret, repository: "any/repo", action })).valid).toBe(true);
       }
-      expect((await svc.validate({ secret: pusher.secret, repository: "r", action: "pull" })).reason).toBe("SCOPE_DENIED");
+      expect((await svc.validate({ secret: pusher.secret, repository: "r", action: "pull" })).reason).toBe(
+        "SCOPE_DENIED",
+      );
       expect((await svc.validate({ secret: pusher.secret, repository: "r", action: "push" })).valid).toBe(true);
     });
 
@@ -237,9 +264,15 @@ forEachDialect("TokenService", (dialect) => {
       const svc = serviceOn(db);
       const { secret } = await svc.create({ name: "x" });
       counter.reset();
-      expect(await failure(svc.validate({ secret, repository: "", action: "admin" }))).toBe("invalid_argument/INVALID_ARGUMENT");
-      expect(await failure(svc.validate({ secret: "junk", repository: "", action: "write" }))).toBe("invalid_argument/INVALID_ARGUMENT");
-      expect(await failure(svc.validate({ secret, repository: "Bad/Name", action: "pull" }))).toBe("invalid_argument/INVALID_NAME");
+      expect(await failure(svc.validate({ secret, repository: "", action: "admin" }))).toBe(
+        "invalid_argument/INVALID_ARGUMENT",
+      );
+      expect(await failure(svc.validate({ secret: "junk", repository: "", action: "write" }))).toBe(
+        "invalid_argument/INVALID_ARGUMENT",
+      );
+      expect(await failure(svc.validate({ secret, repository: "Bad/Name", action: "pull" }))).toBe(
+        "invalid_argument/INVALID_NAME",
+      );
       expect(counter.count).toBe(0);
     });
 
@@ -256,7 +289,11 @@ forEachDialect("TokenService", (dialect) => {
         "x".repeat(1024 * 1024),
       ];
       counter.reset();
-      for (const secret of malformed) expect(await svc.validate({ secret, repository: "", action: "pull" })).toEqual({ valid: false, reason: "MALFORMED" });
+      for (const secret of malformed)
+        expect(await svc.validate({ secret, repository: "", action: "pull" })).toEqual({
+          valid: false,
+          reason: "MALFORMED",
+        });
       expect(counter.count).toBe(0);
       expect(svc.cacheStats()).toMatchObject({ positive: 0, negative: 0, loads: 0 });
     });
@@ -275,7 +312,10 @@ forEachDialect("TokenService", (dialect) => {
         scopes: "pull,push,delete",
         repositories: [],
       });
-      expect(await svc.validate({ secret: legacy, repository: "any", action: "push" })).toMatchObject({ valid: true, token: { name: "epoch" } });
+      expect(await svc.validate({ secret: legacy, repository: "any", action: "push" })).toMatchObject({
+        valid: true,
+        token: { name: "epoch" },
+      });
       expect(await svc.lookup(legacy)).toMatchObject({ scopes: ["pull", "push", "delete"] });
     });
 
@@ -342,7 +382,10 @@ forEachDialect("TokenService", (dialect) => {
       const later = clock.t + 60_000;
       await first.validate({ secret, repository: "", action: "" });
       // Another replica recorded a later use.
-      await db.ds.query(`UPDATE tokens SET last_used = ? WHERE id = ?`, [new Date(later).toISOString().replace("T", " ").replace("Z", ""), token.id]);
+      await db.ds.query(`UPDATE tokens SET last_used = ? WHERE id = ?`, [
+        new Date(later).toISOString().replace("T", " ").replace("Z", ""),
+        token.id,
+      ]);
       await first.flushLastUsed();
       const row = await db.ds.getRepository<TokenRow>("Token").findOneByOrFail({ id: token.id });
       expect(row.lastUsed?.getTime()).toBe(later);
@@ -383,7 +426,9 @@ forEachDialect("TokenService", (dialect) => {
       }
     };
     for (let i = 0; i < N; i += 500) {
-      const batch = Array.from({ length: 500 }, (_, j) => svc.validate({ secret: flood(i + j), repository: "", action: "pull" }));
+      const batch = Array.from({ length: 500 }, (_, j) =>
+        svc.validate({ secret: flood(i + j), repository: "", action: "pull" }),
+      );
       for (const r of await Promise.all(batch)) expect(r.valid).toBe(false);
       const stats = svc.cacheStats();
       expect(stats.positive).toBeLessThanOrEqual(50);
@@ -409,7 +454,10 @@ forEachDialect("TokenService", (dialect) => {
       g.release();
       expect(await racing).toMatchObject({ valid: true }); // began before the delete committed
       expect(b.cacheStats().positive).toBe(0);
-      expect(await b.validate({ secret, repository: "", action: "" })).toEqual({ valid: false, reason: "UNKNOWN_TOKEN" });
+      expect(await b.validate({ secret, repository: "", action: "" })).toEqual({
+        valid: false,
+        reason: "UNKNOWN_TOKEN",
+      });
     });
 
     it("a validation paused between its generation read and its SELECT finds the token gone", async () => {
@@ -436,14 +484,19 @@ forEachDialect("TokenService", (dialect) => {
       // Still cached on B until its poller runs: exactly one poll is needed.
       expect((await b.validate({ secret, repository: "", action: "" })).valid).toBe(true);
       await b.refresh();
-      expect(await b.validate({ secret, repository: "", action: "" })).toEqual({ valid: false, reason: "UNKNOWN_TOKEN" });
+      expect(await b.validate({ secret, repository: "", action: "" })).toEqual({
+        valid: false,
+        reason: "UNKNOWN_TOKEN",
+      });
       expect(b.cacheStats().drops).toBe(1);
     });
 
     it("the generation counter row is the one in coordination", async () => {
       const svc = serviceOn(db);
       await svc.invalidateCache();
-      const rows: Array<{ name: string }> = await db.ds.query("SELECT name FROM coordination WHERE name = ?", [TOKEN_GENERATION]);
+      const rows: Array<{ name: string }> = await db.ds.query("SELECT name FROM coordination WHERE name = ?", [
+        TOKEN_GENERATION,
+      ]);
       expect(rows).toHaveLength(1);
     });
   });
@@ -468,7 +521,8 @@ forEachDialect("TokenService", (dialect) => {
       const { ds } = replica;
       const query = ds.query.bind(ds);
       const createQueryRunner = ds.createQueryRunner.bind(ds);
-      const cantOpen = () => Object.assign(new Error("SQLITE_CANTOPEN: unable to open database file"), { code: "SQLITE_CANTOPEN" });
+      const cantOpen = () =>
+        Object.assign(new Error("SQLITE_CANTOPEN: unable to open database file"), { code: "SQLITE_CANTOPEN" });
       return {
         replica,
         cut: () => {
@@ -501,10 +555,14 @@ forEachDialect("TokenService", (dialect) => {
       clock.t += STALE;
       expect((await b.validate({ secret, repository: "", action: "" })).valid).toBe(true);
       // A miss cannot be answered while the database is away: retryable, not "invalid".
-      expect(await failure(b.validate({ secret: other.secret, repository: "", action: "" }))).toBe("unavailable/DATABASE_UNAVAILABLE");
+      expect(await failure(b.validate({ secret: other.secret, repository: "", action: "" }))).toBe(
+        "unavailable/DATABASE_UNAVAILABLE",
+      );
       expect(await failure(b.lookup(other.secret))).toBe("unavailable/DATABASE_UNAVAILABLE");
       clock.t += 1;
-      expect(await failure(b.validate({ secret, repository: "", action: "" }))).toBe("unavailable/DATABASE_UNAVAILABLE");
+      expect(await failure(b.validate({ secret, repository: "", action: "" }))).toBe(
+        "unavailable/DATABASE_UNAVAILABLE",
+      );
       expect(await failure(b.lookup(secret))).toBe("unavailable/DATABASE_UNAVAILABLE");
       // Malformed input is still answered: it never needed the database.
       expect(await b.validate({ secret: "junk", repository: "", action: "" })).toMatchObject({ reason: "MALFORMED" });

@@ -136,7 +136,9 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
       expect(a).toMatchObject({ size: Buffer.byteLength("m/a.json"), etag: (await store.head("m/a.json"))?.etag });
       expect(a?.lastModified).toBeInstanceOf(Date);
       // A prefix that is not a directory boundary.
-      expect(ordered((await collect(store.list("m/a"))).map((o) => o.key))).toEqual(expected.filter((k) => k.startsWith("m/a")));
+      expect(ordered((await collect(store.list("m/a"))).map((o) => o.key))).toEqual(
+        expected.filter((k) => k.startsWith("m/a")),
+      );
       expect((await collect(store.list(""))).length).toBe(keys.length);
       expect(await collect(store.list("zzz/"))).toEqual([]);
     });
@@ -147,7 +149,9 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
       const small = ctx.smallPages;
       expect((await collect(small.list("p/"))).map((o) => o.key)).toEqual(keys);
       expect((await collect(small.list("p/", { startAfter: "p/k2" }))).map((o) => o.key)).toEqual(keys.slice(3));
-      expect((await collect(small.list("p/", { startAfter: "p/k2", limit: 3 }))).map((o) => o.key)).toEqual(keys.slice(3, 6));
+      expect((await collect(small.list("p/", { startAfter: "p/k2", limit: 3 }))).map((o) => o.key)).toEqual(
+        keys.slice(3, 6),
+      );
       expect((await collect(small.list("p/", { startAfter: "a" }))).map((o) => o.key)).toEqual(keys);
       expect(await collect(small.list("p/", { startAfter: "q" }))).toEqual([]);
       const page = await small.listPage("p/", { limit: 100 });
@@ -158,7 +162,12 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
     });
 
     it("lists keys with slashes in names in the right order (repository names)", async () => {
-      const keys = ["manifests/a/b/c.json", "manifests/a/b.json", "manifests/a/_digests/sha256-00.json", "manifests/a-b/x.json"];
+      const keys = [
+        "manifests/a/b/c.json",
+        "manifests/a/b.json",
+        "manifests/a/_digests/sha256-00.json",
+        "manifests/a-b/x.json",
+      ];
       for (const k of keys) await store.put(k, text(k));
       const all = (await collect(store.list("manifests/"))).map((o) => o.key);
       expect(ordered(all)).toEqual([
@@ -187,7 +196,10 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
     it("enforces put preconditions against a sequential writer", async () => {
       const { etag } = await store.put("cat.json", text("v1"), { ifNoneMatch: "*" });
       await rejectsWith(store.put("cat.json", text("v2"), { ifNoneMatch: "*" }), isPreconditionFailed);
-      await rejectsWith(store.put("cat.json", text("v2"), { ifMatch: '"0123456789abcdef0123456789abcdef"' }), isPreconditionFailed);
+      await rejectsWith(
+        store.put("cat.json", text("v2"), { ifMatch: '"0123456789abcdef0123456789abcdef"' }),
+        isPreconditionFailed,
+      );
       const { etag: e2 } = await store.put("cat.json", text("v2"), { ifMatch: etag });
       await rejectsWith(store.put("cat.json", text("v3"), { ifMatch: etag }), isPreconditionFailed);
       await rejectsWith(store.put("absent.json", text("x"), { ifMatch: e2 }), isPreconditionFailed);

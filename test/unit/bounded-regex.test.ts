@@ -8,13 +8,84 @@ const matches = (pattern: string, text: string) => BoundedRegex.compile(pattern)
 describe("bounded regex", () => {
   it("agrees with JS RegExp on the supported syntax", () => {
     const patterns = [
-      "abc", "^abc", "abc$", "^abc$", "a.c", "a*", "^a*$", "a+b", "^(ab|cd)+$", "^v[0-9]+\\.[0-9]+$", "[^a-z]", "^[a-zA-Z_][a-zA-Z0-9._-]{0,3}$",
-      "\\d{2,}", "^\\w+$", "\\s", "^(?:foo|bar)?baz$", "x{2}", "^x{1,2}y$", "^a{0}b$", "(a|b)*c", "^$", "", "^.+-rc\\d*$", "[\\]a]", "[a-]",
-      "^a\\.b$", "^\\x41$", "latest|stable", "^(a*)*$", "^(a|a)*b$", "{", "a{,3}", "^[^/]+/[^/]+$", "colou?r", "^sha256:[0-9a-f]{6}",
+      "abc",
+      "^abc",
+      "abc$",
+      "^abc$",
+      "a.c",
+      "a*",
+      "^a*$",
+      "a+b",
+      "^(ab|cd)+$",
+      "^v[0-9]+\\.[0-9]+$",
+      "[^a-z]",
+      "^[a-zA-Z_][a-zA-Z0-9._-]{0,3}$",
+      "\\d{2,}",
+      "^\\w+$",
+      "\\s",
+      "^(?:foo|bar)?baz$",
+      "x{2}",
+      "^x{1,2}y$",
+      "^a{0}b$",
+      "(a|b)*c",
+      "^$",
+      "",
+      "^.+-rc\\d*$",
+      "[\\]a]",
+      "[a-]",
+      "^a\\.b$",
+      "^\\x41$",
+      "latest|stable",
+      "^(a*)*$",
+      "^(a|a)*b$",
+      "{",
+      "a{,3}",
+      "^[^/]+/[^/]+$",
+      "colou?r",
+      "^sha256:[0-9a-f]{6}",
     ];
-    const texts = ["", "abc", "xabcx", "aaa", "ab", "abcd", "v1.2", "v10.20", "v1.2.3", "A", "a-b", "ab cd", "12", "1", "foobaz", "baz", "barbaz",
-      "xx", "xy", "aay", "b", "abababc", "1.0-rc", "1.0-rc2", "]", "-", "a.b", "aXb", "latest", "stable", "Latest", "aaaa", "aaab", "{", "a{,3}",
-      "library/app", "a/b/c", "color", "colour", "sha256:abcdef12"];
+    const texts = [
+      "",
+      "abc",
+      "xabcx",
+      "aaa",
+      "ab",
+      "abcd",
+      "v1.2",
+      "v10.20",
+      "v1.2.3",
+      "A",
+      "a-b",
+      "ab cd",
+      "12",
+      "1",
+      "foobaz",
+      "baz",
+      "barbaz",
+      "xx",
+      "xy",
+      "aay",
+      "b",
+      "abababc",
+      "1.0-rc",
+      "1.0-rc2",
+      "]",
+      "-",
+      "a.b",
+      "aXb",
+      "latest",
+      "stable",
+      "Latest",
+      "aaaa",
+      "aaab",
+      "{",
+      "a{,3}",
+      "library/app",
+      "a/b/c",
+      "color",
+      "colour",
+      "sha256:abcdef12",
+    ];
     for (const p of patterns) {
       const re = new RegExp(p);
       for (const t of texts) expect(matches(p, t), `${p} on ${JSON.stringify(t)}`).toBe(re.test(t));
@@ -24,7 +95,11 @@ describe("bounded regex", () => {
   it("agrees with JS RegExp on random strings (property)", () => {
     const patterns = ["^[a-c]*b[a-c]?$", "(ab|b)+c", "^a?b*c{1,2}$", "[^ab]c|a.c", "^(a|ab)(c|bcd)$"];
     fc.assert(
-      fc.property(fc.constantFrom(...patterns), fc.stringMatching(/^[a-d]{0,12}$/), (p, t) => matches(p, t) === new RegExp(p).test(t)),
+      fc.property(
+        fc.constantFrom(...patterns),
+        fc.stringMatching(/^[a-d]{0,12}$/),
+        (p, t) => matches(p, t) === new RegExp(p).test(t),
+      ),
       { numRuns: 2000 },
     );
   });
@@ -56,7 +131,24 @@ describe("bounded regex", () => {
   });
 
   it("rejects what it cannot run in linear time, or cannot parse, with INVALID_FILTER", () => {
-    const bad = ["(a", "a)", "[a", "*a", "a**", "a{2}{3}", "(?=a)", "(?<n>a)", "\\1", "\\b", "a{1000}", "(a{100}){100}", "\\", "[z-a]", "x".repeat(2000), "\\xZZ"];
+    const bad = [
+      "(a",
+      "a)",
+      "[a",
+      "*a",
+      "a**",
+      "a{2}{3}",
+      "(?=a)",
+      "(?<n>a)",
+      "\\1",
+      "\\b",
+      "a{1000}",
+      "(a{100}){100}",
+      "\\",
+      "[z-a]",
+      "x".repeat(2000),
+      "\\xZZ",
+    ];
     for (const p of bad) {
       let error: unknown;
       try {

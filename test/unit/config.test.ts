@@ -36,7 +36,11 @@ describe("parseDuration", () => {
 
 describe("parseListenAddress", () => {
   it("parses IPv4, names and bracketed IPv6", () => {
-    expect(parseListenAddress("127.0.0.1:50051")).toEqual({ host: "127.0.0.1", port: 50051, address: "127.0.0.1:50051" });
+    expect(parseListenAddress("127.0.0.1:50051")).toEqual({
+      host: "127.0.0.1",
+      port: 50051,
+      address: "127.0.0.1:50051",
+    });
     expect(parseListenAddress("localhost:0")).toEqual({ host: "localhost", port: 0, address: "localhost:0" });
     expect(parseListenAddress("[::1]:7")).toEqual({ host: "::1", port: 7, address: "[::1]:7" });
   });
@@ -66,7 +70,12 @@ describe("loadConfig", () => {
   });
 
   it("reads the environment, and flags override it", () => {
-    const env = { EPOCH_LISTEN: "0.0.0.0:9000", EPOCH_SYNC_INTERVAL: "0", EPOCH_SYNC_CONCURRENCY: "4", EPOCH_AUTH: "required" };
+    const env = {
+      EPOCH_LISTEN: "0.0.0.0:9000",
+      EPOCH_SYNC_INTERVAL: "0",
+      EPOCH_SYNC_CONCURRENCY: "4",
+      EPOCH_AUTH: "required",
+    };
     const c = loadConfig(env, { EPOCH_LISTEN: "127.0.0.1:0" });
     expect(c.listen).toEqual({ host: "127.0.0.1", port: 0, address: "127.0.0.1:0" });
     expect(c.sync.intervalMs).toBe(0);
@@ -107,14 +116,18 @@ describe("loadConfig", () => {
   });
 
   it("keeps the token poll at most 500ms, so revocation stays within 1 s", () => {
-    expect(configError(() => loadConfig({ EPOCH_TOKEN_POLL_INTERVAL: "2s" })).message).toMatch(/^EPOCH_TOKEN_POLL_INTERVAL.*500ms/);
+    expect(configError(() => loadConfig({ EPOCH_TOKEN_POLL_INTERVAL: "2s" })).message).toMatch(
+      /^EPOCH_TOKEN_POLL_INTERVAL.*500ms/,
+    );
     expect(loadConfig({ EPOCH_TOKEN_POLL_INTERVAL: "250ms" }).tokens.pollIntervalMs).toBe(250);
   });
 
   it("refuses EPOCH_AUTH=none on a non-loopback address unless explicitly allowed", () => {
     const e = configError(() => loadConfig({ EPOCH_AUTH: "none", EPOCH_LISTEN: "0.0.0.0:50051" }));
     expect(e.message).toMatch(/EPOCH_AUTH=none.*EPOCH_AUTH_ALLOW_OPEN=true/);
-    expect(loadConfig({ EPOCH_AUTH: "none", EPOCH_LISTEN: "0.0.0.0:50051", EPOCH_AUTH_ALLOW_OPEN: "true" }).auth).toEqual({
+    expect(
+      loadConfig({ EPOCH_AUTH: "none", EPOCH_LISTEN: "0.0.0.0:50051", EPOCH_AUTH_ALLOW_OPEN: "true" }).auth,
+    ).toEqual({
       mode: "none",
       allowOpen: true,
     });
@@ -154,6 +167,8 @@ describe("loadClientConfig", () => {
   });
 
   it("rejects a malformed EPOCH_SERVER in one line", () => {
-    expect(configError(() => loadClientConfig({ EPOCH_SERVER: "nope" })).message).toMatch(/^EPOCH_SERVER must be host:port/);
+    expect(configError(() => loadClientConfig({ EPOCH_SERVER: "nope" })).message).toMatch(
+      /^EPOCH_SERVER must be host:port/,
+    );
   });
 });

@@ -6,7 +6,12 @@ import { analyzeManifest } from "../../src/oci/analyze.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { CATALOG_KEY, RegistryLayout } from "../../src/storage/registry-layout.js";
 import { CountingStore } from "../helpers/fault-store.js";
-import { expectedRefCounts, expectedRepositoryTotals, writeRegistryFixture, writeScaleRegistry } from "../fixtures/registry-fixture.js";
+import {
+  expectedRefCounts,
+  expectedRepositoryTotals,
+  writeRegistryFixture,
+  writeScaleRegistry,
+} from "../fixtures/registry-fixture.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -19,7 +24,11 @@ afterEach(async () => {
 describe("writeScaleRegistry", () => {
   it("writes N tags with one catalog write and no catalog reads", async () => {
     const counting = new CountingStore(new DirectoryObjectStore(dir, { durable: false }));
-    const summary = await writeScaleRegistry(counting, { tags: 250, tagsPerRepository: 100, now: new Date("2024-01-01T00:00:00Z") });
+    const summary = await writeScaleRegistry(counting, {
+      tags: 250,
+      tagsPerRepository: 100,
+      now: new Date("2024-01-01T00:00:00Z"),
+    });
     expect(counting.count({ op: "put", keyMatch: CATALOG_KEY })).toBe(1);
     expect(counting.count({ op: "get" })).toBe(0);
     expect(summary).toMatchObject({ tags: 250, repositories: 3, manifests: 226 });

@@ -5,7 +5,12 @@
  */
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { convertEpochTag, mapEpochKind, platformSizesOf, type EpochTagRow } from "../../src/db/epoch-adoption/tag-conversion.js";
+import {
+  convertEpochTag,
+  mapEpochKind,
+  platformSizesOf,
+  type EpochTagRow,
+} from "../../src/db/epoch-adoption/tag-conversion.js";
 import { convertEpochToken, tokenProblem } from "../../src/db/epoch-adoption/token-conversion.js";
 import type { ImageIndex } from "../../src/oci/manifest.js";
 
@@ -25,16 +30,32 @@ const imageJson = JSON.stringify({
   annotations: { "org.opencontainers.image.created": "2024-03-01T12:30:00.123456789+02:00" },
 });
 
-const amd = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: d("amd"), size: 500, platform: { os: "linux", architecture: "amd64" } };
-const arm = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: d("arm"), size: 500, platform: { os: "linux", architecture: "arm64", variant: "v8" } };
-const indexJson = JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [amd, arm] });
+const amd = {
+  mediaType: "application/vnd.oci.image.manifest.v1+json",
+  digest: d("amd"),
+  size: 500,
+  platform: { os: "linux", architecture: "amd64" },
+};
+const arm = {
+  mediaType: "application/vnd.oci.image.manifest.v1+json",
+  digest: d("arm"),
+  size: 500,
+  platform: { os: "linux", architecture: "arm64", variant: "v8" },
+};
+const indexJson = JSON.stringify({
+  schemaVersion: 2,
+  mediaType: "application/vnd.oci.image.index.v1+json",
+  manifests: [amd, arm],
+});
 
 const row = (over: Partial<EpochTagRow> = {}): EpochTagRow => ({
   id: 9,
   repositoryId: 3,
   repository: "library/app",
   name: "v1",
-  digest: createHash("sha256").update(over.manifestJson ?? imageJson).digest("hex"),
+  digest: createHash("sha256")
+    .update(over.manifestJson ?? imageJson)
+    .digest("hex"),
   manifestJson: imageJson,
   totalSize: 210,
   layerCount: 2,
@@ -102,7 +123,13 @@ describe("Epoch tag conversion", () => {
     // Pushed: no annotation, so Epoch's push time.
     expect(full.tag.pushedAt).toEqual(new Date(Date.UTC(2025, 0, 1)));
 
-    const partial = convertEpochTag(row({ manifestJson: indexJson, digest: hex(indexJson), platformSizes: [{ digest: arm.digest, size: 380, layerCount: 2 }] }));
+    const partial = convertEpochTag(
+      row({
+        manifestJson: indexJson,
+        digest: hex(indexJson),
+        platformSizes: [{ digest: arm.digest, size: 380, layerCount: 2 }],
+      }),
+    );
     expect(partial.ok && partial.tag.incomplete).toBe(true);
     // Older Epoch: no platform_sizes column at all.
     const old = convertEpochTag(row({ manifestJson: indexJson, digest: hex(indexJson) }));
@@ -113,13 +140,23 @@ describe("Epoch tag conversion", () => {
     const index = JSON.parse(indexJson) as { manifests: ImageIndex["manifests"] };
     const idx: ImageIndex = { type: "index", annotations: {}, manifests: index.manifests };
     expect(platformSizesOf(idx, [{ digest: d("other"), size: 1, layerCount: 1 }])).toEqual([]);
-    expect(platformSizesOf(idx, [{ digest: arm.digest, size: 1, layerCount: 1 }, { digest: amd.digest, size: 1, layerCount: 1 }])).toEqual([]);
+    expect(
+      platformSizesOf(idx, [
+        { digest: arm.digest, size: 1, layerCount: 1 },
+        { digest: amd.digest, size: 1, layerCount: 1 },
+      ]),
+    ).toEqual([]);
     expect(platformSizesOf(idx, [{ digest: amd.digest, size: "1", layerCount: 1 }])).toEqual([]);
     expect(platformSizesOf(idx, "not json")).toEqual([]);
     expect(platformSizesOf(idx, null)).toEqual([]);
     // A digest listed twice matches its next occurrence.
     const twice: ImageIndex = { ...idx, manifests: [amd, amd] };
-    expect(platformSizesOf(twice, [{ digest: amd.digest, size: 1, layerCount: 1 }, { digest: amd.digest, size: 1, layerCount: 1 }])).toHaveLength(2);
+    expect(
+      platformSizesOf(twice, [
+        { digest: amd.digest, size: 1, layerCount: 1 },
+        { digest: amd.digest, size: 1, layerCount: 1 },
+      ]),
+    ).toHaveLength(2);
   });
 
   it("falls back to synced_at when Epoch has no push time, and flags stored values the bytes contradict", () => {
@@ -134,28 +171,36 @@ describe("Epoch tag conversion", () => {
   });
 
   it("leaves behind what a sync would never index", () => {
-    expect(convertEpochTag(row({ repository: "Bad/UPPER" }))).toEqual({ ok: false, reason: "repository name fails the OCI rules" });
+    expect(convertEpochTag(row({ repository: "Bad/UPPER" }))).toEqual({
+      ok: false,
+      reason: "repository name fails the OCI rules",
+    });
     expect(convertEpochTag(row({ name: "bad tag!" }))).toEqual({ ok: false, reason: "tag name fails the OCI rules" });
-    const negative = convertEpochTag(row({ manifestJson: JSON.stringify({ schemaVersion: 2, config: { mediaType: OCI_CONFIG, digest: d("c"), size: -1 } }) }));
+    const negative = convertEpochTag(
+      row({
+        manifestJson: JSON.stringify({ schemaVersion: 2, config: { mediaType: OCI_CONFIG, digest: d("c"), size: -1 } }),
+      }),
+    );
     expect(negative.ok).toBe(false);
     expect(convertEpochTag(row({ manifestJson: "{" })).ok).toBe(false);
   });
 
   it("maps Epoch's kind names and nothing else", () => {
-    expect(["container-image", "cloud-image", "snapshot", "image-index", "unknown", "", "Container-Image"].map(mapEpochKind)).toEqual([
-      "CONTAINER_IMAGE",
-      "CLOUD_IMAGE",
-      "SNAPSHOT",
-      "IMAGE_INDEX",
-      undefined,
-      undefined,
-      undefined,
-    ]);
+    expect(
+      ["container-image", "cloud-image", "snapshot", "image-index", "unknown", "", "Container-Image"].map(mapEpochKind),
+    ).toEqual(["CONTAINER_IMAGE", "CLOUD_IMAGE", "SNAPSHOT", "IMAGE_INDEX", undefined, undefined, undefined]);
   });
 });
 
 describe("Epoch token conversion", () => {
-  const token = { id: 5, name: "ci", tokenHash: "AB".repeat(32), createdBy: "", createdAt: Date.UTC(2025, 0, 1), lastUsed: null };
+  const token = {
+    id: 5,
+    name: "ci",
+    tokenHash: "AB".repeat(32),
+    createdBy: "",
+    createdAt: Date.UTC(2025, 0, 1),
+    lastUsed: null,
+  };
 
   it("keeps id, name, creator, times; lowercases the hash", () => {
     expect(convertEpochToken(token, new Date(0))).toEqual({

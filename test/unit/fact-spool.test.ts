@@ -27,7 +27,10 @@ function facts(i: number, jsonBytes = 300): TagFacts {
       json,
       totalSize: 1000 + i,
       layerCount: 2,
-      platformSizes: i % 2 ? null : [{ digest: "sha256:x", size: 1, layerCount: 1, os: "linux", architecture: "amd64", variant: "" }],
+      platformSizes:
+        i % 2
+          ? null
+          : [{ digest: "sha256:x", size: 1, layerCount: 1, os: "linux", architecture: "amd64", variant: "" }],
       children: [],
       blobs: [{ digest: `sha256:${"a".repeat(64)}`, size: 5, mediaType: "application/octet-stream" }],
       complete: i % 5 !== 0,
@@ -56,7 +59,10 @@ describe("FactSpool", () => {
   it("round-trips a frame whose header alone is larger than its buffers (an index of 20k children)", async () => {
     const spool = new FactSpool(dir);
     const huge = facts(1);
-    huge.manifest.children = Array.from({ length: 20_000 }, (_, i) => ({ digest: `sha256:${String(i).padStart(64, "0")}`, platform: `linux/arm/v${i}` }));
+    huge.manifest.children = Array.from({ length: 20_000 }, (_, i) => ({
+      digest: `sha256:${String(i).padStart(64, "0")}`,
+      platform: `linux/arm/v${i}`,
+    }));
     const written = [facts(0), huge, facts(2)];
     for (const f of written) spool.add(f);
     expect((await drain(spool, 2)).flat()).toEqual(written);

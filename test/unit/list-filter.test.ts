@@ -7,7 +7,12 @@ import { TAG_FILTER_COLUMNS } from "../../src/db/queries/tag-queries.js";
 import { readPage, ROW_BUDGET } from "../../src/services/queries/filtered-page.js";
 import { parseFilterString } from "../../src/services/queries/filter/filter-syntax.js";
 import { compileListFilter } from "../../src/services/queries/filter/list-filter.js";
-import { BLOB_FILTER_FIELDS, REPOSITORY_FILTER_FIELDS, TAG_FILTER_FIELDS, type TagRecord } from "../../src/services/queries/metadata-queries.js";
+import {
+  BLOB_FILTER_FIELDS,
+  REPOSITORY_FILTER_FIELDS,
+  TAG_FILTER_FIELDS,
+  type TagRecord,
+} from "../../src/services/queries/metadata-queries.js";
 import { errorOf } from "../helpers/errors.js";
 
 const tag = (over: Partial<TagRecord>): TagRecord => ({
@@ -34,20 +39,37 @@ describe("filter syntax (containerd)", () => {
       { path: ["name"], op: "!=", value: "foo" },
       { path: ["kind"], op: "present", value: "" },
     ]);
-    expect(parseFilterString('artifact_type=="a,b \\"c\\"\\x41"')).toEqual([{ path: ["artifact_type"], op: "==", value: 'a,b "c"A' }]);
+    expect(parseFilterString('artifact_type=="a,b \\"c\\"\\x41"')).toEqual([
+      { path: ["artifact_type"], op: "==", value: 'a,b "c"A' },
+    ]);
     expect(parseFilterString("name~=/^v[0-9]{1,2}\\/x$/,kind==SNAPSHOT")).toEqual([
       { path: ["name"], op: "~=", value: "^v[0-9]{1,2}/x$" },
       { path: ["kind"], op: "==", value: "SNAPSHOT" },
     ]);
     expect(parseFilterString("name~=|a/b\\d|")).toEqual([{ path: ["name"], op: "~=", value: "a/b\\d" }]);
-    expect(parseFilterString('labels."io.example/team"==ops')).toEqual([{ path: ["labels", "io.example/team"], op: "==", value: "ops" }]);
+    expect(parseFilterString('labels."io.example/team"==ops')).toEqual([
+      { path: ["labels", "io.example/team"], op: "==", value: "ops" },
+    ]);
     expect(parseFilterString("digest==sha256:abc")).toEqual([{ path: ["digest"], op: "==", value: "sha256:abc" }]);
     expect(parseFilterString("   ")).toEqual([]);
   });
 
   it("rejects malformed filters with INVALID_FILTER", () => {
-    const bad = ["name=x", "name==", "==x", "name==x y", 'name=="open', 'name=="\\g"', "name==x,", ",name==x", "1name==x", "name==a,,b", "name~=/open", "x".repeat(5000),
-      Array.from({ length: 40 }, () => "name==a").join(",")];
+    const bad = [
+      "name=x",
+      "name==",
+      "==x",
+      "name==x y",
+      'name=="open',
+      'name=="\\g"',
+      "name==x,",
+      ",name==x",
+      "1name==x",
+      "name==a,,b",
+      "name~=/open",
+      "x".repeat(5000),
+      Array.from({ length: 40 }, () => "name==a").join(","),
+    ];
     for (const f of bad) expect(errorOf(() => parseFilterString(f)).reason, f.slice(0, 30)).toBe("INVALID_FILTER");
   });
 });
@@ -70,7 +92,9 @@ describe("compiled list filters", () => {
     expect(f.matches).toBeUndefined();
     expect(f.key).toEqual(['name=="latest",kind=="ARTIFACT_KIND_SNAPSHOT"', "artifact_type"]);
     // Equivalent spellings bind page tokens the same way.
-    expect(compileListFilter(['name == "latest" , kind==ARTIFACT_KIND_SNAPSHOT', "artifact_type"], TAG_FILTER_FIELDS)!.key).toEqual(f.key);
+    expect(
+      compileListFilter(['name == "latest" , kind==ARTIFACT_KIND_SNAPSHOT', "artifact_type"], TAG_FILTER_FIELDS)!.key,
+    ).toEqual(f.key);
   });
 
   it("run regexes on the bounded engine, pushing an anchored literal prefix into SQL", () => {
@@ -105,7 +129,9 @@ describe("compiled list filters", () => {
       sql: "((t.name >= ? AND t.name < ? AND t.kind COLLATE utf8mb4_bin = ?) OR (m.media_type COLLATE utf8mb4_bin <> ?))",
       params: ["v1.", "v1/", "SNAPSHOT", "x"],
     });
-    expect(filterSql("sqlite", condition, TAG_FILTER_COLUMNS)?.sql).toBe("((t.name >= ? AND t.name < ? AND t.kind = ?) OR (m.media_type <> ?))");
+    expect(filterSql("sqlite", condition, TAG_FILTER_COLUMNS)?.sql).toBe(
+      "((t.name >= ? AND t.name < ? AND t.kind = ?) OR (m.media_type <> ?))",
+    );
     expect(filterSql("sqlite", [[], [{ field: "name", op: "eq", value: "a" }]], TAG_FILTER_COLUMNS)).toBeUndefined();
   });
 });

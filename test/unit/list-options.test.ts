@@ -42,7 +42,15 @@ describe("order_by", () => {
   });
 
   it("rejects anything else with INVALID_ORDER_BY", () => {
-    const tagBad = ["push_time", "total_size", "NAME", "name desc, push_time desc", "update_time desc", "size desc", "x".repeat(100)];
+    const tagBad = [
+      "push_time",
+      "total_size",
+      "NAME",
+      "name desc, push_time desc",
+      "update_time desc",
+      "size desc",
+      "x".repeat(100),
+    ];
     for (const o of tagBad) expect(errorOf(() => parseTagOrder(o)).reason, o).toBe("INVALID_ORDER_BY");
     const repoBad = ["name desc", "push_time desc", "update_time", "total_size"];
     for (const o of repoBad) expect(errorOf(() => parseRepositoryOrder(o)).reason, o).toBe("INVALID_ORDER_BY");

@@ -11,15 +11,27 @@ import { REPOSITORY_SORTS, repositoryPageSql, type RepositoryOrder } from "../..
 import { TAG_SORTS, tagPageSql, type TagOrder } from "../../src/db/queries/tag-queries.js";
 
 const DIALECTS: Dialect[] = ["sqlite", "mariadb"];
-const sampleKey = (types: readonly { type: string }[]) => types.map((c) => (c.type === "number" ? 42 : c.type === "time" ? "2024-01-01 00:00:00.000" : "k"));
+const sampleKey = (types: readonly { type: string }[]) =>
+  types.map((c) => (c.type === "number" ? 42 : c.type === "time" ? "2024-01-01 00:00:00.000" : "k"));
 
 describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
   it("ListTags", () => {
     const shapes: Record<string, unknown> = {};
     for (const order of Object.keys(TAG_SORTS) as TagOrder[]) {
       const after = sampleKey(TAG_SORTS[order].columns);
-      shapes[`${order} (first page)`] = tagPageSql(dialect, { namespaceId: 1, repository: "library/app", order, limit: 100 });
-      shapes[`${order} (next page)`] = tagPageSql(dialect, { namespaceId: 1, repository: "library/app", order, after, limit: 100 });
+      shapes[`${order} (first page)`] = tagPageSql(dialect, {
+        namespaceId: 1,
+        repository: "library/app",
+        order,
+        limit: 100,
+      });
+      shapes[`${order} (next page)`] = tagPageSql(dialect, {
+        namespaceId: 1,
+        repository: "library/app",
+        order,
+        after,
+        limit: 100,
+      });
     }
     expect(shapes).toMatchSnapshot();
   });
@@ -42,17 +54,42 @@ describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
   });
 
   it("filtered lists (the filter is ANDed after the keyset bound)", () => {
-    const filter = [[{ field: "kind", op: "eq", value: "SNAPSHOT" } as const], [{ field: "name", op: "prefix", value: "v1." } as const]];
+    const filter = [
+      [{ field: "kind", op: "eq", value: "SNAPSHOT" } as const],
+      [{ field: "name", op: "prefix", value: "v1." } as const],
+    ];
     expect({
-      tags: tagPageSql(dialect, { namespaceId: 1, repository: "library/app", order: "push_time desc", after: ["2024-01-01 00:00:00.000", "k"], limit: 100, filter }),
-      repositories: repositoryPageSql(dialect, { namespaceId: 1, order: "name", limit: 100, filter: [[{ field: "artifact_type", op: "nonEmpty" }]] }),
-      blobs: blobPageSql(dialect, { namespaceId: 1, limit: 100, filter: [[{ field: "media_type", op: "ne", value: "x" }]] }),
+      tags: tagPageSql(dialect, {
+        namespaceId: 1,
+        repository: "library/app",
+        order: "push_time desc",
+        after: ["2024-01-01 00:00:00.000", "k"],
+        limit: 100,
+        filter,
+      }),
+      repositories: repositoryPageSql(dialect, {
+        namespaceId: 1,
+        order: "name",
+        limit: 100,
+        filter: [[{ field: "artifact_type", op: "nonEmpty" }]],
+      }),
+      blobs: blobPageSql(dialect, {
+        namespaceId: 1,
+        limit: 100,
+        filter: [[{ field: "media_type", op: "ne", value: "x" }]],
+      }),
     }).toMatchSnapshot();
   });
 
   it("never reads manifest bytes in a list, never uses OFFSET", () => {
     for (const order of Object.keys(TAG_SORTS) as TagOrder[]) {
-      const { sql } = tagPageSql(dialect, { namespaceId: 1, repository: "a", order, after: sampleKey(TAG_SORTS[order].columns), limit: 10 });
+      const { sql } = tagPageSql(dialect, {
+        namespaceId: 1,
+        repository: "a",
+        order,
+        after: sampleKey(TAG_SORTS[order].columns),
+        limit: 10,
+      });
       expect(sql).not.toMatch(/\bm\.json\b|\bOFFSET\b/i);
     }
   });

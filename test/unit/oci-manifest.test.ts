@@ -5,7 +5,11 @@ import { computeDigest } from "../../src/oci/digest.js";
 import { createdAt, effectiveArtifactType, effectiveMediaType, parseManifest } from "../../src/oci/manifest.js";
 
 const d = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
-const desc = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip") => ({ mediaType, digest: d(n), size });
+const desc = (n: number, size: number, mediaType = "application/vnd.oci.image.layer.v1.tar+gzip") => ({
+  mediaType,
+  digest: d(n),
+  size,
+});
 const bytes = (o: unknown) => Buffer.from(JSON.stringify(o));
 const image = (extra: Record<string, unknown> = {}) => ({
   schemaVersion: 2,
@@ -45,15 +49,23 @@ describe("parseManifest", () => {
       bytes({
         schemaVersion: 2,
         mediaType: "application/vnd.docker.distribution.manifest.list.v2+json",
-        manifests: [{ ...desc(9, 500, "application/vnd.docker.distribution.manifest.v2+json"), platform: { os: "linux", architecture: "arm", variant: "v7" } }],
+        manifests: [
+          {
+            ...desc(9, 500, "application/vnd.docker.distribution.manifest.v2+json"),
+            platform: { os: "linux", architecture: "arm", variant: "v7" },
+          },
+        ],
       }),
     );
     expect(list.type).toBe("index");
-    if (list.type === "index") expect(list.manifests[0]?.platform).toEqual({ os: "linux", architecture: "arm", variant: "v7" });
+    if (list.type === "index")
+      expect(list.manifests[0]?.platform).toEqual({ os: "linux", architecture: "arm", variant: "v7" });
   });
 
   it("infers an index from its shape when mediaType is absent", () => {
-    const m = parseManifest(bytes({ schemaVersion: 2, manifests: [desc(4, 10, "application/vnd.oci.image.manifest.v1+json")] }));
+    const m = parseManifest(
+      bytes({ schemaVersion: 2, manifests: [desc(4, 10, "application/vnd.oci.image.manifest.v1+json")] }),
+    );
     expect(m.type).toBe("index");
     expect(effectiveMediaType(m)).toBe("application/vnd.oci.image.index.v1+json");
   });
@@ -75,7 +87,8 @@ describe("parseManifest", () => {
   });
 
   it("reads org.opencontainers.image.created only when it is RFC 3339", () => {
-    const created = (v: string) => createdAt(parseManifest(bytes(image({ annotations: { "org.opencontainers.image.created": v } }))));
+    const created = (v: string) =>
+      createdAt(parseManifest(bytes(image({ annotations: { "org.opencontainers.image.created": v } }))));
     expect(created("2024-01-15T10:00:00Z")?.toISOString()).toBe("2024-01-15T10:00:00.000Z");
     expect(created("2024-03-01T12:30:00.123456789+02:00")?.toISOString()).toBe("2024-03-01T10:30:00.123Z");
     expect(created("2024-01-15")).toBeUndefined();
@@ -85,7 +98,9 @@ describe("parseManifest", () => {
   });
 
   it("keeps a __proto__ annotation as data", () => {
-    const m = parseManifest(Buffer.from('{"schemaVersion":2,"config":' + JSON.stringify(desc(1, 1)) + ',"annotations":{"__proto__":"x"}}'));
+    const m = parseManifest(
+      Buffer.from('{"schemaVersion":2,"config":' + JSON.stringify(desc(1, 1)) + ',"annotations":{"__proto__":"x"}}'),
+    );
     expect(Object.keys(m.annotations)).toEqual(["__proto__"]);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
@@ -112,7 +127,11 @@ describe("parseManifest", () => {
       ["mediaType not a string", image({ mediaType: 5 }), /mediaType is not a string/],
       ["artifactType not a string", image({ artifactType: {} }), /artifactType/],
       ["annotation not a string", image({ annotations: { a: 1 } }), /annotations/],
-      ["index without manifests", { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json" }, /manifests array/],
+      [
+        "index without manifests",
+        { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json" },
+        /manifests array/,
+      ],
       ["index child bad platform", { schemaVersion: 2, manifests: [{ ...desc(4, 1), platform: "linux" }] }, /platform/],
       ["same blob, two sizes", image({ layers: [desc(2, 1), desc(2, 2)] }), /two sizes|sizes 1 and 2/],
     ];
@@ -142,11 +161,17 @@ describe("analyzeManifest", () => {
   });
 
   it("hashes bytes, not parsed JSON: whitespace changes the digest", () => {
-    expect(analyzeManifest(Buffer.from(JSON.stringify(image(), null, 2))).digest).not.toBe(analyzeManifest(bytes(image())).digest);
+    expect(analyzeManifest(Buffer.from(JSON.stringify(image(), null, 2))).digest).not.toBe(
+      analyzeManifest(bytes(image())).digest,
+    );
   });
 
   it("lists index children to fetch and completes the index", () => {
-    const idx = bytes({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [desc(7, 10), desc(8, 10), desc(7, 10)] });
+    const idx = bytes({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [desc(7, 10), desc(8, 10), desc(7, 10)],
+    });
     const a = analyzeManifest(idx);
     expect(a.summary).toBeUndefined();
     expect(a.childDigests).toEqual([d(7), d(8)]);

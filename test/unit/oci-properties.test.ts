@@ -9,8 +9,14 @@ const hexDigest = fc.integer({ min: 0, max: 40 }).map((n) => `sha256:${n.toStrin
 const size = fc.integer({ min: 0, max: 2 ** 40 });
 // One size per digest, as content addressing guarantees.
 const sizeOf = (digest: string) => (parseInt(digest.slice(-4), 16) * 7919) % 1_000_000;
-const descriptor = hexDigest.map((digest) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest, size: sizeOf(digest) }));
-const image = fc.record({ config: descriptor, layers: fc.array(descriptor, { maxLength: 8 }) }).map((m) => ({ schemaVersion: 2, ...m }));
+const descriptor = hexDigest.map((digest) => ({
+  mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+  digest,
+  size: sizeOf(digest),
+}));
+const image = fc
+  .record({ config: descriptor, layers: fc.array(descriptor, { maxLength: 8 }) })
+  .map((m) => ({ schemaVersion: 2, ...m }));
 
 function expectOnlyTypedError(run: () => unknown): void {
   try {
@@ -23,17 +29,34 @@ function expectOnlyTypedError(run: () => unknown): void {
 
 describe("OCI properties", () => {
   it("parses arbitrary bytes or throws MANIFEST_INVALID, nothing else", () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => expectOnlyTypedError(() => analyzeManifest(b))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (b) => expectOnlyTypedError(() => analyzeManifest(b))),
+      { numRuns: 2000 },
+    );
   });
 
   it("parses arbitrary JSON values or throws MANIFEST_INVALID, nothing else", () => {
-    fc.assert(fc.property(fc.jsonValue(), (v) => expectOnlyTypedError(() => analyzeManifest(Buffer.from(JSON.stringify(v) ?? "null")))), {
-      numRuns: 2000,
-    });
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) =>
+        expectOnlyTypedError(() => analyzeManifest(Buffer.from(JSON.stringify(v) ?? "null"))),
+      ),
+      {
+        numRuns: 2000,
+      },
+    );
   });
 
   it("survives near-miss manifests (random fields swapped in)", () => {
-    const field = fc.constantFrom("schemaVersion", "mediaType", "config", "layers", "manifests", "annotations", "artifactType", "subject");
+    const field = fc.constantFrom(
+      "schemaVersion",
+      "mediaType",
+      "config",
+      "layers",
+      "manifests",
+      "annotations",
+      "artifactType",
+      "subject",
+    );
     fc.assert(
       fc.property(image, field, fc.jsonValue(), (m, k, v) => {
         expectOnlyTypedError(() => analyzeManifest(Buffer.from(JSON.stringify({ ...m, [k]: v }))));
@@ -74,13 +97,20 @@ describe("OCI properties", () => {
           children.set(digest, parseManifest(Buffer.from(JSON.stringify(m))));
           return { mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size: 1 };
         });
-        const shuffled = [...entries].sort((a, b) => ((a.digest.charCodeAt(70) * seed) % 7) - ((b.digest.charCodeAt(70) * seed) % 7));
-        const idx = (manifests: typeof entries) => parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests }))) as ImageIndex;
+        const shuffled = [...entries].sort(
+          (a, b) => ((a.digest.charCodeAt(70) * seed) % 7) - ((b.digest.charCodeAt(70) * seed) % 7),
+        );
+        const idx = (manifests: typeof entries) =>
+          parseManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, manifests }))) as ImageIndex;
         const a = summarizeIndex(idx(entries), children);
         const b = summarizeIndex(idx(shuffled), children);
         expect(b.totalSize).toBe(a.totalSize);
         expect(b.blobs).toEqual(a.blobs);
-        expect(a.totalSize).toBe(distinctBlobs([...children.values()].flatMap((c) => (c.type === "manifest" ? [c.config, ...c.layers] : []))).reduce((s, x) => s + x.size, 0));
+        expect(a.totalSize).toBe(
+          distinctBlobs(
+            [...children.values()].flatMap((c) => (c.type === "manifest" ? [c.config, ...c.layers] : [])),
+          ).reduce((s, x) => s + x.size, 0),
+        );
         expect(a.totalSize).toBeLessThanOrEqual(a.platformSizes.reduce((s, p) => s + p.size, 0));
       }),
     );

@@ -7,41 +7,83 @@ const L = "application/vnd.oci.image.layer.v1.tar+gzip";
 const C = "application/vnd.oci.image.config.v1+json";
 const parse = (o: unknown) => parseManifest(Buffer.from(JSON.stringify(o)));
 const img = (cfg: [number, number], layers: Array<[number, number]>) =>
-  parse({ schemaVersion: 2, config: { mediaType: C, digest: d(cfg[0]), size: cfg[1] }, layers: layers.map(([n, s]) => ({ mediaType: L, digest: d(n), size: s })) });
+  parse({
+    schemaVersion: 2,
+    config: { mediaType: C, digest: d(cfg[0]), size: cfg[1] },
+    layers: layers.map(([n, s]) => ({ mediaType: L, digest: d(n), size: s })),
+  });
 const index = (children: Array<[number, { os: string; architecture: string; variant?: string }?]>) =>
   parse({
     schemaVersion: 2,
     mediaType: "application/vnd.oci.image.index.v1+json",
-    manifests: children.map(([n, platform]) => ({ mediaType: "application/vnd.oci.image.manifest.v1+json", digest: d(n), size: 500, ...(platform && { platform }) })),
+    manifests: children.map(([n, platform]) => ({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: d(n),
+      size: 500,
+      ...(platform && { platform }),
+    })),
   }) as ImageIndex;
 
 describe("summarizeImage", () => {
   it("sums config and layers without dedup (Epoch) but lists blobs once", () => {
-    const m = img([1, 10], [[2, 100], [2, 100], [3, 1000]]);
+    const m = img(
+      [1, 10],
+      [
+        [2, 100],
+        [2, 100],
+        [3, 1000],
+      ],
+    );
     if (m.type !== "manifest") throw new Error();
     const s = summarizeImage(m);
     expect(s.totalSize).toBe(1210);
     expect(s.layerCount).toBe(3);
-    expect(s.blobs.map((b) => [b.digest, b.size])).toEqual([[d(1), 10], [d(2), 100], [d(3), 1000]]);
+    expect(s.blobs.map((b) => [b.digest, b.size])).toEqual([
+      [d(1), 10],
+      [d(2), 100],
+      [d(3), 1000],
+    ]);
   });
 
   it("handles an image with no layers and zero sizes", () => {
     const m = img([1, 0], []);
     if (m.type !== "manifest") throw new Error();
-    expect(summarizeImage(m)).toEqual({ totalSize: 0, layerCount: 0, blobs: [{ digest: d(1), size: 0, mediaType: C }] });
+    expect(summarizeImage(m)).toEqual({
+      totalSize: 0,
+      layerCount: 0,
+      blobs: [{ digest: d(1), size: 0, mediaType: C }],
+    });
   });
 
   it("rejects a total above 2^53", () => {
     const big = 2 ** 52;
-    const m = img([1, big], [[2, big], [3, big]]);
+    const m = img(
+      [1, big],
+      [
+        [2, big],
+        [3, big],
+      ],
+    );
     if (m.type !== "manifest") throw new Error();
     expect(() => summarizeImage(m)).toThrow(expect.objectContaining({ reason: "MANIFEST_INVALID" }));
   });
 });
 
 describe("summarizeIndex", () => {
-  const amd = img([10, 5], [[1, 100], [2, 200]]);
-  const arm = img([11, 6], [[1, 100], [3, 300]]);
+  const amd = img(
+    [10, 5],
+    [
+      [1, 100],
+      [2, 200],
+    ],
+  );
+  const arm = img(
+    [11, 6],
+    [
+      [1, 100],
+      [3, 300],
+    ],
+  );
   const att = img([12, 7], [[4, 40]]);
   const idx = index([
     [20, { os: "linux", architecture: "amd64" }],
@@ -80,14 +122,35 @@ describe("summarizeIndex", () => {
 
   it("treats an explicitly undefined child as missing and a nested index as empty", () => {
     const nested = index([[30]]);
-    const s = summarizeIndex(index([[20], [23], [24]]), new Map<string, ParsedManifest | undefined>([[d(20), amd], [d(23), undefined], [d(24), nested]]));
+    const s = summarizeIndex(
+      index([[20], [23], [24]]),
+      new Map<string, ParsedManifest | undefined>([
+        [d(20), amd],
+        [d(23), undefined],
+        [d(24), nested],
+      ]),
+    );
     expect(s.missingChildren).toEqual([d(23)]);
-    expect(s.platformSizes[1]).toEqual({ digest: d(24), size: 0, layerCount: 0, os: "", architecture: "", variant: "" });
+    expect(s.platformSizes[1]).toEqual({
+      digest: d(24),
+      size: 0,
+      layerCount: 0,
+      os: "",
+      architecture: "",
+      variant: "",
+    });
     expect(s.totalSize).toBe(305);
   });
 
   it("is empty for an index without children", () => {
-    expect(summarizeIndex(index([]), new Map())).toEqual({ totalSize: 0, layerCount: 0, blobs: [], platformSizes: [], incomplete: false, missingChildren: [] });
+    expect(summarizeIndex(index([]), new Map())).toEqual({
+      totalSize: 0,
+      layerCount: 0,
+      blobs: [],
+      platformSizes: [],
+      incomplete: false,
+      missingChildren: [],
+    });
   });
 });
 

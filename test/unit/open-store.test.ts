@@ -6,12 +6,23 @@ import { RetryingStore } from "../../src/storage/retrying-store.js";
 
 describe("parseStorageUrl", () => {
   it("reads s3 URLs", () => {
-    expect(parseStorageUrl("s3://my-bucket/reg/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1&forcePathStyle=true")).toEqual({
+    expect(
+      parseStorageUrl("s3://my-bucket/reg/prefix?endpoint=http://127.0.0.1:9000&region=eu-west-1&forcePathStyle=true"),
+    ).toEqual({
       type: "s3",
-      options: { bucket: "my-bucket", prefix: "reg/prefix", endpoint: "http://127.0.0.1:9000", region: "eu-west-1", forcePathStyle: true },
+      options: {
+        bucket: "my-bucket",
+        prefix: "reg/prefix",
+        endpoint: "http://127.0.0.1:9000",
+        region: "eu-west-1",
+        forcePathStyle: true,
+      },
     });
     expect(parseStorageUrl("s3://my-bucket")).toEqual({ type: "s3", options: { bucket: "my-bucket" } });
-    expect(parseStorageUrl("s3://my-bucket/p?conditionalPut=true").type === "s3" && parseStorageUrl("s3://my-bucket/p?conditionalPut=true")).toMatchObject({
+    expect(
+      parseStorageUrl("s3://my-bucket/p?conditionalPut=true").type === "s3" &&
+        parseStorageUrl("s3://my-bucket/p?conditionalPut=true"),
+    ).toMatchObject({
       options: { conditionalPut: true },
     });
   });
@@ -38,7 +49,9 @@ describe("parseStorageUrl", () => {
     "file://host/share",
     "file:%zz",
   ])("rejects %j naming EPOCH_STORAGE_URL", (url) => {
-    expect(() => parseStorageUrl(url)).toThrow(expect.objectContaining({ kind: "invalid_argument", message: expect.stringContaining("EPOCH_STORAGE_URL") }));
+    expect(() => parseStorageUrl(url)).toThrow(
+      expect.objectContaining({ kind: "invalid_argument", message: expect.stringContaining("EPOCH_STORAGE_URL") }),
+    );
   });
 });
 

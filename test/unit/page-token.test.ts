@@ -31,14 +31,21 @@ describe("page tokens", () => {
   it("are bound to their order_by, repository, filter and list", () => {
     const token = encodePageToken(tags, ["2024-01-01 00:00:01.000", "v1"]);
     expect(reasonOf(() => decodePageToken(token, { ...tags, order: "name desc" }, TYPES))).toBe("INVALID_PAGE_TOKEN");
-    expect(reasonOf(() => decodePageToken(token, { ...tags, scope: ["library/other"] }, TYPES))).toBe("INVALID_PAGE_TOKEN");
-    expect(reasonOf(() => decodePageToken(token, { ...tags, scope: ["library/app", "name==x"] }, TYPES))).toBe("INVALID_PAGE_TOKEN");
+    expect(reasonOf(() => decodePageToken(token, { ...tags, scope: ["library/other"] }, TYPES))).toBe(
+      "INVALID_PAGE_TOKEN",
+    );
+    expect(reasonOf(() => decodePageToken(token, { ...tags, scope: ["library/app", "name==x"] }, TYPES))).toBe(
+      "INVALID_PAGE_TOKEN",
+    );
     expect(reasonOf(() => decodePageToken(token, { ...tags, list: "repositories" }, TYPES))).toBe("INVALID_PAGE_TOKEN");
   });
 
   it("reject malformed input of every kind", () => {
     const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
-    const good = JSON.parse(Buffer.from(encodePageToken(tags, ["t", "n"]), "base64url").toString()) as Record<string, unknown>;
+    const good = JSON.parse(Buffer.from(encodePageToken(tags, ["t", "n"]), "base64url").toString()) as Record<
+      string,
+      unknown
+    >;
     const bad = [
       "not a token!",
       "%%%",
@@ -53,15 +60,25 @@ describe("page tokens", () => {
       b64({ ...good, k: ["t", "n".repeat(600)] }),
       b64({ ...good, q: undefined }),
     ];
-    for (const token of bad) expect(reasonOf(() => decodePageToken(token, tags, TYPES)), token.slice(0, 40)).toBe("INVALID_PAGE_TOKEN");
+    for (const token of bad)
+      expect(
+        reasonOf(() => decodePageToken(token, tags, TYPES)),
+        token.slice(0, 40),
+      ).toBe("INVALID_PAGE_TOKEN");
   });
 
   it("check numeric keys are safe integers", () => {
     const bySize: PageQuery = { list: "tags", order: "total_size desc", scope: ["a"] };
     const types = ["number", "string"] as const;
     expect(decodePageToken(encodePageToken(bySize, [123, "x"]), bySize, types)).toEqual([123, "x"]);
-    expect(reasonOf(() => decodePageToken(encodePageToken(bySize, ["123", "x"]), bySize, types))).toBe("INVALID_PAGE_TOKEN");
-    expect(reasonOf(() => decodePageToken(encodePageToken(bySize, [2 ** 60, "x"]), bySize, types))).toBe("INVALID_PAGE_TOKEN");
-    expect(reasonOf(() => decodePageToken(encodePageToken(bySize, [1.5, "x"]), bySize, types))).toBe("INVALID_PAGE_TOKEN");
+    expect(reasonOf(() => decodePageToken(encodePageToken(bySize, ["123", "x"]), bySize, types))).toBe(
+      "INVALID_PAGE_TOKEN",
+    );
+    expect(reasonOf(() => decodePageToken(encodePageToken(bySize, [2 ** 60, "x"]), bySize, types))).toBe(
+      "INVALID_PAGE_TOKEN",
+    );
+    expect(reasonOf(() => decodePageToken(encodePageToken(bySize, [1.5, "x"]), bySize, types))).toBe(
+      "INVALID_PAGE_TOKEN",
+    );
   });
 });

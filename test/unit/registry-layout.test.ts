@@ -6,7 +6,13 @@ import {
   parseCatalogDocument,
   serializeCatalog,
 } from "../../src/storage/catalog.js";
-import { blobKey, manifestDigestKey, manifestKey, removeCatalogTag, setCatalogTag } from "../../src/storage/registry-layout.js";
+import {
+  blobKey,
+  manifestDigestKey,
+  manifestKey,
+  removeCatalogTag,
+  setCatalogTag,
+} from "../../src/storage/registry-layout.js";
 
 const hex = "ab".repeat(32);
 const b = (s: string) => Buffer.from(s);
@@ -21,7 +27,9 @@ describe("layout keys", () => {
   it("refuses to build a key from an invalid name or digest", () => {
     expect(() => manifestKey("../etc", "v1")).toThrow(expect.objectContaining({ reason: "INVALID_NAME" }));
     expect(() => manifestKey("ok", "../../x")).toThrow(expect.objectContaining({ reason: "INVALID_NAME" }));
-    expect(() => manifestDigestKey("ok", "sha256:../../x")).toThrow(expect.objectContaining({ reason: "INVALID_DIGEST" }));
+    expect(() => manifestDigestKey("ok", "sha256:../../x")).toThrow(
+      expect.objectContaining({ reason: "INVALID_DIGEST" }),
+    );
     expect(() => blobKey("md5:abc")).toThrow(expect.objectContaining({ reason: "INVALID_DIGEST" }));
   });
 });
@@ -63,7 +71,9 @@ describe("parseCatalog", () => {
   });
 
   it("sorts names byte-wise and keeps case-distinct tags apart", () => {
-    const c = parseCatalog(b(JSON.stringify({ repositories: { r: { tags: { latest: "a", Latest: "b", "10": "c", "9": "d" } } } })));
+    const c = parseCatalog(
+      b(JSON.stringify({ repositories: { r: { tags: { latest: "a", Latest: "b", "10": "c", "9": "d" } } } })),
+    );
     expect(c.repositories[0]?.tags.map((t) => t.name)).toEqual(["10", "9", "Latest", "latest"]);
   });
 
@@ -105,9 +115,12 @@ describe("parseCatalog", () => {
     expect(parseCatalog(b('{"repositories":null}')).repositories).toEqual([]);
   });
 
-  it.each(["", "not json", "[]", "null", '"x"', '{"repositories": []}', '{"repositories": 5}'])("fails the whole file on %j with CATALOG_INVALID", (text) => {
-    expect(() => parseCatalog(b(text))).toThrow(expect.objectContaining({ reason: "CATALOG_INVALID" }));
-  });
+  it.each(["", "not json", "[]", "null", '"x"', '{"repositories": []}', '{"repositories": 5}'])(
+    "fails the whole file on %j with CATALOG_INVALID",
+    (text) => {
+      expect(() => parseCatalog(b(text))).toThrow(expect.objectContaining({ reason: "CATALOG_INVALID" }));
+    },
+  );
 });
 
 describe("serializeCatalog", () => {
@@ -118,7 +131,14 @@ describe("serializeCatalog", () => {
   it("sorts keys byte-wise (not JS integer-first order) and escapes like Go", () => {
     const doc = emptyCatalogDocument();
     doc.updatedAt = "2024-01-01T00:00:00Z";
-    doc.repositories.set("r", { tags: new Map<string, unknown>([["9", "a<b>&"], ["10", "x"], ["Z", "y"]]), updatedAt: "2024-01-01T00:00:00Z" });
+    doc.repositories.set("r", {
+      tags: new Map<string, unknown>([
+        ["9", "a<b>&"],
+        ["10", "x"],
+        ["Z", "y"],
+      ]),
+      updatedAt: "2024-01-01T00:00:00Z",
+    });
     const text = serializeCatalog(doc).toString();
     expect(text.indexOf('"10"')).toBeLessThan(text.indexOf('"9"'));
     expect(text.indexOf('"9"')).toBeLessThan(text.indexOf('"Z"'));
@@ -127,14 +147,18 @@ describe("serializeCatalog", () => {
   });
 
   it("keeps entries it does not understand", () => {
-    const raw = '{"repositories":{"Bad/UPPER":{"tags":{"x":"k"},"updatedAt":"t"},"odd":[1,{"b":2,"a":null}]},"updatedAt":"2024-01-01T00:00:00Z"}';
+    const raw =
+      '{"repositories":{"Bad/UPPER":{"tags":{"x":"k"},"updatedAt":"t"},"odd":[1,{"b":2,"a":null}]},"updatedAt":"2024-01-01T00:00:00Z"}';
     const again = JSON.parse(serializeCatalog(parseCatalogDocument(b(raw))).toString());
     expect(again).toEqual(JSON.parse(raw));
   });
 
   it("writes the zero time for a missing updatedAt, as Go does", () => {
     const doc = parseCatalogDocument(b('{"repositories":{"r":{"tags":{}}}}'));
-    expect(JSON.parse(serializeCatalog(doc).toString())).toEqual({ repositories: { r: { tags: {}, updatedAt: "0001-01-01T00:00:00Z" } }, updatedAt: "0001-01-01T00:00:00Z" });
+    expect(JSON.parse(serializeCatalog(doc).toString())).toEqual({
+      repositories: { r: { tags: {}, updatedAt: "0001-01-01T00:00:00Z" } },
+      updatedAt: "0001-01-01T00:00:00Z",
+    });
   });
 });
 

@@ -85,9 +85,13 @@ describe("repository globs", () => {
   it("agree with the reference matcher on random inputs", () => {
     const chars = fc.constantFrom("a", "b", "/", "*");
     fc.assert(
-      fc.property(fc.string({ unit: chars, maxLength: 8 }), fc.string({ unit: fc.constantFrom("a", "b", "/"), maxLength: 10 }), (p, n) => {
-        expect(matchesGlob(p, n)).toBe(referenceMatch(p, n));
-      }),
+      fc.property(
+        fc.string({ unit: chars, maxLength: 8 }),
+        fc.string({ unit: fc.constantFrom("a", "b", "/"), maxLength: 10 }),
+        (p, n) => {
+          expect(matchesGlob(p, n)).toBe(referenceMatch(p, n));
+        },
+      ),
       { numRuns: 20_000 },
     );
   });

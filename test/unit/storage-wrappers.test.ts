@@ -3,7 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
-import { isNotFound, isPreconditionFailed, isStorageUnavailable, type ObjectInfo } from "../../src/storage/object-store.js";
+import {
+  isNotFound,
+  isPreconditionFailed,
+  isStorageUnavailable,
+  type ObjectInfo,
+} from "../../src/storage/object-store.js";
 import { RetryingStore } from "../../src/storage/retrying-store.js";
 import { CountingStore, FaultStore } from "../helpers/fault-store.js";
 

@@ -27,7 +27,15 @@ describe("SyncEventHub", () => {
     hub.finish(finished);
     const progress = (await events).filter((e) => e.type === "progress");
     // 500 ms of FETCH: the first, then one per 100 ms; COMMIT comes at once.
-    expect(progress.map((e) => (e.type === "progress" ? `${e.phase}:${e.done}` : ""))).toEqual(["FETCH:0", "FETCH:10", "FETCH:20", "FETCH:30", "FETCH:40", "FETCH:50", "COMMIT:0"]);
+    expect(progress.map((e) => (e.type === "progress" ? `${e.phase}:${e.done}` : ""))).toEqual([
+      "FETCH:0",
+      "FETCH:10",
+      "FETCH:20",
+      "FETCH:30",
+      "FETCH:40",
+      "FETCH:50",
+      "COMMIT:0",
+    ]);
   });
 
   it("gives a joiner started{joined}, the failures so far, then live events and one finished", async () => {
@@ -45,7 +53,12 @@ describe("SyncEventHub", () => {
       { type: "finished", finished },
     ]);
     // A caller arriving after the end still gets a complete stream.
-    expect((await drain(hub.subscribe(true))).map((e) => e.type)).toEqual(["started", "failure", "failure", "finished"]);
+    expect((await drain(hub.subscribe(true))).map((e) => e.type)).toEqual([
+      "started",
+      "failure",
+      "failure",
+      "finished",
+    ]);
   });
 
   it("coalesces progress for a subscriber that is behind, and lets a caller detach", async () => {

@@ -1,6 +1,12 @@
 /** The sync plan (DESIGN §4 step 2) as a pure function: skips, conditional fetches, removals, guards. */
 import { describe, expect, it } from "vitest";
-import { MASS_REMOVAL_MIN, planSync, unchangedRepositories, type IndexedRepository, type IndexedTag } from "../../src/services/sync/sync-plan.js";
+import {
+  MASS_REMOVAL_MIN,
+  planSync,
+  unchangedRepositories,
+  type IndexedRepository,
+  type IndexedTag,
+} from "../../src/services/sync/sync-plan.js";
 import { tagSetHash } from "../../src/services/sync/tag-set-hash.js";
 import { parseCatalog } from "../../src/storage/catalog.js";
 
@@ -11,7 +17,15 @@ function catalog(repos: Record<string, { tags: string[]; updatedAt?: string } | 
   const doc = {
     repositories: Object.fromEntries(
       Object.entries(repos).map(([name, r]) =>
-        typeof r === "string" ? [name, r] : [name, { tags: Object.fromEntries(r.tags.map((t) => [t, `manifests/${name}/${t}.json`])), updatedAt: r.updatedAt ?? T1 }],
+        typeof r === "string"
+          ? [name, r]
+          : [
+              name,
+              {
+                tags: Object.fromEntries(r.tags.map((t) => [t, `manifests/${name}/${t}.json`])),
+                updatedAt: r.updatedAt ?? T1,
+              },
+            ],
       ),
     ),
     updatedAt: T2,
@@ -20,21 +34,41 @@ function catalog(repos: Record<string, { tags: string[]; updatedAt?: string } | 
 }
 
 let nextId = 1;
-function indexed(name: string, tags: Record<string, Partial<IndexedTag>>, catalogUpdatedAt: string | null = T1): [string, IndexedRepository] {
+function indexed(
+  name: string,
+  tags: Record<string, Partial<IndexedTag>>,
+  catalogUpdatedAt: string | null = T1,
+): [string, IndexedRepository] {
   const map = new Map<string, IndexedTag>(
-    Object.entries(tags).map(([t, o]) => [t, { digest: `sha256:${t}`, totalSize: 1, objectEtag: `"${t}"`, incomplete: false, newerThanCatalog: false, ...o }]),
+    Object.entries(tags).map(([t, o]) => [
+      t,
+      { digest: `sha256:${t}`, totalSize: 1, objectEtag: `"${t}"`, incomplete: false, newerThanCatalog: false, ...o },
+    ]),
   );
   return [name, { id: nextId++, name, catalogUpdatedAt, tagSetSha256: null, tagCount: map.size, tags: map }];
 }
 
 describe("planSync", () => {
   it("skips a repository whose updatedAt and tag set are unchanged", () => {
-    const plan = planSync(catalog({ "a/b": { tags: ["1", "2"] } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), { full: false });
-    expect(plan).toMatchObject({ fetches: [], skippedTags: 2, skippedRepositories: 1, removals: [], touched: [], failures: [] });
+    const plan = planSync(catalog({ "a/b": { tags: ["1", "2"] } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), {
+      full: false,
+    });
+    expect(plan).toMatchObject({
+      fetches: [],
+      skippedTags: 2,
+      skippedRepositories: 1,
+      removals: [],
+      touched: [],
+      failures: [],
+    });
   });
 
   it("fetches a changed repository's tags conditionally and plans the removed ones", () => {
-    const plan = planSync(catalog({ "a/b": { tags: ["1", "3"], updatedAt: T2 } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), { full: false });
+    const plan = planSync(
+      catalog({ "a/b": { tags: ["1", "3"], updatedAt: T2 } }),
+      new Map([indexed("a/b", { "1": {}, "2": {} })]),
+      { full: false },
+    );
     expect(plan.fetches.map((f) => [f.tag, f.ifNoneMatch ?? null])).toEqual([
       ["1", '"1"'],
       ["3", null],
@@ -44,33 +78,51 @@ describe("planSync", () => {
   });
 
   it("notices a deleted tag although the repository's updatedAt did not move", () => {
-    const plan = planSync(catalog({ "a/b": { tags: ["1"] } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), { full: false });
+    const plan = planSync(catalog({ "a/b": { tags: ["1"] } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), {
+      full: false,
+    });
     expect(plan.skippedRepositories).toBe(0);
     expect(plan.removals).toMatchObject([{ names: ["2"] }]);
   });
 
   it("retries incomplete tags (without If-None-Match) even in a skipped repository", () => {
-    const plan = planSync(catalog({ "a/b": { tags: ["1", "2"] } }), new Map([indexed("a/b", { "1": { incomplete: true }, "2": {} })]), { full: false });
-    expect(plan.fetches).toEqual([{ repository: "a/b", tag: "1", existing: expect.objectContaining({ incomplete: true }) }]);
+    const plan = planSync(
+      catalog({ "a/b": { tags: ["1", "2"] } }),
+      new Map([indexed("a/b", { "1": { incomplete: true }, "2": {} })]),
+      { full: false },
+    );
+    expect(plan.fetches).toEqual([
+      { repository: "a/b", tag: "1", existing: expect.objectContaining({ incomplete: true }) },
+    ]);
     expect(plan.skippedTags).toBe(1);
   });
 
   it("ignores every shortcut in a full run", () => {
-    const plan = planSync(catalog({ "a/b": { tags: ["1", "2"] } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), { full: true });
+    const plan = planSync(catalog({ "a/b": { tags: ["1", "2"] } }), new Map([indexed("a/b", { "1": {}, "2": {} })]), {
+      full: true,
+    });
     expect(plan.fetches.map((f) => f.ifNoneMatch)).toEqual([undefined, undefined]);
     expect(plan.skippedTags).toBe(0);
   });
 
   it("refetches a repository whose last run failed (catalog_updated_at cleared)", () => {
-    const plan = planSync(catalog({ "a/b": { tags: ["1"] } }), new Map([indexed("a/b", { "1": {} }, null)]), { full: false });
+    const plan = planSync(catalog({ "a/b": { tags: ["1"] } }), new Map([indexed("a/b", { "1": {} }, null)]), {
+      full: false,
+    });
     expect(plan.fetches).toHaveLength(1);
   });
 
   it("removes a repository that left the catalog, sparing tags written after the catalog read", () => {
-    const plan = planSync(catalog({}), new Map([indexed("gone/repo", { "1": {}, "2": { newerThanCatalog: true } })]), { full: false });
+    const plan = planSync(catalog({}), new Map([indexed("gone/repo", { "1": {}, "2": { newerThanCatalog: true } })]), {
+      full: false,
+    });
     expect(plan.removals).toEqual([{ repository: "gone/repo", repositoryId: expect.any(Number), count: 1 }]);
     expect(plan.touched).toEqual([{ name: "gone/repo" }]);
-    const kept = planSync(catalog({ "a/b": { tags: ["1"], updatedAt: T2 } }), new Map([indexed("a/b", { "1": {}, "2": { newerThanCatalog: true } })]), { full: false });
+    const kept = planSync(
+      catalog({ "a/b": { tags: ["1"], updatedAt: T2 } }),
+      new Map([indexed("a/b", { "1": {}, "2": { newerThanCatalog: true } })]),
+      { full: false },
+    );
     expect(kept.removals).toEqual([]);
   });
 
@@ -92,9 +144,13 @@ describe("planSync", () => {
   it("flags a plan removing more than half of the indexed tags, and more than 100", () => {
     const tags = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`t${i}`, {}]));
     const remove = (indexedCount: number, removed: number) =>
-      planSync(catalog({ "a/b": { tags: Array.from({ length: indexedCount - removed }, (_, i) => `t${i}`), updatedAt: T2 } }), new Map([indexed("a/b", tags(indexedCount))]), {
-        full: false,
-      }).massRemoval;
+      planSync(
+        catalog({ "a/b": { tags: Array.from({ length: indexedCount - removed }, (_, i) => `t${i}`), updatedAt: T2 } }),
+        new Map([indexed("a/b", tags(indexedCount))]),
+        {
+          full: false,
+        },
+      ).massRemoval;
     expect(remove(200, MASS_REMOVAL_MIN + 1)).toBe(true);
     expect(remove(150, MASS_REMOVAL_MIN)).toBe(false);
     expect(remove(2 * (MASS_REMOVAL_MIN + 1), MASS_REMOVAL_MIN + 1)).toBe(false);
@@ -103,10 +159,27 @@ describe("planSync", () => {
   it("proves a repository unchanged by updatedAt and tag-set hash, and skips it without its rows", () => {
     const hashed = (name: string, names: string[], at: string | null = T1): [string, IndexedRepository] => [
       name,
-      { id: nextId++, name, catalogUpdatedAt: at, tagSetSha256: tagSetHash(names), tagCount: names.length, tags: new Map() },
+      {
+        id: nextId++,
+        name,
+        catalogUpdatedAt: at,
+        tagSetSha256: tagSetHash(names),
+        tagCount: names.length,
+        tags: new Map(),
+      },
     ];
-    const cat = catalog({ same: { tags: ["b", "a"] }, moved: { tags: ["a"], updatedAt: T2 }, deleted: { tags: ["a"] }, unknown: { tags: ["a"] } });
-    const heads = new Map([hashed("same", ["a", "b"]), hashed("moved", ["a"]), hashed("deleted", ["a", "b"]), indexed("unknown", { a: {} })]);
+    const cat = catalog({
+      same: { tags: ["b", "a"] },
+      moved: { tags: ["a"], updatedAt: T2 },
+      deleted: { tags: ["a"] },
+      unknown: { tags: ["a"] },
+    });
+    const heads = new Map([
+      hashed("same", ["a", "b"]),
+      hashed("moved", ["a"]),
+      hashed("deleted", ["a", "b"]),
+      indexed("unknown", { a: {} }),
+    ]);
     expect([...unchangedRepositories(cat, heads, { full: false })]).toEqual(["same"]);
     expect(unchangedRepositories(cat, heads, { full: true }).size).toBe(0);
     // An entry with issues is never skipped.

@@ -2,7 +2,14 @@ import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { crc32 } from "node:zlib";
-import { crc32Ascii, generateSecret, hashSecret, secretKind, SECRET_LENGTH, SECRET_PREFIX } from "../../src/services/tokens/token-secret.js";
+import {
+  crc32Ascii,
+  generateSecret,
+  hashSecret,
+  secretKind,
+  SECRET_LENGTH,
+  SECRET_PREFIX,
+} from "../../src/services/tokens/token-secret.js";
 
 const BASE62 = /^[0-9A-Za-z]+$/;
 
@@ -70,14 +77,16 @@ describe("token secrets", () => {
   });
 
   it("checksum with the standard CRC-32 (zlib's), documented for other implementations", () => {
-    fc.assert(fc.property(fc.string({ unit: "grapheme-ascii", maxLength: 60 }), (s) => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme-ascii", maxLength: 60 }), (s) => {
         expect(crc32Ascii(s)).toBe(crc32(s));
       }),
     );
     const s = generateSecret();
     let v = crc32(s.slice(0, 47));
     let expected = "";
-    for (let i = 0; i < 6; i++, v = Math.floor(v / 62)) expected = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[v % 62] + expected;
+    for (let i = 0; i < 6; i++, v = Math.floor(v / 62))
+      expected = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"[v % 62] + expected;
     expect(s.slice(47)).toBe(expected);
   });
 

@@ -80,7 +80,10 @@ async function setup() {
         sync = !returned;
         resolve({ error: error as ServiceError | null, ...(response ? { response } : {}) });
       };
-      const fakeCall = { request, getPath: () => TokenServiceService.validateToken.path } as unknown as ServerUnaryCall<ValidateTokenRequest, ValidateTokenResponse>;
+      const fakeCall = { request, getPath: () => TokenServiceService.validateToken.path } as unknown as ServerUnaryCall<
+        ValidateTokenRequest,
+        ValidateTokenResponse
+      >;
       handler(fakeCall, callback);
       returned = true;
     });
@@ -113,9 +116,21 @@ describe("ValidateToken answers", () => {
       [{ secret, repository: "team/app", action: "pull" }, true, TokenInvalidReason.TOKEN_INVALID_REASON_UNSPECIFIED],
       [{ secret, repository: "base", action: "push" }, true, TokenInvalidReason.TOKEN_INVALID_REASON_UNSPECIFIED],
       [{ secret, repository: "", action: "" }, true, TokenInvalidReason.TOKEN_INVALID_REASON_UNSPECIFIED],
-      [{ secret, repository: "team/app", action: "delete" }, false, TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED],
-      [{ secret, repository: "other/app", action: "pull" }, false, TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED],
-      [{ secret: `${secret.slice(0, -1)}!`, repository: "", action: "pull" }, false, TokenInvalidReason.TOKEN_INVALID_REASON_MALFORMED],
+      [
+        { secret, repository: "team/app", action: "delete" },
+        false,
+        TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED,
+      ],
+      [
+        { secret, repository: "other/app", action: "pull" },
+        false,
+        TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED,
+      ],
+      [
+        { secret: `${secret.slice(0, -1)}!`, repository: "", action: "pull" },
+        false,
+        TokenInvalidReason.TOKEN_INVALID_REASON_MALFORMED,
+      ],
     ];
     for (const [request, valid, reason] of cases) {
       for (let i = 0; i < 2; i++) {
@@ -160,7 +175,11 @@ describe("ValidateToken answers", () => {
     const hit = await call({ secret, repository: "", action: "pull" });
     expect(hit.sync).toBe(true);
     for (const { response } of [miss, hit]) {
-      expect(response).toEqual({ valid: false, token: undefined, reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN });
+      expect(response).toEqual({
+        valid: false,
+        token: undefined,
+        reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN,
+      });
       const { sent, fresh } = wire(response!);
       expect(sent.equals(fresh)).toBe(true);
     }
@@ -182,7 +201,10 @@ describe("ValidateToken answers", () => {
     const after = await call({ secret, repository: "team/app", action: "pull" });
     expect(after.sync).toBe(false);
     expect(state.finds).toBe(2);
-    expect(after.response).toMatchObject({ valid: false, reason: TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED });
+    expect(after.response).toMatchObject({
+      valid: false,
+      reason: TokenInvalidReason.TOKEN_INVALID_REASON_SCOPE_DENIED,
+    });
     expect(after.response?.token?.scopes).toEqual(["push"]);
     expect(after.response?.token?.lastUsedTime).toEqual(new Date(T0 + 5_000));
     const { sent, fresh } = wire(after.response!);
@@ -194,7 +216,11 @@ describe("ValidateToken answers", () => {
     state.generation++;
     await tokens.refresh();
     const revoked = await call({ secret, repository: "team/app", action: "push" });
-    expect(revoked.response).toEqual({ valid: false, token: undefined, reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN });
+    expect(revoked.response).toEqual({
+      valid: false,
+      token: undefined,
+      reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNKNOWN_TOKEN,
+    });
   });
 
   it("a bad action or repository is INVALID_ARGUMENT through the callback, cached or not", async () => {
@@ -216,7 +242,16 @@ describe("ValidateToken answers", () => {
     const serialize = tokenServiceDefinition.validateToken.responseSerialize;
     const response: ValidateTokenResponse = {
       valid: true,
-      token: { id: 1, name: "x", createdBy: "", createTime: new Date(T0), lastUsedTime: undefined, expireTime: undefined, scopes: ["pull"], repositories: [] },
+      token: {
+        id: 1,
+        name: "x",
+        createdBy: "",
+        createTime: new Date(T0),
+        lastUsedTime: undefined,
+        expireTime: undefined,
+        scopes: ["pull"],
+        repositories: [],
+      },
       reason: TokenInvalidReason.TOKEN_INVALID_REASON_UNSPECIFIED,
     };
     expect(serialize(response).equals(TokenServiceService.validateToken.responseSerialize(response))).toBe(true);

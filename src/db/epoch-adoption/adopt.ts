@@ -50,14 +50,21 @@ export interface AdoptOptions {
 
 export type AdoptionResult =
   | { outcome: "planned"; state: Extract<DatabaseState, { kind: "epoch" | "adopting" }>; plan: AdoptionPlan }
-  | { outcome: "adopted"; resumedAfter: AdoptionStep | null; schema: EpochSchema; counts: AdoptedCounts; droppedLegacy: string[] }
+  | {
+      outcome: "adopted";
+      resumedAfter: AdoptionStep | null;
+      schema: EpochSchema;
+      counts: AdoptedCounts;
+      droppedLegacy: string[];
+    }
   | { outcome: "already-adopted"; legacyTables: string[]; droppedLegacy: string[] };
 
 export async function adoptEpochDatabase(db: Database, opts: AdoptOptions = {}): Promise<AdoptionResult> {
   const state = await detectDatabase(db);
   if (state.kind === "not-epoch") throw failedPrecondition(state.reason, "INVALID_ARGUMENT");
   if (opts.dryRun) {
-    if (state.kind === "adopted") return { outcome: "already-adopted", legacyTables: state.legacyTables, droppedLegacy: [] };
+    if (state.kind === "adopted")
+      return { outcome: "already-adopted", legacyTables: state.legacyTables, droppedLegacy: [] };
     return { outcome: "planned", state, plan: await planAdoption(db, state.schema) };
   }
   // Nothing to do: return before taking the lease, so a re-run writes nothing at all.
@@ -70,7 +77,11 @@ export async function adoptEpochDatabase(db: Database, opts: AdoptOptions = {}):
     if (current.kind === "not-epoch") throw failedPrecondition(current.reason, "INVALID_ARGUMENT");
     if (current.kind === "adopted") {
       const droppedLegacy = opts.dropLegacy ? await dropLegacyTables(db) : [];
-      return { outcome: "already-adopted", legacyTables: current.legacyTables.filter((t) => !droppedLegacy.includes(t)), droppedLegacy };
+      return {
+        outcome: "already-adopted",
+        legacyTables: current.legacyTables.filter((t) => !droppedLegacy.includes(t)),
+        droppedLegacy,
+      };
     }
     const resumedAfter = current.kind === "adopting" ? current.step : null;
     await runSteps(db, current.schema, resumedAfter, leases, holder, opts);
@@ -80,11 +91,20 @@ export async function adoptEpochDatabase(db: Database, opts: AdoptOptions = {}):
   });
 }
 
-async function runSteps(db: Database, schema: EpochSchema, resumedAfter: AdoptionStep | null, leases: Leases, holder: string, opts: AdoptOptions): Promise<void> {
+async function runSteps(
+  db: Database,
+  schema: EpochSchema,
+  resumedAfter: AdoptionStep | null,
+  leases: Leases,
+  holder: string,
+  opts: AdoptOptions,
+): Promise<void> {
   const log = opts.log ?? (() => {});
   const fault = async (point: AdoptionFaultPoint) => opts.faultPoints?.(point);
   if (resumedAfter === null) {
-    await db.ds.query("INSERT IGNORE INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)", [ADOPTION_ROW]);
+    await db.ds.query("INSERT IGNORE INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)", [
+      ADOPTION_ROW,
+    ]);
   } else {
     log(`resuming an interrupted adoption after step "${resumedAfter}"`);
   }
@@ -106,7 +126,8 @@ async function runSteps(db: Database, schema: EpochSchema, resumedAfter: Adoptio
     await runner.release();
   }
   const namespaceId = await namespaceIdOf(db, DEFAULT_NAMESPACE);
-  if (namespaceId === undefined) throw failedPrecondition("the default namespace row is missing after the migrations", "INTERNAL");
+  if (namespaceId === undefined)
+    throw failedPrecondition("the default namespace row is missing after the migrations", "INTERNAL");
   const c: StepContext = {
     db,
     schema: { ...schema, prefix: LEGACY_PREFIX },

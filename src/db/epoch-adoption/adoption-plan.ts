@@ -56,7 +56,7 @@ export async function planAdoption(db: Database, schema: EpochSchema): Promise<A
   const repositories = new Set<number>();
   const manifests = new Set<string>();
   const blobs = new Set(await readEpochBlobDigests(db, schema));
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const page = await readEpochTags(db, schema, after, PAGE);
     if (page.length === 0) break;
     after = page.at(-1)!.id;
@@ -76,7 +76,8 @@ export async function planAdoption(db: Database, schema: EpochSchema): Promise<A
       for (const b of tag.manifest.blobs) blobs.add(b.digest);
       if (tag.disagreement) {
         plan.disagreementCount++;
-        if (plan.disagreements.length < LISTED) plan.disagreements.push({ what: `tag ${row.repository}:${row.name}`, reason: tag.disagreement });
+        if (plan.disagreements.length < LISTED)
+          plan.disagreements.push({ what: `tag ${row.repository}:${row.name}`, reason: tag.disagreement });
       }
     }
   }

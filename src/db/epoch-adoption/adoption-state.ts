@@ -24,7 +24,9 @@ type Querier = Pick<QueryRunner, "query" | "hasTable">;
 /** The last completed step, or null when no adoption was ever started here. */
 export async function readAdoptionStep(runner: Querier): Promise<AdoptionStep | null> {
   if (!(await runner.hasTable("coordination"))) return null;
-  const rows: Array<{ value: unknown }> = await runner.query("SELECT value FROM coordination WHERE name = ?", [ADOPTION_ROW]);
+  const rows: Array<{ value: unknown }> = await runner.query("SELECT value FROM coordination WHERE name = ?", [
+    ADOPTION_ROW,
+  ]);
   if (!rows[0]) return null;
   return ADOPTION_STEPS[Number(rows[0].value)] ?? null;
 }
@@ -37,16 +39,25 @@ export async function adoptionUnfinished(runner: Querier): Promise<boolean> {
 
 /** Moves the record from `from` to `to`; anything else means another adopter got here first. */
 export async function recordStep(on: EntityManager | QueryRunner, from: AdoptionStep, to: AdoptionStep): Promise<void> {
-  const matched = await execute(on, "UPDATE coordination SET value = ? WHERE name = ? AND value = ?", [stepIndex(to), ADOPTION_ROW, stepIndex(from)]);
-  if (matched !== 1) throw aborted(`the adoption record moved away from step "${from}" while this process worked on it`, "LEASE_LOST");
+  const matched = await execute(on, "UPDATE coordination SET value = ? WHERE name = ? AND value = ?", [
+    stepIndex(to),
+    ADOPTION_ROW,
+    stepIndex(from),
+  ]);
+  if (matched !== 1)
+    throw aborted(`the adoption record moved away from step "${from}" while this process worked on it`, "LEASE_LOST");
 }
 
 export async function readCursor(on: EntityManager | QueryRunner): Promise<number> {
-  const rows: Array<{ value: unknown }> = await on.query("SELECT value FROM coordination WHERE name = ?", [ADOPTION_CURSOR_ROW]);
+  const rows: Array<{ value: unknown }> = await on.query("SELECT value FROM coordination WHERE name = ?", [
+    ADOPTION_CURSOR_ROW,
+  ]);
   return rows[0] ? Number(rows[0].value) : 0;
 }
 
 export async function writeCursor(on: EntityManager, lastTagId: number): Promise<void> {
-  await execute(on, "INSERT IGNORE INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)", [ADOPTION_CURSOR_ROW]);
+  await execute(on, "INSERT IGNORE INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)", [
+    ADOPTION_CURSOR_ROW,
+  ]);
   await execute(on, "UPDATE coordination SET value = ? WHERE name = ?", [lastTagId, ADOPTION_CURSOR_ROW]);
 }

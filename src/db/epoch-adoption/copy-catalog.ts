@@ -16,9 +16,12 @@ export interface CatalogCopy {
 }
 
 /** `afterBatch` runs after each committed batch (test fault points hook in there). */
-export async function copyCatalog(c: StepContext, afterBatch: () => Promise<void> = async () => {}): Promise<CatalogCopy> {
+export async function copyCatalog(
+  c: StepContext,
+  afterBatch: () => Promise<void> = async () => {},
+): Promise<CatalogCopy> {
   const result: CatalogCopy = { tags: 0, skipped: 0 };
-  for (let cursor = await readCursor(c.db.ds.manager); ; ) {
+  for (let cursor = await readCursor(c.db.ds.manager); ;) {
     const page = await readEpochTags(c.db, c.schema, cursor, c.batchSize);
     if (page.length === 0) break;
     const tags: AdoptedTag[] = [];
@@ -26,7 +29,8 @@ export async function copyCatalog(c: StepContext, afterBatch: () => Promise<void
       const converted = convertEpochTag(row);
       if (converted.ok) {
         tags.push(converted.tag);
-        if (converted.tag.disagreement) c.log(`note: ${row.repository}:${row.name}: ${converted.tag.disagreement}; adopted as the manifest says`);
+        if (converted.tag.disagreement)
+          c.log(`note: ${row.repository}:${row.name}: ${converted.tag.disagreement}; adopted as the manifest says`);
       } else {
         result.skipped++;
         c.log(`skipped tag ${JSON.stringify(`${row.repository}:${row.name}`)}: ${converted.reason}`);
@@ -36,7 +40,8 @@ export async function copyCatalog(c: StepContext, afterBatch: () => Promise<void
     const last = page.at(-1)!.id;
     await c.fenced(async (m) => {
       // The cursor is re-read under the lease: another adopter may have moved it meanwhile.
-      if ((await readCursor(m)) !== cursor) throw new Error(`${ADOPTION_CURSOR_ROW} moved while this batch was prepared`);
+      if ((await readCursor(m)) !== cursor)
+        throw new Error(`${ADOPTION_CURSOR_ROW} moved while this batch was prepared`);
       await writeAdoptedBatch(m, c.namespaceId, tags, repositories);
       await writeCursor(m, last);
     });

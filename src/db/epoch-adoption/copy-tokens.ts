@@ -20,7 +20,16 @@ export async function copyTokens(c: StepContext): Promise<number> {
         m,
         `INSERT INTO tokens (id, namespace_id, name, token_hash, created_by, created_at, last_used, expires_at, scopes, repositories)
 VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, NULL, ?, '[]')").join(", ")}`,
-        part.flatMap((t) => [t.id, c.namespaceId, t.name, t.tokenHash, t.createdBy, t.createdAt, t.lastUsed, ADOPTED_SCOPES]),
+        part.flatMap((t) => [
+          t.id,
+          c.namespaceId,
+          t.name,
+          t.tokenHash,
+          t.createdBy,
+          t.createdAt,
+          t.lastUsed,
+          ADOPTED_SCOPES,
+        ]),
       );
     }
     await recordStep(m, "schema", "tokens");

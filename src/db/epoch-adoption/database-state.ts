@@ -7,7 +7,14 @@ import { failedPrecondition } from "../../errors.js";
 import type { Database } from "../data-source.js";
 import { initialTables } from "../migrations/1763900000000-initial-schema.js";
 import { LAST_STEP, readAdoptionStep, type AdoptionStep } from "./adoption-state.js";
-import { EPOCH_TABLES, inspectEpochTables, LEGACY_PREFIX, readColumns, type Columns, type EpochSchema } from "./epoch-tables.js";
+import {
+  EPOCH_TABLES,
+  inspectEpochTables,
+  LEGACY_PREFIX,
+  readColumns,
+  type Columns,
+  type EpochSchema,
+} from "./epoch-tables.js";
 
 export type DatabaseState =
   | { kind: "epoch"; schema: EpochSchema }
@@ -17,7 +24,8 @@ export type DatabaseState =
 
 const MIGRATIONS_TABLE = "epoch_meta_migrations";
 
-export const legacyTablesIn = (columns: Columns): string[] => EPOCH_TABLES.map((t) => `${LEGACY_PREFIX}${t}`).filter((t) => columns.has(t));
+export const legacyTablesIn = (columns: Columns): string[] =>
+  EPOCH_TABLES.map((t) => `${LEGACY_PREFIX}${t}`).filter((t) => columns.has(t));
 
 export async function detectDatabase(db: Database): Promise<DatabaseState> {
   if (db.dialect === "sqlite") {
@@ -42,17 +50,36 @@ export async function detectDatabase(db: Database): Promise<DatabaseState> {
   }
 
   if (columns.has(MIGRATIONS_TABLE) && (await countRows(db, MIGRATIONS_TABLE)) > 0) {
-    return { kind: "not-epoch", reason: "this is already an epoch-meta database with no Epoch tables to adopt: run `epoch-meta migrate`" };
+    return {
+      kind: "not-epoch",
+      reason: "this is already an epoch-meta database with no Epoch tables to adopt: run `epoch-meta migrate`",
+    };
   }
   const found = EPOCH_TABLES.filter((t) => columns.has(t));
   const legacy = legacyTablesIn(columns);
   if (found.length === 0 && legacy.length === 0) {
-    return { kind: "not-epoch", reason: "no Epoch tables (repositories, tags, blobs, tokens) in this database: nothing to adopt" };
+    return {
+      kind: "not-epoch",
+      reason: "no Epoch tables (repositories, tags, blobs, tokens) in this database: nothing to adopt",
+    };
   }
   // Our tables beside Epoch's would make the schema step fail half-way: refuse now instead.
-  const ours = Object.keys(initialTables(db.dialect)).filter((t) => t !== "coordination" && !(EPOCH_TABLES as readonly string[]).includes(t));
-  const collisions = [...ours.filter((t) => columns.has(t)), ...legacy, ...(columns.has(MIGRATIONS_TABLE) ? [MIGRATIONS_TABLE] : [])];
-  return { kind: "epoch", schema: recognised(columns, "", collisions.map((t) => `table ${t} already exists (Epoch has no such table)`)) };
+  const ours = Object.keys(initialTables(db.dialect)).filter(
+    (t) => t !== "coordination" && !(EPOCH_TABLES as readonly string[]).includes(t),
+  );
+  const collisions = [
+    ...ours.filter((t) => columns.has(t)),
+    ...legacy,
+    ...(columns.has(MIGRATIONS_TABLE) ? [MIGRATIONS_TABLE] : []),
+  ];
+  return {
+    kind: "epoch",
+    schema: recognised(
+      columns,
+      "",
+      collisions.map((t) => `table ${t} already exists (Epoch has no such table)`),
+    ),
+  };
 }
 
 function recognised(columns: Columns, prefix: EpochSchema["prefix"], extra: string[]): EpochSchema {

@@ -47,7 +47,11 @@ export interface EpochRepositoryRow {
   updatedAt: number | null;
 }
 
-export async function readEpochRepositories(on: On, schema: EpochSchema, ids: readonly number[]): Promise<EpochRepositoryRow[]> {
+export async function readEpochRepositories(
+  on: On,
+  schema: EpochSchema,
+  ids: readonly number[],
+): Promise<EpochRepositoryRow[]> {
   if (ids.length === 0) return [];
   const rows = await query(
     on,
@@ -55,12 +59,25 @@ export async function readEpochRepositories(on: On, schema: EpochSchema, ids: re
 FROM ${tableName(schema, "repositories")} WHERE id IN (${ids.map(() => "?").join(", ")})`,
     [...ids],
   );
-  return rows.map((r) => ({ id: Number(r.id), name: String(r.name), createdAt: ms(r.created_at), updatedAt: ms(r.updated_at) }));
+  return rows.map((r) => ({
+    id: Number(r.id),
+    name: String(r.name),
+    createdAt: ms(r.created_at),
+    updatedAt: ms(r.updated_at),
+  }));
 }
 
 /** One page of Epoch's tags in id order after `afterId` (keyset, never OFFSET). */
-export async function readEpochTags(on: On, schema: EpochSchema, afterId: number, limit: number): Promise<EpochTagRow[]> {
-  const optional = [schema.has.kind ? "t.kind" : "NULL AS kind", schema.has.platformSizes ? "t.platform_sizes" : "NULL AS platform_sizes"];
+export async function readEpochTags(
+  on: On,
+  schema: EpochSchema,
+  afterId: number,
+  limit: number,
+): Promise<EpochTagRow[]> {
+  const optional = [
+    schema.has.kind ? "t.kind" : "NULL AS kind",
+    schema.has.platformSizes ? "t.platform_sizes" : "NULL AS platform_sizes",
+  ];
   const rows = await query(
     on,
     `SELECT t.id, t.repository_id, r.name AS repository, t.name, t.digest, t.manifest_json, t.total_size, t.layer_count,
@@ -86,14 +103,25 @@ WHERE t.id > ? ORDER BY t.id LIMIT ?`,
 }
 
 /** Rows per Epoch table, for the plan and the summary. */
-export async function countEpochRows(on: On, schema: EpochSchema): Promise<Record<"repositories" | "tags" | "blobs" | "tokens", number>> {
+export async function countEpochRows(
+  on: On,
+  schema: EpochSchema,
+): Promise<Record<"repositories" | "tags" | "blobs" | "tokens", number>> {
   const count = async (table: "repositories" | "tags" | "blobs" | "tokens") =>
     Number((await query(on, `SELECT COUNT(*) AS n FROM ${tableName(schema, table)}`))[0]?.n ?? 0);
-  return { repositories: await count("repositories"), tags: await count("tags"), blobs: await count("blobs"), tokens: await count("tokens") };
+  return {
+    repositories: await count("repositories"),
+    tags: await count("tags"),
+    blobs: await count("blobs"),
+    tokens: await count("tokens"),
+  };
 }
 
 /** Epoch's blob digests as `sha256:` digests (bare hex in Epoch; anything else is skipped, as by the copy). */
 export async function readEpochBlobDigests(on: On, schema: EpochSchema): Promise<string[]> {
   const rows = await query(on, `SELECT digest FROM ${tableName(schema, "blobs")} WHERE size >= 0`);
-  return rows.map((r) => String(r.digest).toLowerCase()).filter((d) => /^[0-9a-f]{64}$/.test(d)).map((d) => `sha256:${d}`);
+  return rows
+    .map((r) => String(r.digest).toLowerCase())
+    .filter((d) => /^[0-9a-f]{64}$/.test(d))
+    .map((d) => `sha256:${d}`);
 }

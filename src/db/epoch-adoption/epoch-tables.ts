@@ -52,7 +52,14 @@ const SPEC: Record<EpochTable, { required: Record<string, Kind>; optional: Recor
   },
   blobs: { required: { digest: "hex64", size: "integer", media_type: "text", ref_count: "integer" }, optional: {} },
   tokens: {
-    required: { id: "integer", name: "text", token_hash: "hex64", created_by: "text", created_at: "time", last_used: "time" },
+    required: {
+      id: "integer",
+      name: "text",
+      token_hash: "hex64",
+      created_by: "text",
+      created_at: "time",
+      last_used: "time",
+    },
     optional: { token_plain: "text" },
   },
 };
@@ -81,14 +88,20 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()`,
   for (const r of rows) {
     const table = String(r.t);
     const columns = out.get(table) ?? new Map<string, ColumnInfo>();
-    columns.set(String(r.c), { type: String(r.type).toLowerCase(), length: r.len === null || r.len === undefined ? null : Number(r.len) });
+    columns.set(String(r.c), {
+      type: String(r.type).toLowerCase(),
+      length: r.len === null || r.len === undefined ? null : Number(r.len),
+    });
     out.set(table, columns);
   }
   return out;
 }
 
 /** Epoch's tables under `prefix`, or the list of what does not look like Epoch's. */
-export function inspectEpochTables(columns: Columns, prefix: EpochSchema["prefix"]): { schema: EpochSchema } | { problems: string[] } {
+export function inspectEpochTables(
+  columns: Columns,
+  prefix: EpochSchema["prefix"],
+): { schema: EpochSchema } | { problems: string[] } {
   const problems: string[] = [];
   for (const table of EPOCH_TABLES) {
     const name = `${prefix}${table}`;
@@ -101,7 +114,8 @@ export function inspectEpochTables(columns: Columns, prefix: EpochSchema["prefix
     for (const [column, kind] of Object.entries(required)) {
       const c = found.get(column);
       if (!c) problems.push(`${name}.${column} is missing`);
-      else if (!fits(kind, c)) problems.push(`${name}.${column} is ${c.type}${c.length ? `(${c.length})` : ""}, expected ${kind}`);
+      else if (!fits(kind, c))
+        problems.push(`${name}.${column} is ${c.type}${c.length ? `(${c.length})` : ""}, expected ${kind}`);
     }
     for (const [column, c] of found) {
       if (column in required) continue;

@@ -29,9 +29,15 @@ WHERE digest REGEXP '^[0-9a-fA-F]{64}$' AND size >= 0`,
 export async function recomputeAdopted(c: StepContext): Promise<void> {
   await c.fenced(async (m) => {
     await refreshAllBlobRefs(m, c.namespaceId);
-    const rows: Array<{ id: unknown }> = await m.query("SELECT id FROM repositories WHERE namespace_id = ?", [c.namespaceId]);
+    const rows: Array<{ id: unknown }> = await m.query("SELECT id FROM repositories WHERE namespace_id = ?", [
+      c.namespaceId,
+    ]);
     const scope = { dialect: c.db.dialect, namespaceId: c.namespaceId };
-    await recomputeRepositories(m, scope, rows.map((r) => ({ id: toNumber(r.id) })));
+    await recomputeRepositories(
+      m,
+      scope,
+      rows.map((r) => ({ id: toNumber(r.id) })),
+    );
     await recomputeStats(m, scope);
     await recordStep(m, "blobs", "aggregates");
   });

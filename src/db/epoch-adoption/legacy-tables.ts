@@ -8,7 +8,10 @@ import type { Database } from "../data-source.js";
 import { EPOCH_TABLES, LEGACY_PREFIX } from "./epoch-tables.js";
 
 async function exists(db: Database, table: string): Promise<boolean> {
-  const rows: unknown[] = await db.ds.query("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", [table]);
+  const rows: unknown[] = await db.ds.query(
+    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+    [table],
+  );
   return rows.length > 0;
 }
 

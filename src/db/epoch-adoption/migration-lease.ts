@@ -18,7 +18,11 @@ export interface LeaseOptions {
   log?: (line: string) => void;
 }
 
-export async function withMigrationLease<T>(db: Database, opts: LeaseOptions, fn: (leases: Leases, holder: string) => Promise<T>): Promise<T> {
+export async function withMigrationLease<T>(
+  db: Database,
+  opts: LeaseOptions,
+  fn: (leases: Leases, holder: string) => Promise<T>,
+): Promise<T> {
   await ensureCoordinationTable(db);
   const leases = new Leases(db);
   const holder = opts.holder ?? `adopt-${randomUUID()}`;
@@ -27,9 +31,13 @@ export async function withMigrationLease<T>(db: Database, opts: LeaseOptions, fn
   let told = false;
   while (!(await leases.acquire(MIGRATION_LEASE, holder, ttl))) {
     if (Date.now() > deadline) {
-      throw unavailable("timed out waiting for the migration lease: another process is migrating, or one was killed less than a lease TTL ago", "DATABASE_UNAVAILABLE");
+      throw unavailable(
+        "timed out waiting for the migration lease: another process is migrating, or one was killed less than a lease TTL ago",
+        "DATABASE_UNAVAILABLE",
+      );
     }
-    if (!told) opts.log?.("waiting for the migration lease (held by another process, or by a killed run until it expires)");
+    if (!told)
+      opts.log?.("waiting for the migration lease (held by another process, or by a killed run until it expires)");
     told = true;
     await new Promise((r) => setTimeout(r, 500));
   }

@@ -28,12 +28,18 @@ async function dropHalfCreatedTables(db: Database): Promise<void> {
     .filter((t) => t !== "coordination")
     .reverse();
   for (const table of names) {
-    const found: unknown[] = await db.ds.query("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", [table]);
+    const found: unknown[] = await db.ds.query(
+      "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+      [table],
+    );
     if (found.length === 0) continue;
     const where = table === "namespaces" ? " WHERE name <> 'default'" : "";
     const rows: Array<{ n: unknown }> = await db.ds.query(`SELECT COUNT(*) AS n FROM ${table}${where}`);
     if (Number(rows[0]?.n) > 0) {
-      throw failedPrecondition(`table ${table} holds rows but epoch-meta's schema was never recorded as created: inspect the database before adopting`, "INTERNAL");
+      throw failedPrecondition(
+        `table ${table} holds rows but epoch-meta's schema was never recorded as created: inspect the database before adopting`,
+        "INTERNAL",
+      );
     }
     await db.ds.query(`DROP TABLE ${table}`);
   }

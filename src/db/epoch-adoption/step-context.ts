@@ -25,7 +25,10 @@ export function fencedWith(db: Database, leases: Leases, holder: string) {
   return <T>(fn: (m: EntityManager) => Promise<T>): Promise<T> =>
     writeTransaction(db, async (m) => {
       if (!(await leases.fence(m, MIGRATION_LEASE, holder, 0))) {
-        throw aborted("this adoption lost the migration lease (another process took over); it wrote nothing more", "LEASE_LOST");
+        throw aborted(
+          "this adoption lost the migration lease (another process took over); it wrote nothing more",
+          "LEASE_LOST",
+        );
       }
       return fn(m);
     });

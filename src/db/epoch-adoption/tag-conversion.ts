@@ -86,7 +86,14 @@ export function convertEpochTag(row: EpochTagRow): TagConversion {
   let incomplete = false;
   if (analysis.manifest.type === "manifest") {
     const s = analysis.summary!;
-    manifest = { ...base, totalSize: s.totalSize, layerCount: s.layerCount, platformSizes: null, children: [], blobs: s.blobs };
+    manifest = {
+      ...base,
+      totalSize: s.totalSize,
+      layerCount: s.layerCount,
+      platformSizes: null,
+      children: [],
+      blobs: s.blobs,
+    };
   } else {
     const index = analysis.manifest;
     const platformSizes = platformSizesOf(index, row.platformSizes);
@@ -102,8 +109,11 @@ export function convertEpochTag(row: EpochTagRow): TagConversion {
   }
   const stored = mapEpochKind(row.kind);
   const disagreements = [
-    `sha256:${row.digest.toLowerCase()}` !== manifest.digest && `Epoch's digest ${row.digest} is not the manifest's (${manifest.digest})`,
-    stored !== undefined && stored !== manifest.kind && `Epoch's kind "${row.kind}" is not the manifest's (${manifest.kind})`,
+    `sha256:${row.digest.toLowerCase()}` !== manifest.digest &&
+      `Epoch's digest ${row.digest} is not the manifest's (${manifest.digest})`,
+    stored !== undefined &&
+      stored !== manifest.kind &&
+      `Epoch's kind "${row.kind}" is not the manifest's (${manifest.kind})`,
   ].filter((s): s is string => typeof s === "string");
   // The image's created annotation is what a sync uses, at full precision (Epoch's TIMESTAMP
   // keeps whole seconds); then Epoch's push time; then when Epoch last saw the tag.
@@ -138,7 +148,8 @@ export function platformSizesOf(index: ImageIndex, stored: unknown): PlatformSiz
   let next = 0;
   for (const entry of parsed as unknown[]) {
     const e = entry as { digest?: unknown; size?: unknown; layerCount?: unknown } | null;
-    if (!e || typeof e.digest !== "string" || !Number.isSafeInteger(e.size) || !Number.isSafeInteger(e.layerCount)) return [];
+    if (!e || typeof e.digest !== "string" || !Number.isSafeInteger(e.size) || !Number.isSafeInteger(e.layerCount))
+      return [];
     // Entries follow the index order; a digest listed twice matches its next occurrence.
     const at = index.manifests.findIndex((d, i) => i >= next && d.digest === e.digest);
     if (at < 0) return [];

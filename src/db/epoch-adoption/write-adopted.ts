@@ -12,14 +12,25 @@ import { toJson, toNumber } from "../sql/decode.js";
 import type { EpochRepositoryRow } from "./epoch-rows.js";
 import type { AdoptedManifest, AdoptedTag } from "./tag-conversion.js";
 
-export async function writeAdoptedBatch(m: EntityManager, namespaceId: number, tags: readonly AdoptedTag[], repositories: readonly EpochRepositoryRow[]): Promise<void> {
+export async function writeAdoptedBatch(
+  m: EntityManager,
+  namespaceId: number,
+  tags: readonly AdoptedTag[],
+  repositories: readonly EpochRepositoryRow[],
+): Promise<void> {
   const now = new Date();
   for (const part of chunk(repositories, 500)) {
     await execute(
       m,
       `INSERT IGNORE INTO repositories (id, namespace_id, name, tag_count, total_size, artifact_type, kind, catalog_updated_at, created_at, updated_at)
 VALUES ${part.map(() => "(?, ?, ?, 0, 0, '', '', NULL, ?, ?)").join(", ")}`,
-      part.flatMap((r) => [r.id, namespaceId, r.name, timeOr(r.createdAt, now), timeOr(r.updatedAt ?? r.createdAt, now)]),
+      part.flatMap((r) => [
+        r.id,
+        namespaceId,
+        r.name,
+        timeOr(r.createdAt, now),
+        timeOr(r.updatedAt ?? r.createdAt, now),
+      ]),
     );
   }
   const manifests = mostComplete(tags);
@@ -35,7 +46,17 @@ VALUES ${part.map(() => "(?, ?, ?, 0, 0, '', '', NULL, ?, ?)").join(", ")}`,
 VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NOW(3), NULL)").join(", ")}`,
       part.flatMap((t) => {
         const f = manifests.get(t.manifest.digest)!;
-        return [t.epochId, t.repositoryId, t.name, ids.get(f.digest)!, f.digest, f.kind, f.totalSize, t.pushedAt, t.incomplete ? 1 : 0];
+        return [
+          t.epochId,
+          t.repositoryId,
+          t.name,
+          ids.get(f.digest)!,
+          f.digest,
+          f.kind,
+          f.totalSize,
+          t.pushedAt,
+          t.incomplete ? 1 : 0,
+        ];
       }),
     );
   }
@@ -56,13 +77,27 @@ function mostComplete(tags: readonly AdoptedTag[]): Map<string, AdoptedManifest>
 const platformCount = (f: Pick<AdoptedManifest, "platformSizes">): number => f.platformSizes?.length ?? 0;
 
 /** Inserts the manifests not stored yet; a stored index read less completely than now is updated. */
-async function ensureManifests(m: EntityManager, namespaceId: number, manifests: AdoptedManifest[]): Promise<Map<string, number>> {
+async function ensureManifests(
+  m: EntityManager,
+  namespaceId: number,
+  manifests: AdoptedManifest[],
+): Promise<Map<string, number>> {
   for (const part of chunkBySize(manifests, 200)) {
     await execute(
       m,
       `INSERT IGNORE INTO manifests (namespace_id, digest, media_type, artifact_type, kind, json, total_size, layer_count, platform_sizes)
 VALUES ${rowPlaceholders(part.length, 9)}`,
-      part.flatMap((f) => [namespaceId, f.digest, f.mediaType, f.artifactType, f.kind, f.json, f.totalSize, f.layerCount, f.platformSizes && JSON.stringify(f.platformSizes)]),
+      part.flatMap((f) => [
+        namespaceId,
+        f.digest,
+        f.mediaType,
+        f.artifactType,
+        f.kind,
+        f.json,
+        f.totalSize,
+        f.layerCount,
+        f.platformSizes && JSON.stringify(f.platformSizes),
+      ]),
     );
   }
   const ids = new Map<string, number>();
@@ -78,7 +113,11 @@ VALUES ${rowPlaceholders(part.length, 9)}`,
       ids.set(f.digest, id);
       const stored = toJson<unknown[]>(r.platform_sizes)?.length ?? 0;
       if (platformCount(f) > stored) {
-        await execute(m, "UPDATE manifests SET total_size = ?, platform_sizes = ? WHERE id = ?", [f.totalSize, JSON.stringify(f.platformSizes), id]);
+        await execute(m, "UPDATE manifests SET total_size = ?, platform_sizes = ? WHERE id = ?", [
+          f.totalSize,
+          JSON.stringify(f.platformSizes),
+          id,
+        ]);
       }
     }
   }

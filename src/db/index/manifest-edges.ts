@@ -50,7 +50,11 @@ export async function insertManifestEdges(
 ): Promise<void> {
   const edges = withBlobs.flatMap((f) => f.blobs.map((b) => [ids.get(f.digest)!, b.digest] as const));
   for (const part of chunk(edges, 1000)) {
-    await execute(m, `${insertIgnore} INTO manifest_blobs (manifest_id, blob_digest) VALUES ${rowPlaceholders(part.length, 2)}`, part.flat());
+    await execute(
+      m,
+      `${insertIgnore} INTO manifest_blobs (manifest_id, blob_digest) VALUES ${rowPlaceholders(part.length, 2)}`,
+      part.flat(),
+    );
   }
   const blobs = new Map(withBlobs.flatMap((f) => f.blobs.map((b) => [b.digest, b] as const)));
   for (const part of chunk([...blobs.values()], 1000)) {
@@ -60,8 +64,14 @@ export async function insertManifestEdges(
       part.flatMap((b) => [namespaceId, b.digest, b.size, b.mediaType]),
     );
   }
-  const children = withChildren.flatMap((f) => f.children.map((c, position) => [ids.get(f.digest)!, position, c.digest, c.platform] as const));
+  const children = withChildren.flatMap((f) =>
+    f.children.map((c, position) => [ids.get(f.digest)!, position, c.digest, c.platform] as const),
+  );
   for (const part of chunk(children, 1000)) {
-    await execute(m, `${insertIgnore} INTO manifest_children (parent_id, position, child_digest, platform) VALUES ${rowPlaceholders(part.length, 4)}`, part.flat());
+    await execute(
+      m,
+      `${insertIgnore} INTO manifest_children (parent_id, position, child_digest, platform) VALUES ${rowPlaceholders(part.length, 4)}`,
+      part.flat(),
+    );
   }
 }

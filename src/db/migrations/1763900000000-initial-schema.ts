@@ -18,7 +18,11 @@ export function initialTables(dialect: Dialect): Record<string, TableDef> {
   const pk = (spec: ColumnSpec): ColumnSpec => ({ ...spec, primary: true });
   return {
     namespaces: {
-      columns: [["id", t.id()], ["name", t.key(76)], ["created_at", t.time()]],
+      columns: [
+        ["id", t.id()],
+        ["name", t.key(76)],
+        ["created_at", t.time()],
+      ],
       indices: [["uq_namespaces_name", ["name"], true]],
     },
     repositories: {

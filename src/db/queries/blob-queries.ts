@@ -10,7 +10,11 @@ import { afterClause, orderByClause, toRows, type SortKey, type SqlFragment } fr
 import type { BlobRecord, KeysetRows, KeyValue } from "./records.js";
 
 // Ascending on the primary key: every dialect plans it as one range without a hint.
-export const BLOB_SORT: SortKey = { index: "PRIMARY", columns: [{ sql: "b.digest", field: "digest", type: "string" }], descending: false };
+export const BLOB_SORT: SortKey = {
+  index: "PRIMARY",
+  columns: [{ sql: "b.digest", field: "digest", type: "string" }],
+  descending: false,
+};
 
 const COLUMNS = "b.digest, b.size, b.media_type, b.ref_count";
 
@@ -49,7 +53,11 @@ export async function listBlobPage(db: Database, q: BlobPageQuery): Promise<Keys
   return toRows(BLOB_SORT, rows, q.limit, decodeBlob);
 }
 
-export async function findReferencedBlob(db: Database, namespaceId: number, digest: string): Promise<BlobRecord | undefined> {
+export async function findReferencedBlob(
+  db: Database,
+  namespaceId: number,
+  digest: string,
+): Promise<BlobRecord | undefined> {
   const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${COLUMNS} FROM blobs b WHERE b.namespace_id = ? AND b.digest = ? AND b.ref_count > 0`,
     [namespaceId, digest],

@@ -25,10 +25,16 @@ export interface FilterColumn {
 export type FilterColumns = Readonly<Record<string, FilterColumn>>;
 
 /** The SQL for a condition, or undefined when it selects every row. */
-export function filterSql(dialect: Dialect, condition: FilterCondition | undefined, columns: FilterColumns): SqlFragment | undefined {
+export function filterSql(
+  dialect: Dialect,
+  condition: FilterCondition | undefined,
+  columns: FilterColumns,
+): SqlFragment | undefined {
   if (!condition || condition.length === 0 || condition.some((branch) => branch.length === 0)) return undefined;
   const params: unknown[] = [];
-  const branches = condition.map((branch) => `(${branch.map((test) => render(dialect, test, columns, params)).join(" AND ")})`);
+  const branches = condition.map(
+    (branch) => `(${branch.map((test) => render(dialect, test, columns, params)).join(" AND ")})`,
+  );
   return { sql: branches.length === 1 ? branches[0]! : `(${branches.join(" OR ")})`, params };
 }
 

@@ -81,7 +81,12 @@ export function keyOf(key: SortKey, row: Record<string, unknown>): KeyValue[] {
  * Splits the result of a keyset query built for `limit + 1` rows: the extra row only says
  * whether more follow.
  */
-export function toRows<T>(key: SortKey, rows: Array<Record<string, unknown>>, limit: number, decode: (row: Record<string, unknown>) => T): KeysetRows<T> {
+export function toRows<T>(
+  key: SortKey,
+  rows: Array<Record<string, unknown>>,
+  limit: number,
+  decode: (row: Record<string, unknown>) => T,
+): KeysetRows<T> {
   const kept = rows.length > limit ? rows.slice(0, limit) : rows;
   return { items: kept.map(decode), keys: kept.map((row) => keyOf(key, row)), more: rows.length > limit };
 }

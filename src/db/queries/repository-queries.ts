@@ -68,7 +68,11 @@ export async function listRepositoryPage(db: Database, q: RepositoryPageQuery): 
   return toRows(REPOSITORY_SORTS[q.order], rows, q.limit, decodeRepository);
 }
 
-export async function findRepository(db: Database, namespaceId: number, name: string): Promise<RepositoryRecord | undefined> {
+export async function findRepository(
+  db: Database,
+  namespaceId: number,
+  name: string,
+): Promise<RepositoryRecord | undefined> {
   const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${COLUMNS} FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
     [namespaceId, name],
@@ -77,7 +81,10 @@ export async function findRepository(db: Database, namespaceId: number, name: st
 }
 
 export async function repositoryExists(db: Database, namespaceId: number, name: string): Promise<boolean> {
-  const rows: unknown[] = await db.read("SELECT 1 AS found FROM repositories r WHERE r.namespace_id = ? AND r.name = ?", [namespaceId, name]);
+  const rows: unknown[] = await db.read(
+    "SELECT 1 AS found FROM repositories r WHERE r.namespace_id = ? AND r.name = ?",
+    [namespaceId, name],
+  );
   return rows.length > 0;
 }
 

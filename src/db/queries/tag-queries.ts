@@ -58,7 +58,9 @@ export interface TagPageQuery {
 /** The SQL and parameters of one page (exported so the query shape can be snapshotted). */
 export function tagPageSql(dialect: Dialect, q: TagPageQuery): SqlFragment {
   const key: SortKey = TAG_SORTS[q.order];
-  const conditions: SqlFragment[] = [{ sql: "r.namespace_id = ? AND r.name = ?", params: [q.namespaceId, q.repository] }];
+  const conditions: SqlFragment[] = [
+    { sql: "r.namespace_id = ? AND r.name = ?", params: [q.namespaceId, q.repository] },
+  ];
   if (q.after) conditions.push(afterClause(dialect, key, q.after));
   const filter = filterSql(dialect, q.filter, TAG_FILTER_COLUMNS);
   if (filter) conditions.push(filter);
@@ -82,7 +84,12 @@ export async function listTagPage(db: Database, q: TagPageQuery): Promise<Keyset
 }
 
 /** One tag with its manifest bytes, or undefined. */
-export async function findTag(db: Database, namespaceId: number, repository: string, tag: string): Promise<TagRecord | undefined> {
+export async function findTag(
+  db: Database,
+  namespaceId: number,
+  repository: string,
+  tag: string,
+): Promise<TagRecord | undefined> {
   const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${LIST_COLUMNS}, m.json AS manifest_json
 FROM repositories r

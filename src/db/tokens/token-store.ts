@@ -41,7 +41,12 @@ export function sqlTime(d: Date): string {
 }
 
 function fromRaw(r: RawToken, namespaceId: number, tokenHash: string): TokenRow {
-  const repositories = r.repositories === null ? [] : typeof r.repositories === "string" ? (JSON.parse(r.repositories) as string[]) : r.repositories;
+  const repositories =
+    r.repositories === null
+      ? []
+      : typeof r.repositories === "string"
+        ? (JSON.parse(r.repositories) as string[])
+        : r.repositories;
   return {
     id: Number(r.id),
     namespaceId,
@@ -63,7 +68,9 @@ export class TokenStore {
 
   private async defaultNamespaceId(): Promise<number> {
     if (this.namespaceId === undefined) {
-      const rows: Array<{ id: number | string }> = await this.db.ds.query("SELECT id FROM namespaces WHERE name = ?", [DEFAULT_NAMESPACE]);
+      const rows: Array<{ id: number | string }> = await this.db.ds.query("SELECT id FROM namespaces WHERE name = ?", [
+        DEFAULT_NAMESPACE,
+      ]);
       if (!rows[0]) throw new Error("the default namespace row is missing: run the migrations");
       this.namespaceId = Number(rows[0].id);
     }
@@ -80,7 +87,10 @@ export class TokenStore {
 
   /** The token with this secret hash (the unique index), or null. */
   async findByHash(tokenHash: string): Promise<TokenRow | null> {
-    const rows: RawToken[] = await this.db.ds.query(`SELECT namespace_id, ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`, [tokenHash]);
+    const rows: RawToken[] = await this.db.ds.query(
+      `SELECT namespace_id, ${TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?`,
+      [tokenHash],
+    );
     const r = rows[0] as (RawToken & { namespace_id: number | string }) | undefined;
     return r ? fromRaw(r, Number(r.namespace_id), tokenHash) : null;
   }
@@ -115,15 +125,25 @@ export class TokenStore {
   }
 
   private async bumpWith(manager: EntityManager): Promise<number> {
-    await execute(manager, `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`, [TOKEN_GENERATION]);
+    await execute(
+      manager,
+      `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`,
+      [TOKEN_GENERATION],
+    );
     await execute(manager, "UPDATE coordination SET value = value + 1 WHERE name = ?", [TOKEN_GENERATION]);
-    const rows: Array<{ value: number | string }> = await manager.query("SELECT value FROM coordination WHERE name = ?", [TOKEN_GENERATION]);
+    const rows: Array<{ value: number | string }> = await manager.query(
+      "SELECT value FROM coordination WHERE name = ?",
+      [TOKEN_GENERATION],
+    );
     return Number(rows[0]?.value);
   }
 
   /** The current generation (0 before the first bump). */
   async readGeneration(): Promise<number> {
-    const rows: Array<{ value: number | string }> = await this.db.ds.query("SELECT value FROM coordination WHERE name = ?", [TOKEN_GENERATION]);
+    const rows: Array<{ value: number | string }> = await this.db.ds.query(
+      "SELECT value FROM coordination WHERE name = ?",
+      [TOKEN_GENERATION],
+    );
     return rows[0] ? Number(rows[0].value) : 0;
   }
 

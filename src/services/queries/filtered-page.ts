@@ -39,7 +39,8 @@ export async function readPage<T>(
     const batch = await fetch(cursor, Math.max(BATCH, limit + 1));
     for (const [i, item] of batch.items.entries()) {
       // Out of budget: resume after the last row examined (at least one row always is, so pages advance).
-      if (examined > 0 && (examined >= ROW_BUDGET || meter.steps >= STEP_BUDGET)) return { items: found, ...(cursor && { lastKey: cursor }) };
+      if (examined > 0 && (examined >= ROW_BUDGET || meter.steps >= STEP_BUDGET))
+        return { items: found, ...(cursor && { lastKey: cursor }) };
       examined++;
       if (matches(item, meter)) {
         // A match beyond the page proves another page exists.

@@ -16,7 +16,10 @@ export const REPOSITORY_ORDERS = Object.keys(REPOSITORY_SORTS) as RepositoryOrde
 /** 0 → the default; negative → INVALID_PAGE_SIZE; above the maximum → clamped (AIP-158). */
 export function pageSize(requested: number): number {
   if (!Number.isInteger(requested) || requested < 0) {
-    throw invalidArgument(`page_size must be 0 (default ${DEFAULT_PAGE_SIZE}) or positive, got ${requested}`, "INVALID_PAGE_SIZE");
+    throw invalidArgument(
+      `page_size must be 0 (default ${DEFAULT_PAGE_SIZE}) or positive, got ${requested}`,
+      "INVALID_PAGE_SIZE",
+    );
   }
   if (requested === 0) return DEFAULT_PAGE_SIZE;
   return Math.min(requested, MAX_PAGE_SIZE);
@@ -43,4 +46,5 @@ function parseOrder<T extends string>(orderBy: string, allowed: readonly T[], fa
 }
 
 export const parseTagOrder = (orderBy: string): TagOrder => parseOrder(orderBy, TAG_ORDERS, "name");
-export const parseRepositoryOrder = (orderBy: string): RepositoryOrder => parseOrder(orderBy, REPOSITORY_ORDERS, "name");
+export const parseRepositoryOrder = (orderBy: string): RepositoryOrder =>
+  parseOrder(orderBy, REPOSITORY_ORDERS, "name");

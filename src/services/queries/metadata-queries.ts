@@ -9,7 +9,12 @@ import { BLOB_SORT, findReferencedBlob, listBlobPage } from "../../db/queries/bl
 import { keyTypes } from "../../db/queries/keyset.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import type { BlobRecord, RepositoryRecord, StatsRecord, TagRecord } from "../../db/queries/records.js";
-import { findRepository, listRepositoryPage, REPOSITORY_SORTS, repositoryExists } from "../../db/queries/repository-queries.js";
+import {
+  findRepository,
+  listRepositoryPage,
+  REPOSITORY_SORTS,
+  repositoryExists,
+} from "../../db/queries/repository-queries.js";
 import { readStats } from "../../db/queries/stats-queries.js";
 import { findTag, listTagPage, TAG_SORTS } from "../../db/queries/tag-queries.js";
 import { failedPrecondition, notFound } from "../../errors.js";
@@ -20,7 +25,13 @@ import { pageSize, parseRepositoryOrder, parseTagOrder } from "./list-options.js
 import { compileListFilter, normalizeKind, type FilterFields } from "./filter/list-filter.js";
 import { decodePageToken, encodePageToken, type PageQuery } from "./page-token.js";
 
-export type { BlobRecord, KindCountRecord, RepositoryRecord, StatsRecord, TagRecord } from "../../db/queries/records.js";
+export type {
+  BlobRecord,
+  KindCountRecord,
+  RepositoryRecord,
+  StatsRecord,
+  TagRecord,
+} from "../../db/queries/records.js";
 
 export interface ListRequest {
   pageSize: number;
@@ -53,7 +64,14 @@ export const BLOB_FILTER_FIELDS: FilterFields<BlobRecord> = {
   media_type: { get: (b) => b.mediaType },
 };
 
-const EMPTY_STATS: StatsRecord = { repositoryCount: 0, tagCount: 0, blobCount: 0, totalSize: 0, lastSyncAt: null, kinds: [] };
+const EMPTY_STATS: StatsRecord = {
+  repositoryCount: 0,
+  tagCount: 0,
+  blobCount: 0,
+  totalSize: 0,
+  lastSyncAt: null,
+  kinds: [],
+};
 
 export class MetadataQueries {
   private namespaceId: Promise<number> | undefined;
@@ -71,7 +89,8 @@ export class MetadataQueries {
     const after = decodePageToken(req.pageToken, query, keyTypes(REPOSITORY_SORTS[order]));
     const namespaceId = await this.nsId();
     const page = await readPage(
-      (from, rows) => listRepositoryPage(this.db, { namespaceId, order, after: from, limit: rows, filter: filter?.condition }),
+      (from, rows) =>
+        listRepositoryPage(this.db, { namespaceId, order, after: from, limit: rows, filter: filter?.condition }),
       after,
       limit,
       filter?.matches,
@@ -96,7 +115,8 @@ export class MetadataQueries {
     const after = decodePageToken(req.pageToken, query, keyTypes(TAG_SORTS[order]));
     const namespaceId = await this.nsId();
     const page = await readPage(
-      (from, rows) => listTagPage(this.db, { namespaceId, repository, order, after: from, limit: rows, filter: filter?.condition }),
+      (from, rows) =>
+        listTagPage(this.db, { namespaceId, repository, order, after: from, limit: rows, filter: filter?.condition }),
       after,
       limit,
       filter?.matches,
@@ -119,14 +139,22 @@ export class MetadataQueries {
     const found = await findTag(this.db, namespaceId, repository, tag);
     if (found) return found;
     if (!(await repositoryExists(this.db, namespaceId, repository))) throw repositoryNotFound(repository);
-    throw notFound(`tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`, "TAG_NOT_FOUND");
+    throw notFound(
+      `tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`,
+      "TAG_NOT_FOUND",
+    );
   }
 
   /** The maintained totals (one row read, never a scan); zeros before the first sync. */
   async getStats(): Promise<StatsRecord> {
     const stats = await readStats(this.db, await this.nsId());
     if (!stats) return EMPTY_STATS;
-    return { ...stats, kinds: stats.kinds.filter((k) => k.tagCount > 0).sort((a, b) => kindRank(a.kind) - kindRank(b.kind) || (a.kind < b.kind ? -1 : 1)) };
+    return {
+      ...stats,
+      kinds: stats.kinds
+        .filter((k) => k.tagCount > 0)
+        .sort((a, b) => kindRank(a.kind) - kindRank(b.kind) || (a.kind < b.kind ? -1 : 1)),
+    };
   }
 
   /** Referenced blobs (ref_count > 0) by digest. */
@@ -163,7 +191,8 @@ export class MetadataQueries {
 
   private async lookupNamespaceId(): Promise<number> {
     const id = await namespaceIdOf(this.db, this.namespace);
-    if (id === undefined) throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+    if (id === undefined)
+      throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
     return id;
   }
 }
@@ -172,7 +201,8 @@ function toPage<T>(page: PageRead<T>, query: PageQuery): Page<T> {
   return { items: page.items, nextPageToken: page.lastKey ? encodePageToken(query, page.lastKey) : "" };
 }
 
-const repositoryNotFound = (name: string) => notFound(`repository ${quoteForMessage(name)} not found`, "REPOSITORY_NOT_FOUND");
+const repositoryNotFound = (name: string) =>
+  notFound(`repository ${quoteForMessage(name)} not found`, "REPOSITORY_NOT_FOUND");
 
 function kindRank(kind: string): number {
   const i = (ARTIFACT_KINDS as readonly string[]).indexOf(kind);

@@ -32,7 +32,10 @@ interface TokenBody {
 }
 
 function queryHash(query: PageQuery): string {
-  return createHash("sha256").update(JSON.stringify([query.list, query.scope])).digest("base64url").slice(0, 22);
+  return createHash("sha256")
+    .update(JSON.stringify([query.list, query.scope]))
+    .digest("base64url")
+    .slice(0, 22);
 }
 
 export function encodePageToken(query: PageQuery, lastKey: readonly KeyValue[]): string {
@@ -40,7 +43,8 @@ export function encodePageToken(query: PageQuery, lastKey: readonly KeyValue[]):
   return Buffer.from(JSON.stringify(body)).toString("base64url");
 }
 
-const malformed = () => invalidArgument("page_token is malformed: pass back a next_page_token unchanged", "INVALID_PAGE_TOKEN");
+const malformed = () =>
+  invalidArgument("page_token is malformed: pass back a next_page_token unchanged", "INVALID_PAGE_TOKEN");
 
 /**
  * The last key a token carries, checked against the query it is used with; undefined for "" (the
@@ -56,12 +60,19 @@ export function decodePageToken(token: string, query: PageQuery, types: readonly
     throw malformed();
   }
   if (!isTokenBody(body) || body.v !== VERSION) throw malformed();
-  if (body.l !== query.list) throw invalidArgument(`page_token belongs to another list, not ${query.list}`, "INVALID_PAGE_TOKEN");
+  if (body.l !== query.list)
+    throw invalidArgument(`page_token belongs to another list, not ${query.list}`, "INVALID_PAGE_TOKEN");
   if (body.o !== query.order) {
-    throw invalidArgument(`page_token was issued for order_by ${JSON.stringify(body.o)}, not ${JSON.stringify(query.order)}`, "INVALID_PAGE_TOKEN");
+    throw invalidArgument(
+      `page_token was issued for order_by ${JSON.stringify(body.o)}, not ${JSON.stringify(query.order)}`,
+      "INVALID_PAGE_TOKEN",
+    );
   }
   if (body.q !== queryHash(query)) {
-    throw invalidArgument("page_token was issued for a different query (repository or filter changed)", "INVALID_PAGE_TOKEN");
+    throw invalidArgument(
+      "page_token was issued for a different query (repository or filter changed)",
+      "INVALID_PAGE_TOKEN",
+    );
   }
   if (!keyMatches(body.k, types)) throw malformed();
   return body.k;
@@ -70,7 +81,13 @@ export function decodePageToken(token: string, query: PageQuery, types: readonly
 function isTokenBody(value: unknown): value is TokenBody {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const o = value as Record<string, unknown>;
-  return typeof o.v === "number" && typeof o.l === "string" && typeof o.o === "string" && typeof o.q === "string" && Array.isArray(o.k);
+  return (
+    typeof o.v === "number" &&
+    typeof o.l === "string" &&
+    typeof o.o === "string" &&
+    typeof o.q === "string" &&
+    Array.isArray(o.k)
+  );
 }
 
 function keyMatches(key: unknown[], types: readonly KeyType[]): boolean {

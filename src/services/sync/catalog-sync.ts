@@ -94,7 +94,12 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
 
     // ── 4. commit ──
     const committed = await commitRun(
-      { ...c, catalogReadAt, recountBlobs: c.flags.full, progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0) },
+      {
+        ...c,
+        catalogReadAt,
+        recountBlobs: c.flags.full,
+        progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0),
+      },
       { writes: spool, removals: plan.removals, touched: plan.touched, failedRepositories, index },
     );
     Object.assign(counts, committed);
@@ -106,7 +111,13 @@ export async function executeRun(c: RunContext): Promise<RunResult> {
 
 type Planned =
   | { done: Partial<RunResult> }
-  | { plan: SyncPlan; index: Map<string, IndexedRepository>; catalogReadAt: unknown; catalogEtag: string; catalogSha256: string };
+  | {
+      plan: SyncPlan;
+      index: Map<string, IndexedRepository>;
+      catalogReadAt: unknown;
+      catalogEtag: string;
+      catalogSha256: string;
+    };
 
 /** Steps 1 and 2: the conditional catalog read, then the plan (or the end of the run: unchanged, missing). */
 async function catalogAndPlan(c: RunContext): Promise<Planned> {
@@ -120,7 +131,10 @@ async function catalogAndPlan(c: RunContext): Promise<Planned> {
   c.hub.progress("CATALOG", 1, 1, true);
   if (read.status === "missing") {
     if (!(await indexIsEmpty(c.db, c.scope))) {
-      throw failedPrecondition("catalog.json is missing but the index is not empty: refusing to remove everything", "CATALOG_MISSING");
+      throw failedPrecondition(
+        "catalog.json is missing but the index is not empty: refusing to remove everything",
+        "CATALOG_MISSING",
+      );
     }
     if (!c.flags.dryRun) await recordSyncTime(c.db, c.scope);
     return { done: {} };
@@ -129,14 +143,22 @@ async function catalogAndPlan(c: RunContext): Promise<Planned> {
   if (unchanged) {
     counts.tagsUnchanged = await indexedTagCount(c.db, c.scope);
     if (!c.flags.dryRun) await recordSyncTime(c.db, c.scope);
-    return { done: { catalog: { etag: read.etag, sha256: read.status === "ok" ? read.sha256 : (stored?.sha256 ?? null) } } };
+    return {
+      done: { catalog: { etag: read.etag, sha256: read.status === "ok" ? read.sha256 : (stored?.sha256 ?? null) } },
+    };
   }
   await c.faultPoints?.("after-catalog");
 
   c.hub.progress("PLAN", 0, 1, true);
   // Tag rows are read only for repositories the catalog does not prove unchanged.
   const repositories = await loadIndexedRepositories(c.db, c.scope);
-  const index = await loadIndexSnapshot(c.db, c.scope, last.now, repositories, unchangedRepositories(read.catalog, repositories, c.flags));
+  const index = await loadIndexSnapshot(
+    c.db,
+    c.scope,
+    last.now,
+    repositories,
+    unchangedRepositories(read.catalog, repositories, c.flags),
+  );
   const plan = planSync(read.catalog, index, c.flags);
   for (const f of plan.failures) c.hub.failure(f);
   counts.tagsUnchanged += plan.skippedTags;
@@ -172,7 +194,9 @@ function classify(o: FetchOutcome, counts: SyncCounts): TagFacts | null {
     return r.facts;
   }
   const same =
-    existing.digest === r.facts.manifest.digest && existing.incomplete === r.facts.incomplete && existing.totalSize === r.facts.manifest.totalSize;
+    existing.digest === r.facts.manifest.digest &&
+    existing.incomplete === r.facts.incomplete &&
+    existing.totalSize === r.facts.manifest.totalSize;
   if (same) counts.tagsUnchanged++;
   else counts.tagsUpdated++;
   // An unchanged tag is still rewritten when its object's ETag moved, so the next run can get a 304.

@@ -56,15 +56,42 @@ function encodeHeader(t: TagFacts): string {
 }
 
 function decodeFacts(header: Header, json: string): TagFacts {
-  const [repository, tag, pushedAtMs, objectEtag, incomplete, digest, mediaType, artifactType, kind, totalSize, layerCount, platformSizes, children, blobs, complete] =
-    header;
+  const [
+    repository,
+    tag,
+    pushedAtMs,
+    objectEtag,
+    incomplete,
+    digest,
+    mediaType,
+    artifactType,
+    kind,
+    totalSize,
+    layerCount,
+    platformSizes,
+    children,
+    blobs,
+    complete,
+  ] = header;
   return {
     repository,
     tag,
     pushedAt: new Date(pushedAtMs),
     objectEtag,
     incomplete,
-    manifest: { digest, mediaType, artifactType, kind, json, totalSize, layerCount, platformSizes, children, blobs, complete },
+    manifest: {
+      digest,
+      mediaType,
+      artifactType,
+      kind,
+      json,
+      totalSize,
+      layerCount,
+      platformSizes,
+      children,
+      blobs,
+      complete,
+    },
   };
 }
 

@@ -6,7 +6,10 @@ import { chunk, placeholders } from "../../db/sql/sql-params.js";
 import type { IndexScope } from "../tags/tag-indexer.js";
 
 /** Every indexed repository, without its tags (loadIndexSnapshot adds them). */
-export async function loadIndexedRepositories(db: Database, scope: IndexScope): Promise<Map<string, IndexedRepository>> {
+export async function loadIndexedRepositories(
+  db: Database,
+  scope: IndexScope,
+): Promise<Map<string, IndexedRepository>> {
   const repos: Array<Record<string, unknown>> = await db.ds.query(
     "SELECT id, name, catalog_updated_at, tag_set_sha256, tag_count FROM repositories WHERE namespace_id = ?",
     [scope.namespaceId],
@@ -41,14 +44,21 @@ export async function loadIndexSnapshot(
     if (unchanged.has(repo.name)) repo.unchanged = true;
     else byId.set(repo.id, repo);
   }
-  const columns = "t.repository_id, t.name, t.digest, t.total_size, t.object_etag, t.incomplete, CASE WHEN t.indexed_at > ? THEN 1 ELSE 0 END AS newer";
+  const columns =
+    "t.repository_id, t.name, t.digest, t.total_size, t.object_etag, t.incomplete, CASE WHEN t.indexed_at > ? THEN 1 ELSE 0 END AS newer";
   const reads: Array<{ sql: string; params: unknown[] }> = [];
   if (unchanged.size === 0) {
     // Everything: one pass over the namespace's tags.
-    reads.push({ sql: `SELECT ${columns} FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.namespace_id = ?`, params: [catalogReadAt, scope.namespaceId] });
+    reads.push({
+      sql: `SELECT ${columns} FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.namespace_id = ?`,
+      params: [catalogReadAt, scope.namespaceId],
+    });
   } else {
     for (const ids of chunk([...byId.keys()], 500)) {
-      reads.push({ sql: `SELECT ${columns} FROM tags t WHERE t.repository_id IN (${placeholders(ids.length)})`, params: [catalogReadAt, ...ids] });
+      reads.push({
+        sql: `SELECT ${columns} FROM tags t WHERE t.repository_id IN (${placeholders(ids.length)})`,
+        params: [catalogReadAt, ...ids],
+      });
     }
   }
   for (const { sql, params } of reads) {
@@ -68,12 +78,17 @@ export async function loadIndexSnapshot(
 
 /** True when the index holds no repository (a missing catalog then means an empty registry). */
 export async function indexIsEmpty(db: Database, scope: IndexScope): Promise<boolean> {
-  const rows: unknown[] = await db.ds.query("SELECT 1 FROM repositories WHERE namespace_id = ? LIMIT 1", [scope.namespaceId]);
+  const rows: unknown[] = await db.ds.query("SELECT 1 FROM repositories WHERE namespace_id = ? LIMIT 1", [
+    scope.namespaceId,
+  ]);
   return rows.length === 0;
 }
 
 /** The maintained tag count (a catalog answering 304 leaves every indexed tag unchanged). */
 export async function indexedTagCount(db: Database, scope: IndexScope): Promise<number> {
-  const rows: Array<{ n: unknown }> = await db.ds.query("SELECT tag_count AS n FROM registry_stats WHERE namespace_id = ?", [scope.namespaceId]);
+  const rows: Array<{ n: unknown }> = await db.ds.query(
+    "SELECT tag_count AS n FROM registry_stats WHERE namespace_id = ?",
+    [scope.namespaceId],
+  );
   return toNumber(rows[0]?.n);
 }

@@ -26,7 +26,10 @@ export interface SyncCapability {
 export function createSyncCapability(db: Database, config: Config): SyncCapability {
   const store = openObjectStore(config.storageUrl, { retry: false });
   const sync = new SyncService({ db, store, concurrency: config.sync.concurrency, leaseTtlMs: config.sync.leaseTtlMs });
-  const scheduler = new SyncScheduler(sync, { intervalMs: config.sync.intervalMs, fullIntervalMs: config.sync.fullIntervalMs });
+  const scheduler = new SyncScheduler(sync, {
+    intervalMs: config.sync.intervalMs,
+    fullIntervalMs: config.sync.fullIntervalMs,
+  });
   return {
     sync,
     tags: new TagWriter(db, new RegistryLayout(new RetryingStore(store))),

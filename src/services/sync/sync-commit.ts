@@ -9,7 +9,13 @@ import type { EntityManager } from "typeorm";
 import type { Database } from "../../db/data-source.js";
 import type { Leases } from "../../db/leases.js";
 import { aborted } from "../../errors.js";
-import { markSynced, recomputeRepositories, recomputeStats, recountTagStats, type RepositoryRecompute } from "../tags/aggregates.js";
+import {
+  markSynced,
+  recomputeRepositories,
+  recomputeStats,
+  recountTagStats,
+  type RepositoryRecompute,
+} from "../tags/aggregates.js";
 import { chunk } from "../../db/sql/sql-params.js";
 import type { IndexedRepository, RepositoryRemoval, TouchedRepository } from "./sync-plan.js";
 import type { FaultPoints, SyncPhase } from "./sync-types.js";
@@ -60,7 +66,9 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
 
   let batchNo = 0;
   for await (const batch of input.writes.batches(c.batchSize)) {
-    const result = await fenced(c, (m) => writeTags(m, c.scope, batch, { bySync: true, keepNewerThan: c.catalogReadAt }));
+    const result = await fenced(c, (m) =>
+      writeTags(m, c.scope, batch, { bySync: true, keepNewerThan: c.catalogReadAt }),
+    );
     counts.repositoriesAdded += result.repositoriesCreated;
     for (const [name, id] of result.repositoryIds) ids.set(name, id);
     done += batch.length;
@@ -82,7 +90,8 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
   for (const t of input.touched) {
     const id = ids.get(t.name);
     if (id === undefined) continue; // never created: no tag of it could be indexed
-    const applied = t.catalogUpdatedAt === undefined || input.failedRepositories.has(t.name) ? null : t.catalogUpdatedAt;
+    const applied =
+      t.catalogUpdatedAt === undefined || input.failedRepositories.has(t.name) ? null : t.catalogUpdatedAt;
     repos.push({ id, catalogUpdatedAt: applied });
   }
   c.progress("CLEANUP", 0, repos.length);

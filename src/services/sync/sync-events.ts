@@ -61,7 +61,9 @@ export class SyncEventHub {
    * subscription starts now, not at the first `next()`, so nothing sent in between is lost.
    */
   subscribe(joined: boolean, signal?: AbortSignal): AsyncGenerator<SyncEvent> {
-    const sub: Subscriber = { queue: [{ type: "started", runId: this.runId, mode: this.mode, dryRun: this.dryRun, joined }] };
+    const sub: Subscriber = {
+      queue: [{ type: "started", runId: this.runId, mode: this.mode, dryRun: this.dryRun, joined }],
+    };
     for (const failure of this.failures) sub.queue.push({ type: "failure", failure });
     if (this.finished) sub.queue.push({ type: "finished", finished: this.finished });
     this.subscribers.add(sub);
@@ -94,7 +96,8 @@ export class SyncEventHub {
   private publish(event: SyncEvent): void {
     for (const s of this.subscribers) {
       const last = s.queue.at(-1);
-      if (event.type === "progress" && last?.type === "progress" && last.phase === event.phase) s.queue[s.queue.length - 1] = event;
+      if (event.type === "progress" && last?.type === "progress" && last.phase === event.phase)
+        s.queue[s.queue.length - 1] = event;
       else s.queue.push(event);
       s.wake?.();
     }

@@ -8,7 +8,14 @@ import { isEpochError, type ErrorReason } from "../../errors.js";
 import { logger } from "../../logger.js";
 import type { RegistryLayout } from "../../storage/registry-layout.js";
 import type { TagFetch } from "./sync-plan.js";
-import { cachedChildReader, childReader, readTag, type ChildReader, type PartialRead, type TagFacts } from "../tags/tag-reader.js";
+import {
+  cachedChildReader,
+  childReader,
+  readTag,
+  type ChildReader,
+  type PartialRead,
+  type TagFacts,
+} from "../tags/tag-reader.js";
 
 export type FetchResult =
   | { kind: "not_modified" }
@@ -28,7 +35,11 @@ export interface FetchOptions {
   onOutcome(outcome: FetchOutcome): void;
 }
 
-export async function fetchTags(layout: RegistryLayout, fetches: readonly TagFetch[], opts: FetchOptions): Promise<void> {
+export async function fetchTags(
+  layout: RegistryLayout,
+  fetches: readonly TagFetch[],
+  opts: FetchOptions,
+): Promise<void> {
   const readChild = cachedChildReader(childReader(layout));
   let next = 0;
   const worker = async () => {
@@ -44,7 +55,13 @@ export async function fetchTags(layout: RegistryLayout, fetches: readonly TagFet
 
 async function fetchOne(layout: RegistryLayout, readChild: ChildReader, fetch: TagFetch): Promise<FetchResult> {
   try {
-    const read = await readTag(layout, readChild, fetch.repository, fetch.tag, fetch.ifNoneMatch === undefined ? {} : { ifNoneMatch: fetch.ifNoneMatch });
+    const read = await readTag(
+      layout,
+      readChild,
+      fetch.repository,
+      fetch.tag,
+      fetch.ifNoneMatch === undefined ? {} : { ifNoneMatch: fetch.ifNoneMatch },
+    );
     if (read.status === "not_modified") return { kind: "not_modified" };
     return read.partial ? { kind: "ok", facts: read.facts, partial: read.partial } : { kind: "ok", facts: read.facts };
   } catch (e) {

@@ -46,7 +46,10 @@ export function keepLease(o: LeaseKeeperOptions): { stop(): void } {
   );
   const poll = setInterval(
     guard(async () => {
-      if (await o.runs.cancelRequested(o.runId)) o.controller.abort(cancelled("cancelled (CancelSync) before the commit phase: nothing was written", "CANCELLED"));
+      if (await o.runs.cancelRequested(o.runId))
+        o.controller.abort(
+          cancelled("cancelled (CancelSync) before the commit phase: nothing was written", "CANCELLED"),
+        );
     }),
     o.cancelPollMs,
   );

@@ -91,14 +91,29 @@ export function unchangedRepositories(
   const withIssues = new Set(catalog.issues.map((i) => i.repository));
   for (const repo of catalog.repositories) {
     const indexed = index.get(repo.name);
-    if (!indexed || withIssues.has(repo.name) || indexed.tagSetSha256 === null || indexed.catalogUpdatedAt !== repo.updatedAt) continue;
+    if (
+      !indexed ||
+      withIssues.has(repo.name) ||
+      indexed.tagSetSha256 === null ||
+      indexed.catalogUpdatedAt !== repo.updatedAt
+    )
+      continue;
     if (tagSetHash(repo.tags.map((t) => t.name)) === indexed.tagSetSha256) out.add(repo.name);
   }
   return out;
 }
 
-export function planSync(catalog: ParsedCatalog, index: ReadonlyMap<string, IndexedRepository>, flags: Pick<SyncFlags, "full">): SyncPlan {
-  const failures: TagFailure[] = catalog.issues.map((i) => ({ repository: i.repository, tag: i.tag ?? "", reason: i.reason, message: i.message }));
+export function planSync(
+  catalog: ParsedCatalog,
+  index: ReadonlyMap<string, IndexedRepository>,
+  flags: Pick<SyncFlags, "full">,
+): SyncPlan {
+  const failures: TagFailure[] = catalog.issues.map((i) => ({
+    repository: i.repository,
+    tag: i.tag ?? "",
+    reason: i.reason,
+    message: i.message,
+  }));
   // Entries we could not read keep their index rows: a malformed catalog entry must not delete anything.
   const unreadable = new Map<string, Set<string> | "all">();
   const withIssues = new Set<string>();
@@ -146,14 +161,26 @@ export function planSync(catalog: ParsedCatalog, index: ReadonlyMap<string, Inde
     for (const t of repo.tags) {
       const existing = indexed?.tags.get(t.name);
       const conditional = !flags.full && existing && !existing.incomplete && existing.objectEtag !== null;
-      fetches.push({ repository: repo.name, tag: t.name, ...(conditional && { ifNoneMatch: existing.objectEtag! }), ...(existing && { existing }) });
+      fetches.push({
+        repository: repo.name,
+        tag: t.name,
+        ...(conditional && { ifNoneMatch: existing.objectEtag! }),
+        ...(existing && { existing }),
+      });
     }
     if (!indexed) continue;
     const listed = new Set(repo.tags.map((t) => t.name));
     const kept = unreadable.get(repo.name);
-    const gone = [...indexed.tags].filter(([name, row]) => !listed.has(name) && !row.newerThanCatalog && !(kept instanceof Set && kept.has(name)));
+    const gone = [...indexed.tags].filter(
+      ([name, row]) => !listed.has(name) && !row.newerThanCatalog && !(kept instanceof Set && kept.has(name)),
+    );
     if (kept !== "all" && gone.length > 0) {
-      removals.push({ repository: repo.name, repositoryId: indexed.id, names: gone.map(([name]) => name), count: gone.length });
+      removals.push({
+        repository: repo.name,
+        repositoryId: indexed.id,
+        names: gone.map(([name]) => name),
+        count: gone.length,
+      });
     }
   }
   for (const indexed of index.values()) {

@@ -10,7 +10,16 @@ import { toBool, toDate, toDateOrNull, toJson, toNumber, toTextOrNull } from "..
 import { sqlNow } from "../../db/sql/sql.js";
 import type { ErrorReason } from "../../errors.js";
 import { bool } from "../../db/sql/sql-params.js";
-import { modeOf, zeroCounts, type SyncCounts, type SyncFlags, type SyncMode, type SyncState, type SyncTrigger, type TagFailure } from "./sync-types.js";
+import {
+  modeOf,
+  zeroCounts,
+  type SyncCounts,
+  type SyncFlags,
+  type SyncMode,
+  type SyncState,
+  type SyncTrigger,
+  type TagFailure,
+} from "./sync-types.js";
 
 /** Failures kept with a run; `failure_count` has the total. */
 export const PERSISTED_FAILURES = 1000;
@@ -64,7 +73,15 @@ export class SyncRunStore {
       const result = await runner.query(
         `INSERT INTO sync_runs (namespace_id, state, mode, \`trigger\`, dry_run, allow_mass_removal, holder, started_at, counters, failures, failure_count, cancel_requested, error_reason, message)
 VALUES (?, 'RUNNING', ?, ?, ?, ?, ?, ${this.now}, ?, '[]', 0, 0, '', '')`,
-        [this.namespaceId, modeOf(flags), trigger, bool(flags.dryRun), bool(flags.allowMassRemoval), holder, JSON.stringify(zeroCounts())],
+        [
+          this.namespaceId,
+          modeOf(flags),
+          trigger,
+          bool(flags.dryRun),
+          bool(flags.allowMassRemoval),
+          holder,
+          JSON.stringify(zeroCounts()),
+        ],
         true,
       );
       // better-sqlite3 reports lastInsertRowid, mysql2 an OkPacket.
@@ -81,30 +98,43 @@ VALUES (?, 'RUNNING', ?, ?, ?, ?, ?, ${this.now}, ?, '[]', 0, 0, '', '')`,
       this.db.ds,
       `UPDATE sync_runs SET state = 'FAILED', error_reason = 'LEASE_LOST', message = ?, finished_at = ${this.now}
 WHERE namespace_id = ? AND state IN ${ACTIVE} AND id <> ?`,
-      ["the replica running it lost the sync lease (stopped or paused); another run took over", this.namespaceId, exceptRunId],
+      [
+        "the replica running it lost the sync lease (stopped or paused); another run took over",
+        this.namespaceId,
+        exceptRunId,
+      ],
     );
   }
 
   /** RUNNING → COMMITTING unless a cancel was requested first; false = cancelled (or taken over). */
   async enterCommit(runId: number): Promise<boolean> {
-    const matched = await execute(this.db.ds, "UPDATE sync_runs SET state = 'COMMITTING' WHERE id = ? AND state = 'RUNNING' AND cancel_requested = 0", [
-      runId,
-    ]);
+    const matched = await execute(
+      this.db.ds,
+      "UPDATE sync_runs SET state = 'COMMITTING' WHERE id = ? AND state = 'RUNNING' AND cancel_requested = 0",
+      [runId],
+    );
     return matched === 1;
   }
 
   async cancelRequested(runId: number): Promise<boolean> {
-    const rows: Array<{ c: unknown }> = await this.db.ds.query("SELECT cancel_requested AS c FROM sync_runs WHERE id = ?", [runId]);
+    const rows: Array<{ c: unknown }> = await this.db.ds.query(
+      "SELECT cancel_requested AS c FROM sync_runs WHERE id = ?",
+      [runId],
+    );
     return toBool(rows[0]?.c);
   }
 
   async requestCancel(runId: number): Promise<CancelAnswer> {
-    const matched = await execute(this.db.ds, "UPDATE sync_runs SET cancel_requested = 1 WHERE id = ? AND namespace_id = ? AND state = 'RUNNING'", [
-      runId,
-      this.namespaceId,
-    ]);
+    const matched = await execute(
+      this.db.ds,
+      "UPDATE sync_runs SET cancel_requested = 1 WHERE id = ? AND namespace_id = ? AND state = 'RUNNING'",
+      [runId, this.namespaceId],
+    );
     if (matched === 1) return "requested";
-    const rows: Array<{ state: string }> = await this.db.ds.query("SELECT state FROM sync_runs WHERE id = ? AND namespace_id = ?", [runId, this.namespaceId]);
+    const rows: Array<{ state: string }> = await this.db.ds.query(
+      "SELECT state FROM sync_runs WHERE id = ? AND namespace_id = ?",
+      [runId, this.namespaceId],
+    );
     const state = rows[0]?.state;
     if (state === undefined) return "not_found";
     return state === "COMMITTING" ? "committing" : state === "RUNNING" ? "requested" : "finished";
@@ -112,12 +142,11 @@ WHERE namespace_id = ? AND state IN ${ACTIVE} AND id <> ?`,
 
   /** Live counters for other replicas' GetSyncStatus (written at phase changes). */
   async saveProgress(runId: number, counts: SyncCounts, failures: readonly TagFailure[]): Promise<void> {
-    await execute(this.db.ds, `UPDATE sync_runs SET counters = ?, failures = ?, failure_count = ? WHERE id = ? AND state IN ${ACTIVE}`, [
-      JSON.stringify(counts),
-      JSON.stringify(failures.slice(0, PERSISTED_FAILURES)),
-      failures.length,
-      runId,
-    ]);
+    await execute(
+      this.db.ds,
+      `UPDATE sync_runs SET counters = ?, failures = ?, failure_count = ? WHERE id = ? AND state IN ${ACTIVE}`,
+      [JSON.stringify(counts), JSON.stringify(failures.slice(0, PERSISTED_FAILURES)), failures.length, runId],
+    );
   }
 
   /** Records the outcome; a run another replica already marked FAILED stays FAILED. */
@@ -171,10 +200,10 @@ WHERE id = ? AND state IN ${ACTIVE}`,
   }
 
   async get(runId: number): Promise<SyncRunRecord | undefined> {
-    const rows: Array<Record<string, unknown>> = await this.db.ds.query(`SELECT ${COLUMNS} FROM sync_runs WHERE id = ? AND namespace_id = ?`, [
-      runId,
-      this.namespaceId,
-    ]);
+    const rows: Array<Record<string, unknown>> = await this.db.ds.query(
+      `SELECT ${COLUMNS} FROM sync_runs WHERE id = ? AND namespace_id = ?`,
+      [runId, this.namespaceId],
+    );
     return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
@@ -184,9 +213,10 @@ WHERE id = ? AND state IN ${ACTIVE}`,
       activeRunId === undefined
         ? []
         : await this.db.ds.query(`SELECT ${COLUMNS} FROM sync_runs WHERE id = ? AND state IN ${ACTIVE}`, [activeRunId]);
-    const [last] = await this.db.ds.query(`SELECT ${COLUMNS} FROM sync_runs WHERE namespace_id = ? AND state NOT IN ${ACTIVE} ORDER BY id DESC LIMIT 1`, [
-      this.namespaceId,
-    ]);
+    const [last] = await this.db.ds.query(
+      `SELECT ${COLUMNS} FROM sync_runs WHERE namespace_id = ? AND state NOT IN ${ACTIVE} ORDER BY id DESC LIMIT 1`,
+      [this.namespaceId],
+    );
     return {
       ...(current && { current: toRecord(current as Record<string, unknown>) }),
       ...(last && { last: toRecord(last as Record<string, unknown>) }),

@@ -18,7 +18,15 @@ import { SYNC_LEASE } from "./sync-commit.js";
 import { SyncEventHub } from "./sync-events.js";
 import { keepLease } from "./sync-lease-keeper.js";
 import type { RunResult, SyncRunStore } from "./sync-run-store.js";
-import { modeOf, SimulatedCrash, type FaultPoints, type SyncCounts, type SyncFinished, type SyncFlags, type SyncTrigger } from "./sync-types.js";
+import {
+  modeOf,
+  SimulatedCrash,
+  type FaultPoints,
+  type SyncCounts,
+  type SyncFinished,
+  type SyncFlags,
+  type SyncTrigger,
+} from "./sync-types.js";
 import type { IndexScope } from "../tags/tag-indexer.js";
 
 export interface RunnerDeps {
@@ -47,7 +55,11 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
   try {
     runId = await d.runs.create(flags, trigger, d.holder);
     // The run id goes into the lease row: every commit fences on (holder, run id).
-    await execute(d.db.ds, "UPDATE coordination SET value = ? WHERE name = ? AND holder = ?", [runId, SYNC_LEASE, d.holder]);
+    await execute(d.db.ds, "UPDATE coordination SET value = ? WHERE name = ? AND holder = ?", [
+      runId,
+      SYNC_LEASE,
+      d.holder,
+    ]);
     const abandoned = await d.runs.failAbandoned(runId);
     if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
   } catch (e) {
@@ -102,8 +114,12 @@ export async function driveRun(
   }
   result.counts.objectStoreRequests = requests.total;
   result.counts.tagsFailed = hub.failures.length;
-  await d.runs.finish(hub.runId, result).catch((e: unknown) => logger.error({ err: e, runId: hub.runId }, "could not record the end of a sync run"));
-  await d.leases.release(SYNC_LEASE, d.holder).catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
+  await d.runs
+    .finish(hub.runId, result)
+    .catch((e: unknown) => logger.error({ err: e, runId: hub.runId }, "could not record the end of a sync run"));
+  await d.leases
+    .release(SYNC_LEASE, d.holder)
+    .catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
   const finished: SyncFinished = {
     runId: hub.runId,
     state: result.state,
@@ -112,7 +128,16 @@ export async function driveRun(
     ...(result.errorReason && { errorReason: result.errorReason }),
     message: result.message,
   };
-  logger.info({ runId: hub.runId, state: finished.state, counts: finished.counts, durationMs: finished.durationMs, reason: finished.errorReason }, "sync finished");
+  logger.info(
+    {
+      runId: hub.runId,
+      state: finished.state,
+      counts: finished.counts,
+      durationMs: finished.durationMs,
+      reason: finished.errorReason,
+    },
+    "sync finished",
+  );
   hub.finish(finished);
   return finished;
 }

@@ -16,7 +16,16 @@ import { COMMIT_BATCH, SYNC_LEASE } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
 import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "./sync-run-store.js";
 import { beginRun, driveRun, type RunnerDeps } from "./sync-runner.js";
-import { sameFlags, zeroCounts, type FaultPoints, type SyncCounts, type SyncEvent, type SyncFinished, type SyncFlags, type SyncTrigger } from "./sync-types.js";
+import {
+  sameFlags,
+  zeroCounts,
+  type FaultPoints,
+  type SyncCounts,
+  type SyncEvent,
+  type SyncFinished,
+  type SyncFlags,
+  type SyncTrigger,
+} from "./sync-types.js";
 
 export interface SyncServiceOptions {
   db: Database;
@@ -87,7 +96,10 @@ export class SyncService {
     const active = this.active;
     if (active) {
       if (!sameFlags(active.flags, flags)) {
-        throw aborted("a sync with different full/dry_run/allow_mass_removal flags is running on this server", "SYNC_IN_PROGRESS");
+        throw aborted(
+          "a sync with different full/dry_run/allow_mass_removal flags is running on this server",
+          "SYNC_IN_PROGRESS",
+        );
       }
       return ticket(await active.ready, active, true);
     }
@@ -101,10 +113,22 @@ export class SyncService {
     const answer = await runs.requestCancel(runId);
     if (answer === "not_found") throw notFound(`sync run ${runId} not found`, "SYNC_RUN_NOT_FOUND");
     if (answer === "finished") throw failedPrecondition(`sync run ${runId} has already finished`, "SYNC_FINISHED");
-    if (answer === "committing") throw failedPrecondition(`sync run ${runId} is already writing the index; it cannot be cancelled`, "SYNC_COMMITTING");
+    if (answer === "committing")
+      throw failedPrecondition(
+        `sync run ${runId} is already writing the index; it cannot be cancelled`,
+        "SYNC_COMMITTING",
+      );
     const local = this.active;
-    if (local && (await local.ready.then((h) => h.runId, () => undefined)) === runId) {
-      local.controller.abort(cancelled("cancelled (CancelSync) before the commit phase: nothing was written", "CANCELLED"));
+    if (
+      local &&
+      (await local.ready.then(
+        (h) => h.runId,
+        () => undefined,
+      )) === runId
+    ) {
+      local.controller.abort(
+        cancelled("cancelled (CancelSync) before the commit phase: nothing was written", "CANCELLED"),
+      );
     }
   }
 
@@ -148,7 +172,8 @@ export class SyncService {
       const o = this.o;
       const name = o.namespace ?? DEFAULT_NAMESPACE;
       const namespaceId = await namespaceIdOf(o.db, name);
-      if (namespaceId === undefined) throw failedPrecondition(`namespace ${JSON.stringify(name)} does not exist: run migrations`);
+      if (namespaceId === undefined)
+        throw failedPrecondition(`namespace ${JSON.stringify(name)} does not exist: run migrations`);
       return {
         db: o.db,
         scope: { dialect: o.db.dialect, namespaceId },

@@ -69,7 +69,13 @@ export const sameFlags = (a: SyncFlags, b: SyncFlags): boolean =>
   a.full === b.full && a.dryRun === b.dryRun && a.allowMassRemoval === b.allowMassRemoval;
 
 /** Test-only crash points: a hook that throws there stops the run as `kill -9` would. */
-export type FaultPoint = "after-catalog" | "after-fetch" | "after-first-commit-batch" | "during-deletions" | "before-aggregates" | "before-stats";
+export type FaultPoint =
+  | "after-catalog"
+  | "after-fetch"
+  | "after-first-commit-batch"
+  | "during-deletions"
+  | "before-aggregates"
+  | "before-stats";
 export type FaultPoints = (point: FaultPoint) => void | Promise<void>;
 
 /** Thrown out of a run by a test fault point: the run stops dead (no finish, no lease release), as after `kill -9`. */

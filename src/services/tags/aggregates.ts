@@ -31,11 +31,19 @@ export async function applyBlobStats(m: EntityManager, scope: IndexScope, ...del
   const bytes = deltas.reduce((n, d) => n + d.bytes, 0);
   if (count === 0 && bytes === 0) return;
   await ensureStatsRow(m, scope);
-  await execute(m, "UPDATE registry_stats SET blob_count = blob_count + ?, total_size = total_size + ? WHERE namespace_id = ?", [count, bytes, scope.namespaceId]);
+  await execute(
+    m,
+    "UPDATE registry_stats SET blob_count = blob_count + ?, total_size = total_size + ? WHERE namespace_id = ?",
+    [count, bytes, scope.namespaceId],
+  );
 }
 
 /** The ref_count and size of these blobs (locked on MariaDB: the caller is about to change them). */
-async function blobRefs(m: EntityManager, scope: IndexScope, digests: readonly string[]): Promise<Map<string, { refs: number; size: number }>> {
+async function blobRefs(
+  m: EntityManager,
+  scope: IndexScope,
+  digests: readonly string[],
+): Promise<Map<string, { refs: number; size: number }>> {
   const out = new Map<string, { refs: number; size: number }>();
   for (const part of chunk(digests, 1000)) {
     const rows: Array<{ digest: unknown; ref_count: unknown; size: unknown }> = await m.query(
@@ -48,7 +56,10 @@ async function blobRefs(m: EntityManager, scope: IndexScope, digests: readonly s
 }
 
 /** The change in referenced blobs between two readings of the same digests. */
-function referencedDelta(before: ReadonlyMap<string, { refs: number; size: number }>, refsAfter: (digest: string) => number): BlobStatsDelta {
+function referencedDelta(
+  before: ReadonlyMap<string, { refs: number; size: number }>,
+  refsAfter: (digest: string) => number,
+): BlobStatsDelta {
   const delta = { count: 0, bytes: 0 };
   for (const [digest, b] of before) {
     const change = Number(refsAfter(digest) > 0) - Number(b.refs > 0);
@@ -79,7 +90,11 @@ export async function moveBlobRefs(
   known: ReadonlyMap<number, string[]> = new Map(),
 ): Promise<BlobStatsDelta> {
   const edges = new Map<number, string[]>(known);
-  const ids = [...new Set(moves.flatMap((mv) => [mv.from, mv.to]).filter((id): id is number => id !== undefined && !edges.has(id)))];
+  const ids = [
+    ...new Set(
+      moves.flatMap((mv) => [mv.from, mv.to]).filter((id): id is number => id !== undefined && !edges.has(id)),
+    ),
+  ];
   for (const part of chunk(ids, 1000)) {
     const rows: Array<{ manifest_id: unknown; blob_digest: string }> = await m.query(
       `SELECT manifest_id, blob_digest FROM manifest_blobs WHERE manifest_id IN (${placeholders(part.length)})`,
@@ -94,7 +109,8 @@ export async function moveBlobRefs(
   }
   const delta = new Map<string, number>();
   const add = (id: number | undefined, by: number) => {
-    for (const digest of id === undefined ? [] : (edges.get(id) ?? [])) delta.set(digest, (delta.get(digest) ?? 0) + by);
+    for (const digest of id === undefined ? [] : (edges.get(id) ?? []))
+      delta.set(digest, (delta.get(digest) ?? 0) + by);
   };
   for (const mv of moves) {
     add(mv.to, 1);
@@ -115,18 +131,22 @@ export async function moveBlobRefs(
   }
   for (const [d, digests] of byDelta) {
     for (const part of chunk(digests, 1000)) {
-      await execute(m, `UPDATE blobs SET ref_count = ref_count + ? WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})`, [
-        d,
-        scope.namespaceId,
-        ...part,
-      ]);
+      await execute(
+        m,
+        `UPDATE blobs SET ref_count = ref_count + ? WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})`,
+        [d, scope.namespaceId, ...part],
+      );
     }
   }
   return referencedDelta(before, (digest) => before.get(digest)!.refs + delta.get(digest)!);
 }
 
 /** Recounts the blobs of these manifests from the tags (a manifest whose blob set changed under its tags). */
-export async function refreshBlobRefs(m: EntityManager, scope: IndexScope, manifestIds: readonly number[]): Promise<BlobStatsDelta> {
+export async function refreshBlobRefs(
+  m: EntityManager,
+  scope: IndexScope,
+  manifestIds: readonly number[],
+): Promise<BlobStatsDelta> {
   const digests = new Set<string>();
   for (const ids of chunk(manifestIds, 1000)) {
     const rows: Array<{ blob_digest: string }> = await m.query(
@@ -184,7 +204,11 @@ export interface RepositoryRecompute {
  * Recomputes the aggregates of these repositories, then deletes those left without tags.
  * Returns the number of repositories deleted.
  */
-export async function recomputeRepositories(m: EntityManager, scope: IndexScope, repos: readonly RepositoryRecompute[]): Promise<number> {
+export async function recomputeRepositories(
+  m: EntityManager,
+  scope: IndexScope,
+  repos: readonly RepositoryRecompute[],
+): Promise<number> {
   let removed = 0;
   for (const part of chunk(repos, 500)) {
     const ids = part.map((r) => r.id);
@@ -201,10 +225,13 @@ GROUP BY x.repository_id`,
     );
     const totalCase = totals.length === 0 ? "0" : `CASE id ${totals.map(() => "WHEN ? THEN ?").join(" ")} ELSE 0 END`;
     const hashes = await tagSetHashes(m, ids);
-    const hashCase = hashes.size === 0 ? "NULL" : `CASE id ${[...hashes].map(() => "WHEN ? THEN ?").join(" ")} ELSE NULL END`;
+    const hashCase =
+      hashes.size === 0 ? "NULL" : `CASE id ${[...hashes].map(() => "WHEN ? THEN ?").join(" ")} ELSE NULL END`;
     const withCatalog = part.filter((r) => r.catalogUpdatedAt !== undefined);
     const catalogCase =
-      withCatalog.length === 0 ? "catalog_updated_at" : `CASE id ${withCatalog.map(() => "WHEN ? THEN ?").join(" ")} ELSE catalog_updated_at END`;
+      withCatalog.length === 0
+        ? "catalog_updated_at"
+        : `CASE id ${withCatalog.map(() => "WHEN ? THEN ?").join(" ")} ELSE catalog_updated_at END`;
     // "Latest" = greatest pushed_at, then greatest name: served backwards by ix_tags_push_time.
     const latest = (column: string, join = "") =>
       `(SELECT ${column} FROM tags t ${join} WHERE t.repository_id = repositories.id ORDER BY t.pushed_at DESC, t.name DESC LIMIT 1)`;
@@ -272,7 +299,10 @@ export async function recomputeStats(m: EntityManager, scope: IndexScope): Promi
  * numbers the writes maintain: the end of an incremental sync run, which thus reads no blob.
  */
 export async function recountTagStats(m: EntityManager, scope: IndexScope): Promise<void> {
-  const [repos]: Array<{ n: unknown }> = await m.query("SELECT COUNT(*) AS n FROM repositories WHERE namespace_id = ?", [scope.namespaceId]);
+  const [repos]: Array<{ n: unknown }> = await m.query(
+    "SELECT COUNT(*) AS n FROM repositories WHERE namespace_id = ?",
+    [scope.namespaceId],
+  );
   const kindRows: Array<{ kind: string; n: unknown }> = await m.query(
     "SELECT t.kind AS kind, COUNT(*) AS n FROM tags t JOIN repositories r ON r.id = t.repository_id WHERE r.namespace_id = ? GROUP BY t.kind",
     [scope.namespaceId],

@@ -35,9 +35,10 @@ export class TagStatsWatch {
 
   /** After the write, in the same transaction: adds the difference to registry_stats. */
   async apply(m: EntityManager): Promise<void> {
-    const stats: Array<{ kinds: unknown }> = await m.query(`SELECT kinds FROM registry_stats WHERE namespace_id = ?${forUpdate(this.scope.dialect)}`, [
-      this.scope.namespaceId,
-    ]);
+    const stats: Array<{ kinds: unknown }> = await m.query(
+      `SELECT kinds FROM registry_stats WHERE namespace_id = ?${forUpdate(this.scope.dialect)}`,
+      [this.scope.namespaceId],
+    );
     const kinds = toJson<Record<string, unknown>>(stats[0]?.kinds);
     // No row yet, or one no recount has filled (markSynced creates it empty): nothing to add to.
     if (kinds === null) return recomputeStats(m, this.scope);
@@ -53,12 +54,16 @@ export class TagStatsWatch {
     move(this.before.kind, -1);
     move(after.kind, 1);
     const present = (s: TagState) => (s.kind === undefined ? 0 : 1);
-    await execute(m, "UPDATE registry_stats SET repository_count = repository_count + ?, tag_count = tag_count + ?, kinds = ? WHERE namespace_id = ?", [
-      Number(after.repositoryExists) - Number(this.before.repositoryExists),
-      present(after) - present(this.before),
-      JSON.stringify(Object.fromEntries(counts)),
-      this.scope.namespaceId,
-    ]);
+    await execute(
+      m,
+      "UPDATE registry_stats SET repository_count = repository_count + ?, tag_count = tag_count + ?, kinds = ? WHERE namespace_id = ?",
+      [
+        Number(after.repositoryExists) - Number(this.before.repositoryExists),
+        present(after) - present(this.before),
+        JSON.stringify(Object.fromEntries(counts)),
+        this.scope.namespaceId,
+      ],
+    );
   }
 }
 

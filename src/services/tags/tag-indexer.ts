@@ -38,17 +38,30 @@ export interface WriteResult {
 
 const tagKey = (repositoryId: number, name: string) => `${repositoryId}\u0000${name}`;
 
-export async function writeTags(m: EntityManager, scope: IndexScope, tags: readonly TagFacts[], opts: WriteOptions): Promise<WriteResult> {
+export async function writeTags(
+  m: EntityManager,
+  scope: IndexScope,
+  tags: readonly TagFacts[],
+  opts: WriteOptions,
+): Promise<WriteResult> {
   const { created, ids } = await ensureRepositories(m, scope, [...new Set(tags.map((t) => t.repository))]);
   const repoIds = [...ids.values()];
   if (opts.bySync && repoIds.length > 0) {
-    await execute(m, `UPDATE repositories SET catalog_updated_at = NULL WHERE id IN (${placeholders(repoIds.length)})`, repoIds);
+    await execute(
+      m,
+      `UPDATE repositories SET catalog_updated_at = NULL WHERE id IN (${placeholders(repoIds.length)})`,
+      repoIds,
+    );
   }
   const existing = await existingTags(m, scope, repoIds, [...new Set(tags.map((t) => t.tag))], opts.keepNewerThan);
   const toWrite = tags.filter((t) => !existing.get(tagKey(ids.get(t.repository)!, t.tag))?.newer);
   // A tag no sync has read yet (no object_etag: adopted from Epoch) gets every derived field
   // recomputed: its manifest's sizes and blob edges, and its push time.
-  const unread = new Set(toWrite.filter((t) => existing.get(tagKey(ids.get(t.repository)!, t.tag))?.objectEtag === null).map((t) => t.manifest.digest));
+  const unread = new Set(
+    toWrite
+      .filter((t) => existing.get(tagKey(ids.get(t.repository)!, t.tag))?.objectEtag === null)
+      .map((t) => t.manifest.digest),
+  );
   const { manifestIds, upgraded, insertedEdges } = await ensureManifests(m, scope, uniqueManifests(toWrite), unread);
 
   const rows = toWrite.map((t) => {
@@ -84,7 +97,12 @@ export interface RemovalTarget {
  * Deletes tags set-based (never one statement per tag), sparing rows written after
  * `keepNewerThan`; returns the number of tag rows deleted.
  */
-export async function removeTags(m: EntityManager, scope: IndexScope, targets: readonly RemovalTarget[], keepNewerThan?: unknown): Promise<number> {
+export async function removeTags(
+  m: EntityManager,
+  scope: IndexScope,
+  targets: readonly RemovalTarget[],
+  keepNewerThan?: unknown,
+): Promise<number> {
   const victims: Array<{ id: number; manifestId: number }> = [];
   const newer = keepNewerThan === undefined ? "" : " AND indexed_at <= ?";
   const newerParams = keepNewerThan === undefined ? [] : [keepNewerThan];
@@ -108,10 +126,18 @@ export async function removeTags(m: EntityManager, scope: IndexScope, targets: r
   if (victims.length === 0) return 0;
   const repoIds = [...new Set(targets.map((t) => t.repositoryId))];
   // Their aggregates are stale until recomputed: a crash now must not let a later run skip them.
-  await execute(m, `UPDATE repositories SET catalog_updated_at = NULL WHERE id IN (${placeholders(repoIds.length)})`, repoIds);
+  await execute(
+    m,
+    `UPDATE repositories SET catalog_updated_at = NULL WHERE id IN (${placeholders(repoIds.length)})`,
+    repoIds,
+  );
   let removed = 0;
   for (const part of chunk(victims, 1000)) {
-    removed += await execute(m, `DELETE FROM tags WHERE id IN (${placeholders(part.length)})`, part.map((v) => v.id));
+    removed += await execute(
+      m,
+      `DELETE FROM tags WHERE id IN (${placeholders(part.length)})`,
+      part.map((v) => v.id),
+    );
   }
   await applyBlobStats(
     m,
@@ -126,7 +152,11 @@ export async function removeTags(m: EntityManager, scope: IndexScope, targets: r
   return removed;
 }
 
-async function ensureRepositories(m: EntityManager, scope: IndexScope, names: string[]): Promise<{ created: number; ids: Map<string, number> }> {
+async function ensureRepositories(
+  m: EntityManager,
+  scope: IndexScope,
+  names: string[],
+): Promise<{ created: number; ids: Map<string, number> }> {
   let created = 0;
   const ids = new Map<string, number>();
   const now = sqlNow(scope.dialect);
@@ -154,7 +184,13 @@ interface ExistingTag {
   newer: boolean;
 }
 
-async function existingTags(m: EntityManager, scope: IndexScope, repoIds: number[], names: string[], keepNewerThan: unknown): Promise<Map<string, ExistingTag>> {
+async function existingTags(
+  m: EntityManager,
+  scope: IndexScope,
+  repoIds: number[],
+  names: string[],
+  keepNewerThan: unknown,
+): Promise<Map<string, ExistingTag>> {
   const out = new Map<string, ExistingTag>();
   if (repoIds.length === 0 || names.length === 0) return out;
   const newer = keepNewerThan === undefined ? "0" : "CASE WHEN indexed_at > ? THEN 1 ELSE 0 END";
@@ -186,8 +222,18 @@ interface TagRowWrite {
 
 async function upsertTagRows(m: EntityManager, dialect: Dialect, rows: TagRowWrite[], bySync: boolean): Promise<void> {
   const now = sqlNow(dialect);
-  const columns = "repository_id, name, manifest_id, digest, kind, total_size, pushed_at, object_etag, incomplete, indexed_at, synced_at";
-  const updated = ["manifest_id", "digest", "kind", "total_size", "pushed_at", "object_etag", "incomplete", "indexed_at"];
+  const columns =
+    "repository_id, name, manifest_id, digest, kind, total_size, pushed_at, object_etag, incomplete, indexed_at, synced_at";
+  const updated = [
+    "manifest_id",
+    "digest",
+    "kind",
+    "total_size",
+    "pushed_at",
+    "object_etag",
+    "incomplete",
+    "indexed_at",
+  ];
   const onConflict =
     dialect === "sqlite"
       ? `ON CONFLICT (repository_id, name) DO UPDATE SET ${updated.map((c) => `${c} = excluded.${c}`).join(", ")}, synced_at = COALESCE(excluded.synced_at, tags.synced_at)`

@@ -49,7 +49,8 @@ export interface PartialRead {
 
 export type TagRead = { status: "not_modified" } | { status: "ok"; facts: TagFacts; partial?: PartialRead };
 
-export type ChildRead = { status: "ok"; manifest: ParsedManifest } | { status: "missing" } | { status: "invalid"; message: string };
+export type ChildRead =
+  { status: "ok"; manifest: ParsedManifest } | { status: "missing" } | { status: "invalid"; message: string };
 
 /** Reads an index child by digest; a sync shares one per run so each child is fetched once. */
 export type ChildReader = (repository: string, digest: string) => Promise<ChildRead>;
@@ -97,7 +98,11 @@ export async function readTag(
   tag: string,
   opts: { ifNoneMatch?: string } = {},
 ): Promise<TagRead> {
-  const got = await layout.readManifest(repository, tag, opts.ifNoneMatch === undefined ? {} : { ifNoneMatch: opts.ifNoneMatch });
+  const got = await layout.readManifest(
+    repository,
+    tag,
+    opts.ifNoneMatch === undefined ? {} : { ifNoneMatch: opts.ifNoneMatch },
+  );
   if (got.status === "not_modified") return { status: "not_modified" };
   const analysis = analyzeManifest(got.bytes);
   const { manifest, partial } = await manifestFacts(analysis, got.bytes, repository, readChild);

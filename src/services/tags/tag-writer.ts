@@ -39,7 +39,8 @@ export class TagWriter {
       read = await readTag(this.layout, childReader(this.layout), repository, tag);
     } catch (e) {
       // The request was fine; the stored object is not.
-      if (isEpochError(e) && e.reason === "MANIFEST_INVALID") throw failedPrecondition(e.message, "MANIFEST_INVALID", { cause: e });
+      if (isEpochError(e) && e.reason === "MANIFEST_INVALID")
+        throw failedPrecondition(e.message, "MANIFEST_INVALID", { cause: e });
       throw e;
     }
     if (read.status !== "ok") throw new Error("unreachable: unconditional read");
@@ -65,8 +66,12 @@ export class TagWriter {
       const read = await this.layout.readCatalog();
       const entry = read.status === "ok" ? read.catalog.document.repositories.get(repository) : undefined;
       if (!isRepositoryEntry(entry) || !entry.tags.has(tag)) {
-        if (!indexed && !isRepositoryEntry(entry)) throw notFound(`repository ${quoteForMessage(repository)} not found`, "REPOSITORY_NOT_FOUND");
-        throw notFound(`tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`, "TAG_NOT_FOUND");
+        if (!indexed && !isRepositoryEntry(entry))
+          throw notFound(`repository ${quoteForMessage(repository)} not found`, "REPOSITORY_NOT_FOUND");
+        throw notFound(
+          `tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`,
+          "TAG_NOT_FOUND",
+        );
       }
     }
     // The object store first: should the index write fail, the next sync removes the row.
@@ -101,7 +106,8 @@ FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
   private indexScope(): Promise<IndexScope> {
     this.scope ??= namespaceIdOf(this.db, this.namespace)
       .then((namespaceId) => {
-        if (namespaceId === undefined) throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+        if (namespaceId === undefined)
+          throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
         return { dialect: this.db.dialect, namespaceId };
       })
       .catch((e: unknown) => {

@@ -21,7 +21,8 @@ export const isScope = (s: string): s is Scope => SCOPE_SET.has(s);
 /** CreateToken's scopes: each must be known; duplicates folded; none = `pull`. Canonical order. */
 export function normalizeScopes(input: readonly string[]): Scope[] {
   for (const s of input) {
-    if (!isScope(s)) throw invalidArgument(`unknown scope ${JSON.stringify(s.slice(0, 40))}: expected one of ${SCOPES.join(", ")}`);
+    if (!isScope(s))
+      throw invalidArgument(`unknown scope ${JSON.stringify(s.slice(0, 40))}: expected one of ${SCOPES.join(", ")}`);
   }
   if (input.length === 0) return ["pull"];
   return SCOPES.filter((s) => input.includes(s));
@@ -74,7 +75,12 @@ interface CompiledGlob {
 function compileGlob(pattern: string): CompiledGlob {
   const pieces = pattern.split("*");
   if (pieces.length === 1) return { exact: pattern, first: "", last: "", middle: [] };
-  return { exact: undefined, first: pieces[0]!, last: pieces[pieces.length - 1]!, middle: pieces.slice(1, -1).filter((p) => p !== "") };
+  return {
+    exact: undefined,
+    first: pieces[0]!,
+    last: pieces[pieces.length - 1]!,
+    middle: pieces.slice(1, -1).filter((p) => p !== ""),
+  };
 }
 
 /**

@@ -97,7 +97,12 @@ export class TokenCache<V extends object> {
   /** The record for `hash` (cached or loaded), or null when no token has it. */
   get(hash: string): Promise<V | null> {
     if (this.now() - this.freshAt > this.staleLimitMs) {
-      return Promise.reject(unavailable("the token database is unreachable and cached tokens are too stale to trust", "DATABASE_UNAVAILABLE"));
+      return Promise.reject(
+        unavailable(
+          "the token database is unreachable and cached tokens are too stale to trust",
+          "DATABASE_UNAVAILABLE",
+        ),
+      );
     }
     const cached = this.peek(hash);
     if (cached !== undefined) return Promise.resolve(cached);

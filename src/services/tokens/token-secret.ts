@@ -41,7 +41,8 @@ export function crc32Ascii(text: string): number {
 /** Base62 of the CRC32, in plain numbers (no BigInt): this runs on every validation. */
 function checksumOf(prefixAndBody: string): string {
   let out = "";
-  for (let v = crc32Ascii(prefixAndBody), i = 0; i < CHECKSUM_LENGTH; i++, v = Math.floor(v / 62)) out = BASE62[v % 62] + out;
+  for (let v = crc32Ascii(prefixAndBody), i = 0; i < CHECKSUM_LENGTH; i++, v = Math.floor(v / 62))
+    out = BASE62[v % 62] + out;
   return out;
 }
 

@@ -19,7 +19,12 @@ import { LastUsedRecorder } from "./last-used-recorder.js";
 import { grantsAction, parseAction, parseStoredScopes, repositoryMatcher, type Action, type Scope } from "./scopes.js";
 import { TokenCache, type TokenCachePoint, type TokenCacheStats } from "./token-cache.js";
 import { pageSize } from "../queries/list-options.js";
-import { decodeTokenPageToken, encodeTokenPageToken, validateCreateInput, type CreateTokenInput } from "./token-input.js";
+import {
+  decodeTokenPageToken,
+  encodeTokenPageToken,
+  validateCreateInput,
+  type CreateTokenInput,
+} from "./token-input.js";
 import type { TokenLookup, TokenRecord } from "./token-lookup.js";
 import { generateSecret, hashSecret, secretKind } from "./token-secret.js";
 
@@ -96,7 +101,11 @@ function toToken(row: TokenRow): Token {
 }
 
 /** Creates a token and returns it with its secret (shown once). Also used offline by the CLI. */
-export async function createToken(store: TokenStore, input: CreateTokenInput, now = Date.now()): Promise<{ token: Token; secret: string }> {
+export async function createToken(
+  store: TokenStore,
+  input: CreateTokenInput,
+  now = Date.now(),
+): Promise<{ token: Token; secret: string }> {
   const valid = validateCreateInput(input);
   const secret = generateSecret();
   const row = await store.insert({
@@ -147,7 +156,11 @@ export class TokenService implements TokenLookup {
         ...(options.pausePoint && { pausePoint: options.pausePoint }),
         onPollStateChange: (ok, e) => {
           if (ok) logger.info("token generation poll recovered");
-          else logger.warn({ err: e }, "token generation poll failed: cached tokens are served until EPOCH_TOKEN_STALE_MAX, then refused");
+          else
+            logger.warn(
+              { err: e },
+              "token generation poll failed: cached tokens are served until EPOCH_TOKEN_STALE_MAX, then refused",
+            );
         },
       },
     );
@@ -230,7 +243,8 @@ export class TokenService implements TokenLookup {
     if (entry === null) return UNKNOWN;
     const now = this.now();
     if (now >= entry.expiresAtMs) return entry.expired;
-    if (!grantsAction(entry.token.scopes, action) || (repository !== "" && !entry.covers(repository))) return entry.denied;
+    if (!grantsAction(entry.token.scopes, action) || (repository !== "" && !entry.covers(repository)))
+      return entry.denied;
     this.recorder.record(entry.token.id, now);
     return entry.valid;
   }

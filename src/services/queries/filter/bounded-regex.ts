@@ -87,7 +87,8 @@ class Parser {
 
   private concatenation(): Node {
     const items: Node[] = [];
-    for (let c = this.peek(); c !== undefined && c !== 0x7c && c !== 0x29; c = this.peek()) items.push(this.repetition());
+    for (let c = this.peek(); c !== undefined && c !== 0x7c && c !== 0x29; c = this.peek())
+      items.push(this.repetition());
     return items.length === 1 ? items[0]! : { t: "cat", items };
   }
 
@@ -123,7 +124,8 @@ class Parser {
     if (!m) return undefined;
     const min = Number(m[1]);
     const max = m[2] === undefined ? min : m[3] === "" ? Infinity : Number(m[3]);
-    if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT)) throw bad(this.pattern, `repeat count above ${MAX_REPEAT}`);
+    if (min > MAX_REPEAT || (max !== Infinity && max > MAX_REPEAT))
+      throw bad(this.pattern, `repeat count above ${MAX_REPEAT}`);
     if (max < min) throw bad(this.pattern, "invalid repeat count");
     return { range: [min, max], end: this.pos + m[0].length };
   }
@@ -133,7 +135,8 @@ class Parser {
     switch (c) {
       case 0x28 /* ( */: {
         if (this.peek() === 0x3f /* ? */) {
-          if (this.cps[this.pos + 1] !== 0x3a /* : */) throw bad(this.pattern, "only (?:…) groups and a leading (?i) are supported");
+          if (this.cps[this.pos + 1] !== 0x3a /* : */)
+            throw bad(this.pattern, "only (?:…) groups and a leading (?i) are supported");
           this.pos += 2;
         }
         const inner = this.alternation();
@@ -160,7 +163,9 @@ class Parser {
   }
 
   private literal(c: number): Node {
-    return this.caseInsensitive ? { t: "char", test: caseless((x) => x === c) } : { t: "char", test: (x) => x === c, literal: c };
+    return this.caseInsensitive
+      ? { t: "char", test: caseless((x) => x === c) }
+      : { t: "char", test: (x) => x === c, literal: c };
   }
 
   private escape(): Node {
@@ -175,7 +180,14 @@ class Parser {
     const c = this.cps[this.pos++];
     if (c === undefined) throw bad(this.pattern, "trailing backslash");
     const ch = String.fromCodePoint(c);
-    const classes: Record<string, CharTest> = { d: isDigit, D: not(isDigit), w: isWord, W: not(isWord), s: isSpace, S: not(isSpace) };
+    const classes: Record<string, CharTest> = {
+      d: isDigit,
+      D: not(isDigit),
+      w: isWord,
+      W: not(isWord),
+      s: isSpace,
+      S: not(isSpace),
+    };
     if (classes[ch]) return { test: classes[ch] };
     const controls: Record<string, number> = { t: 9, n: 10, v: 11, f: 12, r: 13, a: 7 };
     if (controls[ch] !== undefined) return { cp: controls[ch] };

@@ -34,7 +34,10 @@ class FilterParser {
 
   private fail(why: string): never {
     const at = Math.min(this.pos, this.input.length);
-    throw invalidArgument(`invalid filter ${JSON.stringify(this.input.slice(0, 120))} at offset ${at}: ${why}`, "INVALID_FILTER");
+    throw invalidArgument(
+      `invalid filter ${JSON.stringify(this.input.slice(0, 120))} at offset ${at}: ${why}`,
+      "INVALID_FILTER",
+    );
   }
 
   private skipSpace(): void {
@@ -82,7 +85,7 @@ class FilterParser {
 
   private value(regex: boolean): string {
     const c = this.peek();
-    if (c === undefined || c === ",") this.fail("expected a value (quote an empty one: \"\")");
+    if (c === undefined || c === ",") this.fail('expected a value (quote an empty one: "")');
     if (c === '"' || c === "'") return this.quoted(c);
     if (regex && (c === "/" || c === "|")) return this.regexQuoted(c);
     const m = /^[^\s,]+/.exec(this.input.slice(this.pos))!;
@@ -93,7 +96,7 @@ class FilterParser {
   /** A "…" or '…' string with backslash escapes (\n \t \r \\ \" \' \xHH \uHHHH). */
   private quoted(quote: string): string {
     let out = "";
-    for (this.pos++; ; ) {
+    for (this.pos++; ;) {
       const c = this.input[this.pos++];
       if (c === undefined || c === "\n") this.fail("quoted literal not terminated");
       if (c === quote) return out;
@@ -107,7 +110,8 @@ class FilterParser {
         out += simple[e];
       } else if (e === "x" || e === "u") {
         const digits = this.input.slice(this.pos, this.pos + (e === "x" ? 2 : 4));
-        if (!/^[0-9a-fA-F]+$/.test(digits) || digits.length !== (e === "x" ? 2 : 4)) this.fail("illegal numeric escape sequence");
+        if (!/^[0-9a-fA-F]+$/.test(digits) || digits.length !== (e === "x" ? 2 : 4))
+          this.fail("illegal numeric escape sequence");
         out += String.fromCharCode(parseInt(digits, 16));
         this.pos += digits.length;
       } else {
@@ -119,7 +123,7 @@ class FilterParser {
   /** /…/ or |…| after ~=: only the delimiter is escaped; other backslashes belong to the regex. */
   private regexQuoted(delimiter: string): string {
     let out = "";
-    for (this.pos++; ; ) {
+    for (this.pos++; ;) {
       const c = this.input[this.pos++];
       if (c === undefined) this.fail("quoted literal not terminated");
       if (c === delimiter) return out;

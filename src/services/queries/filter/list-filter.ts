@@ -57,10 +57,14 @@ export function compileListFilter<R>(filter: readonly string[], fields: FilterFi
 
 function compileSelector<R>(s: Selector, fields: FilterFields<R>): CompiledSelector<R> {
   const [name, ...rest] = s.path;
-  if (name === "labels") throw unimplemented("filtering by labels is not implemented yet (labels arrive in a later phase)", "UNIMPLEMENTED");
+  if (name === "labels")
+    throw unimplemented("filtering by labels is not implemented yet (labels arrive in a later phase)", "UNIMPLEMENTED");
   const field = Object.hasOwn(fields, name!) ? fields[name!] : undefined;
   if (!field || rest.length > 0) {
-    throw invalidArgument(`unknown filter field ${JSON.stringify(s.path.join("."))}; use one of ${Object.keys(fields).join(", ")}`, "INVALID_FILTER");
+    throw invalidArgument(
+      `unknown filter field ${JSON.stringify(s.path.join("."))}; use one of ${Object.keys(fields).join(", ")}`,
+      "INVALID_FILTER",
+    );
   }
   const get = field.get;
   switch (s.op) {
@@ -76,7 +80,10 @@ function compileSelector<R>(s: Selector, fields: FilterFields<R>): CompiledSelec
       const re = BoundedRegex.compile(s.value);
       // Only printable ASCII prefixes become a range (the upper bound is "last character + 1").
       const prefix = /^[\x20-\x7e]+$/.test(re.literalPrefix) ? re.literalPrefix : "";
-      return { ...(prefix && { sql: { field: name!, op: "prefix", value: prefix } }), test: (r, meter) => re.test(get(r), meter) };
+      return {
+        ...(prefix && { sql: { field: name!, op: "prefix", value: prefix } }),
+        test: (r, meter) => re.test(get(r), meter),
+      };
     }
   }
 }
