@@ -13,6 +13,7 @@ import { Metadata, ServerInterceptingCall, type ServerInterceptor } from "@grpc/
 import { isLoopbackHost, type Config } from "../config.js";
 import { permissionDenied, unauthenticated } from "../errors.js";
 import { logger } from "../logger.js";
+import { repositoryBound, UNBOUNDED, type RepositoryBound } from "../services/tokens/repository-bound.js";
 import type { TokenLookup, TokenRecord } from "../services/tokens/token-lookup.js";
 import { toStatus } from "./status-map.js";
 
@@ -51,6 +52,11 @@ export function allows(scopes: readonly string[], access: Access): boolean {
 export type Caller = TokenRecord;
 
 const callers = new WeakMap<Metadata, Caller>();
+
+/** The repositories the caller's token may reach; unbounded when no token authenticated the call. */
+export function boundOf(caller: Caller | undefined): RepositoryBound {
+  return caller ? repositoryBound(caller.repositories) : UNBOUNDED;
+}
 
 /** The caller authenticated for this call; undefined when authentication is off (open server). */
 export function callerOf(metadata: Metadata): Caller | undefined {

@@ -1,12 +1,16 @@
 /**
  * The write side of MetadataService: SyncFromCatalog (server stream), CancelSync,
- * GetSyncStatus, IndexTag, DeleteTag. Thin: unpack, call the service, pack.
+ * GetSyncStatus, IndexTag, DeleteTag. Thin: unpack, check the caller's repository bound, call the
+ * service, pack.
  */
 import type { MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
 import type { MetadataQueries } from "../services/queries/metadata-queries.js";
 import type { SyncService } from "../services/sync/sync-service.js";
 import type { SyncTrigger } from "../services/sync/sync-types.js";
 import type { TagWriter } from "../services/tags/tag-writer.js";
+import { statusWithin } from "../services/sync/status-view.js";
+import { requireRepository, requireUnbounded } from "../services/tokens/repository-bound.js";
+import { boundOf } from "./auth.js";
 import { tagToProto } from "./convert.js";
 import { serverStream, unary, type CallContext } from "./handlers.js";
 import { eventToProto, statusToProto } from "./sync-convert.js";
@@ -26,6 +30,7 @@ export const SYNC_TRIGGER_METADATA = "epoch-sync-trigger";
 export function metadataWriteHandlers(deps: MetadataWriteDeps): Pick<MetadataServiceServer, MetadataWriteMethods> {
   return {
     syncFromCatalog: serverStream(async (req, send, ctx) => {
+      requireUnbounded(boundOf(ctx.caller), "a catalog sync");
       const flags = { full: req.full, dryRun: req.dryRun, allowMassRemoval: req.allowMassRemoval };
       const run = await deps.sync.start(flags, triggerOf(ctx));
       try {
@@ -36,16 +41,22 @@ export function metadataWriteHandlers(deps: MetadataWriteDeps): Pick<MetadataSer
         throw e;
       }
     }),
-    cancelSync: unary(async (req) => {
+    cancelSync: unary(async (req, ctx) => {
+      requireUnbounded(boundOf(ctx.caller), "a catalog sync");
       await deps.sync.cancel(req.runId);
       return {};
     }),
-    getSyncStatus: unary(async () => statusToProto(await deps.sync.status())),
-    indexTag: unary(async (req) => {
+    getSyncStatus: unary(async (_req, ctx) =>
+      statusToProto(statusWithin(await deps.sync.status(), boundOf(ctx.caller))),
+    ),
+    indexTag: unary(async (req, ctx) => {
+      const bound = boundOf(ctx.caller);
+      requireRepository(bound, req.repository);
       await deps.tags.indexTag(req.repository, req.tag);
-      return { tag: tagToProto(await deps.queries.getTag(req.repository, req.tag)) };
+      return { tag: tagToProto(await deps.queries.getTag(req.repository, req.tag, bound)) };
     }),
-    deleteTag: unary(async (req) => {
+    deleteTag: unary(async (req, ctx) => {
+      requireRepository(boundOf(ctx.caller), req.repository);
       await deps.tags.deleteTag(req.repository, req.tag);
       return {};
     }),

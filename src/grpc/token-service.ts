@@ -84,14 +84,15 @@ export const tokenServiceDefinition: typeof TokenServiceService = {
 
 export function tokenServiceServer(tokens: TokenService): TokenServiceServer {
   return {
-    createToken: unary(async (req) => {
-      const { token, secret } = await tokens.create({
+    createToken: unary(async (req, ctx) => {
+      const input = {
         name: req.name,
         createdBy: req.createdBy,
         scopes: req.scopes,
         repositories: req.repositories,
         ttlMs: durationMs(req.ttl),
-      });
+      };
+      const { token, secret } = await tokens.create(input, ctx.caller);
       return { token: toTokenMessage(token), secret };
     }),
     listTokens: unary(async (req) => {

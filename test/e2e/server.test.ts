@@ -58,9 +58,9 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 const TOKENS: Record<string, TokenRecord> = {
-  "admin-secret": { id: 1, scopes: ["admin"] },
-  "service-secret": { id: 2, scopes: ["service"] },
-  "pull-secret": { id: 3, scopes: ["pull", "push", "delete"] },
+  "admin-secret": { id: 1, name: "admin", scopes: ["admin"], repositories: [] },
+  "service-secret": { id: 2, name: "service", scopes: ["service"], repositories: [] },
+  "pull-secret": { id: 3, name: "pull", scopes: ["pull", "push", "delete"], repositories: [] },
 };
 /** Answers asynchronously (like the real cache on a miss) so the interceptor's async path is exercised. */
 const fakeTokens: TokenLookup = {

@@ -168,7 +168,9 @@ forEachDialect("TokenService end to end", (dialect) => {
         ),
       );
       const t = created.token!;
-      expect(t).toMatchObject({ name: "ci", createdBy: "alice", scopes: ["pull", "push"], repositories: ["team/*"] });
+      // created_by is the authenticated caller (the offline-made "ops" token), not the request's "alice".
+      expect(t).toMatchObject({ name: "ci", scopes: ["pull", "push"], repositories: ["team/*"] });
+      expect(t.createdBy).toMatch(/^token:\d+\/ops$/);
       expect(t.expireTime!.getTime() - t.createTime!.getTime()).toBe(3_600_000);
 
       expect(await validate(created.secret, "team/a/b", "push")).toMatchObject({

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { Database } from "../../src/db/data-source.js";
 import type {
   BlobRow,
+  ManifestBlobRow,
   ManifestRow,
   PlatformSizeJson,
   RegistryStatsRow,
@@ -131,6 +132,15 @@ export class IndexSeeder {
   ): Promise<void> {
     const rows = blobs.map((b) => ({ namespaceId: this.namespaceId, mediaType: "application/octet-stream", ...b }));
     for (const chunk of chunks(rows)) await this.db.ds.getRepository<BlobRow>("Blob").insert(chunk);
+  }
+
+  /** Links the manifest of `repository:tag` (a tag seeded before, default digest) to blobs. */
+  async manifestBlobs(repository: string, tag: string, blobDigests: readonly string[]): Promise<void> {
+    const manifestId = this.manifestIds.get(fakeDigest(repository, tag));
+    if (manifestId === undefined) throw new Error(`seed ${repository}:${tag} first`);
+    await this.db.ds
+      .getRepository<ManifestBlobRow>("ManifestBlob")
+      .insert(blobDigests.map((blobDigest) => ({ manifestId, blobDigest })));
   }
 
   async stats(row: Omit<RegistryStatsRow, "namespaceId">): Promise<void> {

@@ -573,6 +573,71 @@ forEachDialect("metadata queries", (dialect) => {
     });
   });
 
+  describe("query plans of a token bound to some repositories", () => {
+    const bound = [
+      [{ field: "name", op: "glob", value: "library/*" } as const],
+      [{ field: "name", op: "glob", value: "team/*/api" } as const],
+    ];
+
+    it("ListRepositories keeps each order's index and never sorts", async () => {
+      if (dialect !== "sqlite") await db.ds.query("ANALYZE TABLE repositories");
+      for (const order of REPOSITORY_ORDERS) {
+        const rows = await explain(repositoryPageSql(dialect, { namespaceId: 1, order, limit: 100, bound }));
+        expect(rows.sorts, order).toBe(false);
+        expect(rows.indexOf("r"), order).toBe(
+          {
+            name: "uq_repositories_namespace_name",
+            "update_time desc": "ix_repositories_update_time",
+            "total_size desc": "ix_repositories_total_size",
+          }[order],
+        );
+      }
+    });
+
+    it("ListBlobs walks the blobs' primary key and probes each blob's references by index", async () => {
+      if (dialect !== "sqlite") await db.ds.query("ANALYZE TABLE blobs, manifest_blobs, tags, repositories");
+      for (const after of [undefined, [`sha256:${"0".repeat(64)}`]]) {
+        const rows = await explain(
+          blobPageSql(dialect, { namespaceId: 1, limit: 100, bound, ...(after && { after }) }),
+        );
+        expect(rows.sorts).toBe(false);
+        expect(rows.indexOf("b")).toBe(dialect === "sqlite" ? "sqlite_autoindex_blobs_1" : "PRIMARY");
+        expect(rows.indexOf("mb")).toBe("ix_manifest_blobs_blob");
+        expect(rows.indexOf("t")).toBe("ix_tags_manifest");
+        expect(rows.indexOf("r")).toMatch(/^(PRIMARY|INTEGER PRIMARY KEY)$/);
+      }
+    });
+
+    /** The index each table alias is read by, and whether anything is sorted or put in a temporary table. */
+    async function explain(q: SqlFragment): Promise<{ sorts: boolean; indexOf(alias: string): string }> {
+      if (dialect === "sqlite") {
+        const rows: Array<{ detail: string }> = await db.ds.query(`EXPLAIN QUERY PLAN ${q.sql}`, q.params);
+        return {
+          sorts: rows.some((r) => /TEMP B-TREE/.test(r.detail)),
+          indexOf: (alias) => {
+            const line = rows.map((r) => r.detail).find((d) => new RegExp(`^(SEARCH|SCAN) ${alias}\\b`).test(d)) ?? "";
+            return (
+              /USING (?:COVERING )?(INDEX (\S+)|INTEGER PRIMARY KEY)/.exec(line)?.[2] ??
+              (/INTEGER PRIMARY KEY/.test(line) ? "INTEGER PRIMARY KEY" : line)
+            );
+          },
+        };
+      }
+      // A statement-level optimizer switch (SET STATEMENT … FOR SELECT) stays in front of EXPLAIN.
+      const explained = /^SET STATEMENT /.test(q.sql)
+        ? q.sql.replace(/ FOR SELECT\b/, " FOR EXPLAIN SELECT")
+        : `EXPLAIN ${q.sql}`;
+      const rows: Array<{ table: string; key: string | null; Extra: string | null }> = await db.ds.query(
+        explained,
+        q.params,
+      );
+      return {
+        sorts: rows.some((r) => /filesort|temporary/i.test(r.Extra ?? "")),
+        indexOf: (alias) => rows.find((r) => r.table === alias)?.key ?? "none",
+      };
+    }
+  });
+
   describe("GetStats", () => {
     it("answers zeros before the stats row exists", async () => {
       expect(await queries.getStats()).toEqual({

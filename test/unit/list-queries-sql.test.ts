@@ -81,6 +81,18 @@ describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
     }).toMatchSnapshot();
   });
 
+  it("lists of a token bound to some repositories (exact name, prefix, and a glob SQL narrows by GLOB/LIKE)", () => {
+    const bound = [
+      [{ field: "name", op: "glob", value: "library/app" } as const],
+      [{ field: "name", op: "glob", value: "team/*" } as const],
+      [{ field: "name", op: "glob", value: "ops/*/api_v1" } as const],
+    ];
+    expect({
+      repositories: repositoryPageSql(dialect, { namespaceId: 1, order: "update_time desc", limit: 100, bound }),
+      blobs: blobPageSql(dialect, { namespaceId: 1, after: [`sha256:${"0".repeat(64)}`], limit: 100, bound }),
+    }).toMatchSnapshot();
+  });
+
   it("never reads manifest bytes in a list, never uses OFFSET", () => {
     for (const order of Object.keys(TAG_SORTS) as TagOrder[]) {
       const { sql } = tagPageSql(dialect, {

@@ -10,7 +10,13 @@ export type FieldTest =
   | { field: string; op: "eq" | "ne"; value: string }
   | { field: string; op: "nonEmpty" }
   /** Starts with `value` (printable ASCII): a range, so an index on the column can serve it. */
-  | { field: string; op: "prefix"; value: string };
+  | { field: string; op: "prefix"; value: string }
+  /**
+   * Matches a token's repository glob (`*` = any run of characters, including `/`; the value
+   * holds only a-z 0-9 . _ / - and `*`): an index range on its literal prefix, narrowed by
+   * GLOB (SQLite) or LIKE (MariaDB) when more than a trailing `*` follows it.
+   */
+  | { field: string; op: "glob"; value: string };
 
 /** An OR of ANDs; a branch with no tests matches every row. */
 export type FilterCondition = FieldTest[][];
@@ -52,10 +58,38 @@ function render(dialect: Dialect, test: FieldTest, columns: FilterColumns, param
       return `${expr} <> ?`;
     case "nonEmpty":
       return `${expr} <> ''`;
-    case "prefix": {
-      const last = test.value.charCodeAt(test.value.length - 1);
-      params.push(test.value, test.value.slice(0, -1) + String.fromCharCode(last + 1));
-      return `${expr} >= ? AND ${expr} < ?`;
+    case "prefix":
+      return prefixRange(expr, test.value, params);
+    case "glob":
+      return globSql(dialect, expr, test.value, params);
+  }
+}
+
+function prefixRange(expr: string, prefix: string, params: unknown[]): string {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  params.push(prefix, prefix.slice(0, -1) + String.fromCharCode(last + 1));
+  return `${expr} >= ? AND ${expr} < ?`;
+}
+
+function globSql(dialect: Dialect, expr: string, glob: string, params: unknown[]): string {
+  const star = glob.indexOf("*");
+  if (star < 0) {
+    params.push(glob);
+    return `${expr} = ?`;
+  }
+  const parts: string[] = [];
+  const prefix = glob.slice(0, star);
+  if (prefix !== "") parts.push(prefixRange(expr, prefix, params));
+  if (star !== glob.length - 1) {
+    // SQLite's GLOB is case-sensitive and its other wildcards (? [) cannot occur in the value;
+    // MariaDB compares the name column byte-wise (utf8mb4_bin), so LIKE is case-sensitive there.
+    if (dialect === "sqlite") {
+      params.push(glob);
+      parts.push(`${expr} GLOB ?`);
+    } else {
+      params.push(glob.replace(/[!%_]/g, "!$&").replaceAll("*", "%"));
+      parts.push(`${expr} LIKE ? ESCAPE '!'`);
     }
   }
+  return parts.length > 0 ? parts.join(" AND ") : "1 = 1";
 }

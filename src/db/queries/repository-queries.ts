@@ -44,7 +44,12 @@ export interface RepositoryPageQuery {
   limit: number;
   /** Rows must match this (filters). */
   filter?: FilterCondition;
+  /** The caller's repository globs, as `glob` tests on `name` (undefined = every repository). */
+  bound?: FilterCondition;
 }
+
+/** The column a repository bound tests. */
+export const BOUND_COLUMNS: FilterColumns = { name: { sql: "r.name", binary: true } };
 
 export function repositoryPageSql(dialect: Dialect, q: RepositoryPageQuery): SqlFragment {
   const key: SortKey = REPOSITORY_SORTS[q.order];
@@ -52,6 +57,8 @@ export function repositoryPageSql(dialect: Dialect, q: RepositoryPageQuery): Sql
   if (q.after) conditions.push(afterClause(dialect, key, q.after));
   const filter = filterSql(dialect, q.filter, REPOSITORY_FILTER_COLUMNS);
   if (filter) conditions.push(filter);
+  const bound = filterSql(dialect, q.bound, BOUND_COLUMNS);
+  if (bound) conditions.push(bound);
   return {
     sql: `SELECT ${COLUMNS}
 FROM ${tableWithIndex(dialect, "repositories r", key)}

@@ -19,7 +19,15 @@ import { readStats } from "../../db/queries/stats-queries.js";
 import { findTag, listTagPage, TAG_SORTS } from "../../db/queries/tag-queries.js";
 import { failedPrecondition, notFound } from "../../errors.js";
 import { ARTIFACT_KINDS } from "../../oci/kinds.js";
-import { assertDigest, assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
+import { assertDigest, assertTagName, quoteForMessage } from "../../oci/names.js";
+import type { FilterCondition } from "../../db/queries/filter-sql.js";
+import {
+  isUnbounded,
+  requireRepository,
+  requireUnbounded,
+  UNBOUNDED,
+  type RepositoryBound,
+} from "../tokens/repository-bound.js";
 import { readPage, type PageRead } from "./filtered-page.js";
 import { pageSize, parseRepositoryOrder, parseTagOrder } from "./list-options.js";
 import { compileListFilter, normalizeKind, type FilterFields } from "./filter/list-filter.js";
@@ -81,7 +89,8 @@ export class MetadataQueries {
     private readonly namespace: string = DEFAULT_NAMESPACE,
   ) {}
 
-  async listRepositories(req: ListRequest): Promise<Page<RepositoryRecord>> {
+  /** Repositories inside the caller's bound. */
+  async listRepositories(req: ListRequest, bound: RepositoryBound = UNBOUNDED): Promise<Page<RepositoryRecord>> {
     const limit = pageSize(req.pageSize);
     const order = parseRepositoryOrder(req.orderBy);
     const filter = compileListFilter(req.filter, REPOSITORY_FILTER_FIELDS);
@@ -90,7 +99,14 @@ export class MetadataQueries {
     const namespaceId = await this.nsId();
     const page = await readPage(
       (from, rows) =>
-        listRepositoryPage(this.db, { namespaceId, order, after: from, limit: rows, filter: filter?.condition }),
+        listRepositoryPage(this.db, {
+          namespaceId,
+          order,
+          after: from,
+          limit: rows,
+          filter: filter?.condition,
+          bound: boundCondition(bound),
+        }),
       after,
       limit,
       filter?.matches,
@@ -98,16 +114,16 @@ export class MetadataQueries {
     return toPage(page, query);
   }
 
-  async getRepository(name: string): Promise<RepositoryRecord> {
-    assertRepositoryName(name);
+  async getRepository(name: string, bound: RepositoryBound = UNBOUNDED): Promise<RepositoryRecord> {
+    requireRepository(bound, name);
     const found = await findRepository(this.db, await this.nsId(), name);
     if (!found) throw repositoryNotFound(name);
     return found;
   }
 
   /** Tags without their manifest bytes; NOT_FOUND for an unknown repository. */
-  async listTags(repository: string, req: ListRequest): Promise<Page<TagRecord>> {
-    assertRepositoryName(repository);
+  async listTags(repository: string, req: ListRequest, bound: RepositoryBound = UNBOUNDED): Promise<Page<TagRecord>> {
+    requireRepository(bound, repository);
     const limit = pageSize(req.pageSize);
     const order = parseTagOrder(req.orderBy);
     const filter = compileListFilter(req.filter, TAG_FILTER_FIELDS);
@@ -132,8 +148,8 @@ export class MetadataQueries {
    * One tag with its manifest bytes and per-platform sizes. NOT_FOUND: REPOSITORY_NOT_FOUND when
    * the repository is unknown, TAG_NOT_FOUND when it exists without this tag.
    */
-  async getTag(repository: string, tag: string): Promise<TagRecord> {
-    assertRepositoryName(repository);
+  async getTag(repository: string, tag: string, bound: RepositoryBound = UNBOUNDED): Promise<TagRecord> {
+    requireRepository(bound, repository);
     assertTagName(tag);
     const namespaceId = await this.nsId();
     const found = await findTag(this.db, namespaceId, repository, tag);
@@ -145,8 +161,12 @@ export class MetadataQueries {
     );
   }
 
-  /** The maintained totals (one row read, never a scan); zeros before the first sync. */
-  async getStats(): Promise<StatsRecord> {
+  /**
+   * The maintained totals (one row read, never a scan); zeros before the first sync. They add up
+   * every repository, so a caller bound to some repositories may not read them.
+   */
+  async getStats(bound: RepositoryBound = UNBOUNDED): Promise<StatsRecord> {
+    requireUnbounded(bound, "the registry statistics");
     const stats = await readStats(this.db, await this.nsId());
     if (!stats) return EMPTY_STATS;
     return {
@@ -157,15 +177,22 @@ export class MetadataQueries {
     };
   }
 
-  /** Referenced blobs (ref_count > 0) by digest. */
-  async listBlobs(req: Omit<ListRequest, "orderBy">): Promise<Page<BlobRecord>> {
+  /** Referenced blobs (ref_count > 0) by digest; for a bound caller, those a tag inside its bound references. */
+  async listBlobs(req: Omit<ListRequest, "orderBy">, bound: RepositoryBound = UNBOUNDED): Promise<Page<BlobRecord>> {
     const limit = pageSize(req.pageSize);
     const filter = compileListFilter(req.filter, BLOB_FILTER_FIELDS);
     const query: PageQuery = { list: "blobs", order: "digest", scope: filter?.key ?? [] };
     const after = decodePageToken(req.pageToken, query, keyTypes(BLOB_SORT));
     const namespaceId = await this.nsId();
     const page = await readPage(
-      (from, rows) => listBlobPage(this.db, { namespaceId, after: from, limit: rows, filter: filter?.condition }),
+      (from, rows) =>
+        listBlobPage(this.db, {
+          namespaceId,
+          after: from,
+          limit: rows,
+          filter: filter?.condition,
+          bound: boundCondition(bound),
+        }),
       after,
       limit,
       filter?.matches,
@@ -173,9 +200,13 @@ export class MetadataQueries {
     return toPage(page, query);
   }
 
-  async getBlob(digest: string): Promise<BlobRecord> {
+  /**
+   * A blob outside a caller's bound is NOT_FOUND, as if unreferenced: unlike a repository name, a
+   * digest says nothing about where it is used, so PERMISSION_DENIED would tell that it exists.
+   */
+  async getBlob(digest: string, bound: RepositoryBound = UNBOUNDED): Promise<BlobRecord> {
     assertDigest(digest);
-    const found = await findReferencedBlob(this.db, await this.nsId(), digest);
+    const found = await findReferencedBlob(this.db, await this.nsId(), digest, boundCondition(bound));
     if (!found) throw notFound(`blob ${digest} is not referenced by any tag`, "BLOB_NOT_FOUND");
     return found;
   }
@@ -195,6 +226,12 @@ export class MetadataQueries {
       throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
     return id;
   }
+}
+
+/** A bound as the SQL of db/queries selects it: one `glob` test on the name per pattern, ORed. */
+function boundCondition(bound: RepositoryBound): FilterCondition | undefined {
+  if (isUnbounded(bound)) return undefined;
+  return bound.patterns.map((pattern) => [{ field: "name", op: "glob", value: pattern }]);
 }
 
 function toPage<T>(page: PageRead<T>, query: PageQuery): Page<T> {

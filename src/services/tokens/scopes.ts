@@ -122,6 +122,17 @@ export function repositoryMatcher(patterns: readonly string[]): (repository: str
   };
 }
 
+/**
+ * Whether every repository name that `inner` matches is also matched by `outer` (CreateToken's
+ * "never wider than the caller"). Sound: `outer`'s literal pieces never contain `*`, so a match of
+ * `outer` against the text of `inner` puts each `*` of `inner` inside the run of one of `outer`'s
+ * wildcards, and that wildcard then also absorbs whatever the `*` of `inner` stands for. It can be
+ * conservative (a few exotic pairs that do cover are refused); never the other way round.
+ */
+export function patternCovers(outer: string, inner: string): boolean {
+  return matchesGlob(outer, inner);
+}
+
 /** Whether a token limited to `patterns` covers `repository`; no patterns = every repository. */
 export function coversRepository(patterns: readonly string[], repository: string): boolean {
   return repositoryMatcher(patterns)(repository);

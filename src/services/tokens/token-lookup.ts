@@ -5,8 +5,13 @@
 
 export interface TokenRecord {
   id: number;
+  name: string;
   /** Scopes as stored: any of "pull", "push", "delete", "service", "admin". */
-  scopes: string[];
+  scopes: readonly string[];
+  /** Repository globs that bound every call the token makes; empty = every repository. */
+  repositories: readonly string[];
+  /** Undefined = no expiry. */
+  expireTime?: Date | undefined;
 }
 
 export interface TokenLookup {

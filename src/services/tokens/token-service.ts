@@ -26,6 +26,7 @@ import {
   type CreateTokenInput,
 } from "./token-input.js";
 import type { TokenLookup, TokenRecord } from "./token-lookup.js";
+import { assertNotWider, issuedBy } from "./token-issuer.js";
 import { generateSecret, hashSecret, secretKind } from "./token-secret.js";
 
 export type { CreateTokenInput } from "./token-input.js";
@@ -100,20 +101,27 @@ function toToken(row: TokenRow): Token {
   };
 }
 
-/** Creates a token and returns it with its secret (shown once). Also used offline by the CLI. */
+/**
+ * Creates a token and returns it with its secret (shown once). `issuer` is the authenticated
+ * caller: the new token may not be wider than it, and it is the token's `created_by`. Without one
+ * (offline creation by the CLI, a server without authentication) the request's `created_by` stays.
+ */
 export async function createToken(
   store: TokenStore,
   input: CreateTokenInput,
   now = Date.now(),
+  issuer?: TokenRecord,
 ): Promise<{ token: Token; secret: string }> {
   const valid = validateCreateInput(input);
+  const expiresAt = valid.ttlMs > 0 ? new Date(now + valid.ttlMs) : null;
+  if (issuer) assertNotWider(issuer, { scopes: valid.scopes, repositories: valid.repositories, expiresAt });
   const secret = generateSecret();
   const row = await store.insert({
     name: valid.name,
-    createdBy: valid.createdBy,
+    createdBy: issuer ? issuedBy(issuer) : valid.createdBy,
     tokenHash: hashSecret(secret),
     createdAt: new Date(now),
-    expiresAt: valid.ttlMs > 0 ? new Date(now + valid.ttlMs) : null,
+    expiresAt,
     scopes: valid.scopes.join(","),
     repositories: valid.repositories,
   });
@@ -183,8 +191,8 @@ export class TokenService implements TokenLookup {
     await this.recorder.stop();
   }
 
-  create(input: CreateTokenInput): Promise<{ token: Token; secret: string }> {
-    return createToken(this.store, input, this.now());
+  create(input: CreateTokenInput, issuer?: TokenRecord): Promise<{ token: Token; secret: string }> {
+    return createToken(this.store, input, this.now(), issuer);
   }
 
   async list(request: { pageSize: number; pageToken: string }): Promise<{ tokens: Token[]; nextPageToken: string }> {
