@@ -7,7 +7,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isEpochError } from "../../src/errors.js";
-import type { SyncRunRecord } from "../../src/services/sync/sync-run-store.js";
+import type { SyncStatus } from "../../src/services/sync/sync-service.js";
 import { statusWithin } from "../../src/services/sync/status-view.js";
 import { repositoryBound, requireRepository, UNBOUNDED } from "../../src/services/tokens/repository-bound.js";
 import { matchesGlob, patternCovers } from "../../src/services/tokens/scopes.js";
@@ -115,7 +115,7 @@ describe("a caller's repository bound", () => {
       reason: "MANIFEST_MISSING" as const,
       message: "gone",
     }));
-    const run = { failures, failureCount: 2 } as unknown as SyncRunRecord;
+    const run = { failures, failureCount: 2 } as unknown as NonNullable<SyncStatus["last"]>;
     const seen = statusWithin({ last: run }, repositoryBound(["library/*"]));
     expect(seen.last?.failures.map((f) => f.repository)).toEqual(["library/app"]);
     expect(statusWithin({ last: run }, UNBOUNDED).last?.failures).toHaveLength(2);

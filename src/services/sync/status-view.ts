@@ -5,7 +5,8 @@
 import type { RepositoryBound } from "../tokens/repository-bound.js";
 import { isUnbounded } from "../tokens/repository-bound.js";
 import type { SyncStatus } from "./sync-service.js";
-import type { SyncRunRecord } from "./sync-run-store.js";
+
+type SyncRunRecord = NonNullable<SyncStatus["last"]>;
 
 export function statusWithin(status: SyncStatus, bound: RepositoryBound): SyncStatus {
   if (isUnbounded(bound)) return status;
