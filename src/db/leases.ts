@@ -42,6 +42,11 @@ export class Leases {
     return matched === 1;
   }
 
+  /** Stores `value` (a run id) in our lease row, so later fences check it too. */
+  async setValue(name: string, holder: string, value: number): Promise<void> {
+    await execute(this.db.ds, "UPDATE coordination SET value = ? WHERE name = ? AND holder = ?", [value, name, holder]);
+  }
+
   async release(name: string, holder: string): Promise<void> {
     await execute(this.db.ds, `UPDATE coordination SET holder = '', expires_at = NULL WHERE name = ? AND holder = ?`, [
       name,

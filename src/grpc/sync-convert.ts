@@ -10,7 +10,7 @@ import {
   type TagFailure,
 } from "epoch-meta-client/epoch/v1/sync";
 import type { ErrorReason as DomainReason } from "../errors.js";
-import type { SyncRunRecord } from "../services/sync/sync-run-store.js";
+import type { SyncRunRecord } from "../db/sync-runs/sync-run-store.js";
 import type { SyncStatus } from "../services/sync/sync-service.js";
 import type * as domain from "../services/sync/sync-types.js";
 

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { configureLogger } from "../../src/logger.js";
-import { SyncRunStore } from "../../src/services/sync/sync-run-store.js";
+import { SyncRunStore } from "../../src/db/sync-runs/sync-run-store.js";
 import type { SyncEvent, SyncFlags } from "../../src/services/sync/sync-types.js";
 import { writeRegistryFixture, type RegistryFixture } from "../fixtures/registry-fixture.js";
 import { forEachDialect } from "../helpers/database.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { FactSpool } from "../../src/services/sync/fact-spool.js";
-import type { TagFacts } from "../../src/services/tags/tag-reader.js";
+import type { TagFacts } from "../../src/db/index/tag-facts.js";
 
 const dir = mkdtempSync(join(tmpdir(), "epoch-spool-test-"));
 afterEach(() => {

@@ -1,13 +1,8 @@
 /** The sync plan (DESIGN §4 step 2) as a pure function: skips, conditional fetches, removals, guards. */
 import { describe, expect, it } from "vitest";
-import {
-  MASS_REMOVAL_MIN,
-  planSync,
-  unchangedRepositories,
-  type IndexedRepository,
-  type IndexedTag,
-} from "../../src/services/sync/sync-plan.js";
-import { tagSetHash } from "../../src/services/sync/tag-set-hash.js";
+import type { IndexedRepository, IndexedTag } from "../../src/db/index/index-snapshot.js";
+import { MASS_REMOVAL_MIN, planSync, unchangedRepositories } from "../../src/services/sync/sync-plan.js";
+import { tagSetHash } from "../../src/db/index/tag-set-hash.js";
 import { parseCatalog } from "../../src/storage/catalog.js";
 
 const T1 = "2024-01-01T00:00:00Z";

@@ -12,7 +12,7 @@ export interface RepositoryRow {
   kind: string;
   /** The catalog's `updatedAt` string for this repository, as last applied by a sync. */
   catalogUpdatedAt: string | null;
-  /** SHA-256 of the indexed tag names, sorted, one per line (services/sync/tag-set-hash.ts); NULL = unknown. */
+  /** SHA-256 of the indexed tag names, sorted, one per line (db/index/tag-set-hash.ts); NULL = unknown. */
   tagSetSha256: string | null;
   createdAt: Date;
   updatedAt: Date;

@@ -5,7 +5,8 @@
  * sync does — blob ref counts, every repository's aggregates, the registry_stats row.
  */
 import type { EntityManager } from "typeorm";
-import { recomputeRepositories, recomputeStats } from "../../services/tags/aggregates.js";
+import { recomputeStats } from "../index/registry-stats.js";
+import { recomputeRepositories } from "../index/repository-aggregates.js";
 import { execute } from "../sql/execute.js";
 import { toNumber } from "../sql/decode.js";
 import { recordStep } from "./adoption-state.js";

@@ -7,12 +7,12 @@
  * first sync reads the children.
  */
 import type { PlatformSizeJson } from "../entities/index.js";
+import type { ManifestFacts } from "../index/tag-facts.js";
 import { isEpochError } from "../../errors.js";
 import { analyzeManifest } from "../../oci/analyze.js";
 import type { ArtifactKind } from "../../oci/kinds.js";
 import { platformText, type ImageIndex } from "../../oci/manifest.js";
 import { isRepositoryName, isTagName } from "../../oci/names.js";
-import type { ManifestFacts } from "../../services/tags/tag-reader.js";
 
 /** A row of Epoch's `tags` joined with its repository's name; times as UTC epoch ms. */
 export interface EpochTagRow {

@@ -1,5 +1,5 @@
 /**
- * Row writing shared by the sync (services/tags/manifest-rows.ts) and the Epoch adoption
+ * Row writing shared by the sync (manifest-rows.ts) and the Epoch adoption
  * (epoch-adoption/write-adopted.ts): manifests batched by JSON size, and a manifest's blob
  * edges, blobs and index children inserted in chunks, skipping rows already stored.
  */

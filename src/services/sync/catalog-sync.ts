@@ -5,20 +5,26 @@
  * fan-out belong to SyncService; this file is the run itself.
  */
 import type { Database } from "../../db/data-source.js";
+import type { IndexScope } from "../../db/index/index-scope.js";
+import {
+  indexedTagCount,
+  indexIsEmpty,
+  loadIndexedRepositories,
+  loadIndexSnapshot,
+  type IndexedRepository,
+} from "../../db/index/index-snapshot.js";
+import type { TagFacts } from "../../db/index/tag-facts.js";
 import type { Leases } from "../../db/leases.js";
+import type { RunResult, SyncRunStore } from "../../db/sync-runs/sync-run-store.js";
 import { cancelled, failedPrecondition } from "../../errors.js";
 import type { CountingStore } from "../../storage/counting-store.js";
 import type { RegistryLayout } from "../../storage/registry-layout.js";
 import { FactSpool } from "./fact-spool.js";
-import { indexedTagCount, indexIsEmpty, loadIndexedRepositories, loadIndexSnapshot } from "./index-snapshot.js";
 import { commitRun, recordSyncTime } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
 import { fetchTags, type FetchOutcome } from "./sync-fetch.js";
-import { indexedTagsOf, planSync, unchangedRepositories, type IndexedRepository, type SyncPlan } from "./sync-plan.js";
-import type { RunResult, SyncRunStore } from "./sync-run-store.js";
+import { indexedTagsOf, planSync, unchangedRepositories, type SyncPlan } from "./sync-plan.js";
 import type { FaultPoints, SyncCounts, SyncFlags } from "./sync-types.js";
-import type { IndexScope } from "../tags/tag-indexer.js";
-import type { TagFacts } from "../tags/tag-reader.js";
 
 export interface RunContext {
   db: Database;

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { open, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ManifestFacts, TagFacts } from "../tags/tag-reader.js";
+import type { ManifestFacts, TagFacts } from "../../db/index/tag-facts.js";
 
 const FLUSH_BYTES = 1 << 20;
 

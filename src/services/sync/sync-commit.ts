@@ -7,20 +7,18 @@
  */
 import type { EntityManager } from "typeorm";
 import type { Database } from "../../db/data-source.js";
+import type { IndexScope } from "../../db/index/index-scope.js";
+import type { IndexedRepository } from "../../db/index/index-snapshot.js";
+import { markSynced, recomputeStats, recountTagStats } from "../../db/index/registry-stats.js";
+import { recomputeRepositories, type RepositoryRecompute } from "../../db/index/repository-aggregates.js";
+import type { TagFacts } from "../../db/index/tag-facts.js";
+import type { RemovalTarget } from "../../db/index/tag-rows.js";
 import type { Leases } from "../../db/leases.js";
 import { aborted } from "../../errors.js";
-import {
-  markSynced,
-  recomputeRepositories,
-  recomputeStats,
-  recountTagStats,
-  type RepositoryRecompute,
-} from "../tags/aggregates.js";
 import { chunk } from "../../db/sql/sql-params.js";
-import type { IndexedRepository, RepositoryRemoval, TouchedRepository } from "./sync-plan.js";
+import type { RepositoryRemoval, TouchedRepository } from "./sync-plan.js";
 import type { FaultPoints, SyncPhase } from "./sync-types.js";
-import { removeTags, writeTags, type IndexScope, type RemovalTarget } from "../tags/tag-indexer.js";
-import type { TagFacts } from "../tags/tag-reader.js";
+import { removeTags, writeTags } from "../tags/tag-indexer.js";
 import { serialized, writeTransaction } from "../../db/write-transaction.js";
 
 export const SYNC_LEASE = "sync";

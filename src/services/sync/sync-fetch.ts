@@ -4,18 +4,12 @@
  * Retries of retryable store errors happen below (RetryingStore, counted); what still fails
  * becomes a per-tag failure here, never a failed run.
  */
+import type { TagFacts } from "../../db/index/tag-facts.js";
 import { isEpochError, type ErrorReason } from "../../errors.js";
 import { logger } from "../../logger.js";
 import type { RegistryLayout } from "../../storage/registry-layout.js";
 import type { TagFetch } from "./sync-plan.js";
-import {
-  cachedChildReader,
-  childReader,
-  readTag,
-  type ChildReader,
-  type PartialRead,
-  type TagFacts,
-} from "../tags/tag-reader.js";
+import { cachedChildReader, childReader, readTag, type ChildReader, type PartialRead } from "../tags/tag-reader.js";
 
 export type FetchResult =
   | { kind: "not_modified" }

@@ -8,7 +8,7 @@ import type { Leases } from "../../db/leases.js";
 import { aborted, cancelled } from "../../errors.js";
 import { logger } from "../../logger.js";
 import { SYNC_LEASE } from "./sync-commit.js";
-import type { SyncRunStore } from "./sync-run-store.js";
+import type { SyncRunStore } from "../../db/sync-runs/sync-run-store.js";
 import { serialized } from "../../db/write-transaction.js";
 
 export interface LeaseKeeperOptions {

@@ -6,32 +6,8 @@
  */
 import type { ParsedCatalog } from "../../storage/catalog.js";
 import type { SyncFlags, TagFailure } from "./sync-types.js";
-import { tagSetHash } from "./tag-set-hash.js";
-
-export interface IndexedTag {
-  digest: string;
-  totalSize: number;
-  objectEtag: string | null;
-  incomplete: boolean;
-  /** Written (by IndexTag) after this run read the catalog: never removed by it. */
-  newerThanCatalog: boolean;
-}
-
-export interface IndexedRepository {
-  id: number;
-  name: string;
-  catalogUpdatedAt: string | null;
-  /** The stored hash of its tag names (tag-set-hash.ts); null when unknown or when a tag is incomplete. */
-  tagSetSha256: string | null;
-  /** Its maintained tag count. */
-  tagCount: number;
-  /**
-   * Its tag rows; empty when `unchanged`: the catalog's updatedAt and tag-set hash match the
-   * stored ones, so its rows were not read (and, with the hash set, none is incomplete).
-   */
-  tags: Map<string, IndexedTag>;
-  unchanged?: boolean;
-}
+import type { IndexedRepository, IndexedTag } from "../../db/index/index-snapshot.js";
+import { tagSetHash } from "../../db/index/tag-set-hash.js";
 
 export interface TagFetch {
   repository: string;

@@ -5,8 +5,9 @@
  * simulated crash, which leaves everything as `kill -9` would.
  */
 import type { Database } from "../../db/data-source.js";
-import { execute } from "../../db/sql/execute.js";
+import type { IndexScope } from "../../db/index/index-scope.js";
 import type { Leases } from "../../db/leases.js";
+import type { RunResult, SyncRunStore } from "../../db/sync-runs/sync-run-store.js";
 import { aborted, isEpochError, type ErrorReason } from "../../errors.js";
 import { logger } from "../../logger.js";
 import { CountingStore } from "../../storage/counting-store.js";
@@ -17,7 +18,6 @@ import { executeRun } from "./catalog-sync.js";
 import { SYNC_LEASE } from "./sync-commit.js";
 import { SyncEventHub } from "./sync-events.js";
 import { keepLease } from "./sync-lease-keeper.js";
-import type { RunResult, SyncRunStore } from "./sync-run-store.js";
 import {
   modeOf,
   SimulatedCrash,
@@ -27,7 +27,6 @@ import {
   type SyncFlags,
   type SyncTrigger,
 } from "./sync-types.js";
-import type { IndexScope } from "../tags/tag-indexer.js";
 
 export interface RunnerDeps {
   db: Database;
@@ -55,11 +54,7 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
   try {
     runId = await d.runs.create(flags, trigger, d.holder);
     // The run id goes into the lease row: every commit fences on (holder, run id).
-    await execute(d.db.ds, "UPDATE coordination SET value = ? WHERE name = ? AND holder = ?", [
-      runId,
-      SYNC_LEASE,
-      d.holder,
-    ]);
+    await d.leases.setValue(SYNC_LEASE, d.holder, runId);
     const abandoned = await d.runs.failAbandoned(runId);
     if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
   } catch (e) {

@@ -14,7 +14,7 @@ import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
 import { COMMIT_BATCH, SYNC_LEASE } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
-import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "./sync-run-store.js";
+import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "../../db/sync-runs/sync-run-store.js";
 import { beginRun, driveRun, type RunnerDeps } from "./sync-runner.js";
 import {
   sameFlags,

@@ -3,43 +3,12 @@
  * (digest, kind, sizes, blob set, index children and platform sizes) and the tag (ETag, push
  * time, completeness). Shared by the catalog sync and IndexTag; no database access here.
  */
-import type { PlatformSizeJson } from "../../db/entities/index.js";
+import type { ManifestFacts, TagFacts } from "../../db/index/tag-facts.js";
 import { isEpochError, type ErrorReason } from "../../errors.js";
 import { analyzeManifest, completeIndex, type ManifestAnalysis } from "../../oci/analyze.js";
-import type { ArtifactKind } from "../../oci/kinds.js";
 import { parseManifest, platformText, type ParsedManifest } from "../../oci/manifest.js";
-import type { BlobRef } from "../../oci/sizes.js";
 import { isNotFound } from "../../storage/object-store.js";
 import type { RegistryLayout } from "../../storage/registry-layout.js";
-
-export interface ManifestFacts {
-  digest: string;
-  mediaType: string;
-  artifactType: string;
-  kind: ArtifactKind;
-  /** The raw manifest bytes as text. */
-  json: string;
-  totalSize: number;
-  layerCount: number;
-  /** One entry per readable child of an index, in index order; null for an image manifest. */
-  platformSizes: PlatformSizeJson[] | null;
-  /** An index's entries in order (all of them, readable or not). */
-  children: Array<{ digest: string; platform: string }>;
-  /** Distinct config+layer blobs (an index: over its readable children). */
-  blobs: BlobRef[];
-  /** False for an index some of whose children could not be read. */
-  complete: boolean;
-}
-
-export interface TagFacts {
-  repository: string;
-  tag: string;
-  manifest: ManifestFacts;
-  /** The image's `created` annotation, else the object's Last-Modified; kept while the digest is unchanged. */
-  pushedAt: Date;
-  objectEtag: string;
-  incomplete: boolean;
-}
 
 /** Why a tag could be indexed only partly (an index child missing or unreadable). */
 export interface PartialRead {

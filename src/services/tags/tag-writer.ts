@@ -7,17 +7,19 @@
  */
 import type { Database } from "../../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
-import { toNumber, toTextOrNull } from "../../db/sql/decode.js";
+import type { IndexScope } from "../../db/index/index-scope.js";
+import { recomputeRepositories } from "../../db/index/repository-aggregates.js";
+import type { TagFacts } from "../../db/index/tag-facts.js";
+import { findIndexedRepository } from "../../db/index/tag-rows.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { failedPrecondition, isEpochError, notFound } from "../../errors.js";
 import { logger } from "../../logger.js";
 import { assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
 import { isRepositoryEntry } from "../../storage/catalog.js";
 import type { RegistryLayout } from "../../storage/registry-layout.js";
-import { recomputeRepositories } from "./aggregates.js";
 import { TagStatsWatch } from "./stats-delta.js";
-import { removeTags, writeTags, type IndexScope } from "./tag-indexer.js";
-import { childReader, readTag, type TagFacts } from "./tag-reader.js";
+import { removeTags, writeTags } from "./tag-indexer.js";
+import { childReader, readTag } from "./tag-reader.js";
 import { writeTransaction } from "../../db/write-transaction.js";
 
 export class TagWriter {
@@ -60,7 +62,7 @@ export class TagWriter {
     assertRepositoryName(repository);
     assertTagName(tag);
     const scope = await this.indexScope();
-    const indexed = await this.indexedRepository(scope, repository, tag);
+    const indexed = await findIndexedRepository(this.db, scope, repository, tag);
     if (!indexed?.hasTag) {
       // Not indexed: it may still be listed (not synced yet). Never touch the store for an unknown tag.
       const read = await this.layout.readCatalog();
@@ -85,22 +87,6 @@ export class TagWriter {
       await recomputeRepositories(m, scope, [{ id: indexed.id, catalogUpdatedAt: indexed.catalogUpdatedAt }]);
       await stats.apply(m);
     });
-  }
-
-  private async indexedRepository(
-    scope: IndexScope,
-    repository: string,
-    tag: string,
-  ): Promise<{ id: number; catalogUpdatedAt: string | null; hasTag: boolean } | undefined> {
-    const rows: Array<Record<string, unknown>> = await this.db.ds.query(
-      `SELECT r.id, r.catalog_updated_at, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id AND t.name = ?) AS has_tag
-FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
-      [tag, scope.namespaceId, repository],
-    );
-    const row = rows[0];
-    if (!row) return undefined;
-    const catalogUpdatedAt = toTextOrNull(row.catalog_updated_at);
-    return { id: toNumber(row.id), catalogUpdatedAt, hasTag: toNumber(row.has_tag) > 0 };
   }
 
   private indexScope(): Promise<IndexScope> {

@@ -1,16 +1,17 @@
 /**
  * Manifest rows for tags being written: insert the missing ones with their blob edges, index
  * children and blobs; complete a shared index stored from an incomplete reading. Manifests are
- * keyed by digest, so many tags (and repositories) share one row.
+ * keyed by digest, so many tags (and repositories) share one row; a manifest no tag uses any
+ * more is deleted with its edges (its blobs stay for GC).
  */
 import type { EntityManager } from "typeorm";
-import { execute } from "../../db/sql/execute.js";
-import { chunkBySize, insertManifestEdges } from "../../db/index/manifest-edges.js";
-import { toJson, toNumber } from "../../db/sql/decode.js";
-import { insertIgnore } from "../../db/sql/sql.js";
-import { chunk, placeholders, rowPlaceholders } from "../../db/sql/sql-params.js";
-import type { IndexScope } from "./tag-indexer.js";
-import type { ManifestFacts, TagFacts } from "./tag-reader.js";
+import { execute } from "../sql/execute.js";
+import { toJson, toNumber } from "../sql/decode.js";
+import { insertIgnore } from "../sql/sql.js";
+import { chunk, placeholders, rowPlaceholders } from "../sql/sql-params.js";
+import type { IndexScope } from "./index-scope.js";
+import { chunkBySize, insertManifestEdges } from "./manifest-edges.js";
+import type { ManifestFacts, TagFacts } from "./tag-facts.js";
 
 export function uniqueManifests(tags: readonly TagFacts[]): ManifestFacts[] {
   const byDigest = new Map<string, ManifestFacts>();
@@ -114,4 +115,22 @@ async function manifestRows(
 
 function platformJson(f: ManifestFacts): string | null {
   return f.platformSizes === null ? null : JSON.stringify(f.platformSizes);
+}
+
+/** Deletes those of `manifestIds` that no tag references (children and blob edges first). */
+export async function deleteOrphanManifests(m: EntityManager, manifestIds: readonly number[]): Promise<number> {
+  let deleted = 0;
+  for (const ids of chunk(manifestIds, 1000)) {
+    const rows: Array<{ id: unknown }> = await m.query(
+      `SELECT id FROM manifests WHERE id IN (${placeholders(ids.length)}) AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.manifest_id = manifests.id)`,
+      ids,
+    );
+    const orphans = rows.map((r) => toNumber(r.id));
+    if (orphans.length === 0) continue;
+    const list = placeholders(orphans.length);
+    await execute(m, `DELETE FROM manifest_blobs WHERE manifest_id IN (${list})`, orphans);
+    await execute(m, `DELETE FROM manifest_children WHERE parent_id IN (${list})`, orphans);
+    deleted += await execute(m, `DELETE FROM manifests WHERE id IN (${list})`, orphans);
+  }
+  return deleted;
 }

@@ -1,9 +1,33 @@
 /** What the plan compares the catalog with: the indexed repositories and, where needed, their tags (small columns only). */
-import type { Database } from "../../db/data-source.js";
-import { toBool, toNumber, toTextOrNull } from "../../db/sql/decode.js";
-import type { IndexedRepository } from "./sync-plan.js";
-import { chunk, placeholders } from "../../db/sql/sql-params.js";
-import type { IndexScope } from "../tags/tag-indexer.js";
+import type { Database } from "../data-source.js";
+import { toBool, toNumber, toTextOrNull } from "../sql/decode.js";
+import { chunk, placeholders } from "../sql/sql-params.js";
+import type { IndexScope } from "./index-scope.js";
+
+export interface IndexedTag {
+  digest: string;
+  totalSize: number;
+  objectEtag: string | null;
+  incomplete: boolean;
+  /** Written (by IndexTag) after this run read the catalog: never removed by it. */
+  newerThanCatalog: boolean;
+}
+
+export interface IndexedRepository {
+  id: number;
+  name: string;
+  catalogUpdatedAt: string | null;
+  /** The stored hash of its tag names (tag-set-hash.ts); null when unknown or when a tag is incomplete. */
+  tagSetSha256: string | null;
+  /** Its maintained tag count. */
+  tagCount: number;
+  /**
+   * Its tag rows; empty when `unchanged`: the catalog's updatedAt and tag-set hash match the
+   * stored ones, so its rows were not read (and, with the hash set, none is incomplete).
+   */
+  tags: Map<string, IndexedTag>;
+  unchanged?: boolean;
+}
 
 /** Every indexed repository, without its tags (loadIndexSnapshot adds them). */
 export async function loadIndexedRepositories(

@@ -4,12 +4,12 @@
  * COMMITTING (reported as RUNNING): the conditional switch to it is what makes "cancel before
  * the commit phase, SYNC_COMMITTING after" race-free across replicas.
  */
-import type { Database } from "../../db/data-source.js";
-import { execute } from "../../db/sql/execute.js";
-import { toBool, toDate, toDateOrNull, toJson, toNumber, toTextOrNull } from "../../db/sql/decode.js";
-import { sqlNow } from "../../db/sql/sql.js";
+import type { Database } from "../data-source.js";
+import { execute } from "../sql/execute.js";
+import { toBool, toDate, toDateOrNull, toJson, toNumber, toTextOrNull } from "../sql/decode.js";
+import { sqlNow } from "../sql/sql.js";
 import type { ErrorReason } from "../../errors.js";
-import { bool } from "../../db/sql/sql-params.js";
+import { bool } from "../sql/sql-params.js";
 import {
   modeOf,
   zeroCounts,
@@ -19,7 +19,7 @@ import {
   type SyncState,
   type SyncTrigger,
   type TagFailure,
-} from "./sync-types.js";
+} from "./sync-run-types.js";
 
 /** Failures kept with a run; `failure_count` has the total. */
 export const PERSISTED_FAILURES = 1000;
