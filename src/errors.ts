@@ -3,6 +3,8 @@
  * machine-readable reason. Code below `grpc/` never sees a status code; `grpc/status-map.ts`
  * is the one place that turns these into gRPC statuses and the `epoch-error-reason` trailer.
  */
+import type { ErrorReason as ProtoErrorReason } from "epoch-meta-client/epoch/v1/errors";
+
 export type ErrorKind =
   | "not_found"
   | "invalid_argument"
@@ -12,45 +14,22 @@ export type ErrorKind =
   | "unauthenticated"
   | "permission_denied"
   | "unavailable"
+  | "resource_exhausted"
   | "cancelled"
   | "deadline_exceeded"
   | "unimplemented"
   | "internal";
 
-/** The proto's `ErrorReason` values without their `ERROR_REASON_` prefix. */
-export type ErrorReason =
-  | "REPOSITORY_NOT_FOUND"
-  | "TAG_NOT_FOUND"
-  | "BLOB_NOT_FOUND"
-  | "TOKEN_NOT_FOUND"
-  | "SYNC_RUN_NOT_FOUND"
-  | "INVALID_NAME"
-  | "INVALID_DIGEST"
-  | "INVALID_PAGE_TOKEN"
-  | "INVALID_PAGE_SIZE"
-  | "INVALID_FILTER"
-  | "INVALID_ORDER_BY"
-  | "INVALID_ARGUMENT"
-  | "SYNC_IN_PROGRESS"
-  | "SYNC_COMMITTING"
-  | "SYNC_FINISHED"
-  | "CATALOG_MISSING"
-  | "CATALOG_INVALID"
-  | "MASS_REMOVAL"
-  | "CATALOG_CONFLICT"
-  | "MANIFEST_MISSING"
-  | "MANIFEST_INVALID"
-  | "INDEX_CHILD_MISSING"
-  | "LEASE_LOST"
-  | "UNAUTHENTICATED"
-  | "PERMISSION_DENIED"
-  | "DATABASE_UNAVAILABLE"
-  | "STORAGE_UNAVAILABLE"
-  | "STORAGE_ERROR"
-  | "SHUTTING_DOWN"
-  | "UNIMPLEMENTED"
-  | "CANCELLED"
-  | "INTERNAL";
+/**
+ * The proto's `ErrorReason` values without their `ERROR_REASON_` prefix, derived from the
+ * generated enum: a reason the proto lacks (or a misspelt one) fails type-checking.
+ */
+export type ErrorReason = WithoutPrefix<keyof typeof ProtoErrorReason>;
+type WithoutPrefix<Name> = Name extends `ERROR_REASON_${infer Reason}`
+  ? Reason extends "UNSPECIFIED"
+    ? never
+    : Reason
+  : never;
 
 export class EpochError extends Error {
   constructor(
@@ -66,22 +45,26 @@ export class EpochError extends Error {
 
 export const isEpochError = (e: unknown): e is EpochError => e instanceof EpochError;
 
-const make =
+type Options = { cause?: unknown };
+
+/** Kinds whose reason always depends on the call site: the caller names it. */
+const make = (kind: ErrorKind) => (message: string, reason: ErrorReason, options?: Options) =>
+  new EpochError(kind, reason, message, options);
+
+/** Kinds with one obvious reason, which a call site may still make more specific. */
+const makeWithDefault =
   (kind: ErrorKind, fallback: ErrorReason) =>
-  (message: string, reason: ErrorReason = fallback, options?: { cause?: unknown }) =>
+  (message: string, reason: ErrorReason = fallback, options?: Options) =>
     new EpochError(kind, reason, message, options);
 
-export const notFound = make("not_found", "INTERNAL");
-export const invalidArgument = make("invalid_argument", "INVALID_ARGUMENT");
-export const alreadyExists = make("already_exists", "INVALID_ARGUMENT");
-export const failedPrecondition = make("failed_precondition", "INTERNAL");
-export const aborted = make("aborted", "INTERNAL");
-export const unauthenticated = make("unauthenticated", "UNAUTHENTICATED");
-export const permissionDenied = make("permission_denied", "PERMISSION_DENIED");
-export const unavailable = make("unavailable", "DATABASE_UNAVAILABLE");
-export const cancelled = make("cancelled", "CANCELLED");
-export const unimplemented = make("unimplemented", "UNIMPLEMENTED");
-export const internal = make("internal", "INTERNAL");
-
-/** True for errors a caller may retry unchanged (the database or object store was unreachable). */
-export const isRetryable = (e: unknown): boolean => isEpochError(e) && e.kind === "unavailable";
+export const notFound = make("not_found");
+export const invalidArgument = makeWithDefault("invalid_argument", "INVALID_ARGUMENT");
+export const failedPrecondition = make("failed_precondition");
+export const aborted = make("aborted");
+export const unauthenticated = makeWithDefault("unauthenticated", "UNAUTHENTICATED");
+export const permissionDenied = makeWithDefault("permission_denied", "PERMISSION_DENIED");
+export const unavailable = make("unavailable");
+export const resourceExhausted = make("resource_exhausted");
+export const cancelled = makeWithDefault("cancelled", "CANCELLED");
+export const unimplemented = makeWithDefault("unimplemented", "UNIMPLEMENTED");
+export const internal = makeWithDefault("internal", "INTERNAL");

@@ -7,3 +7,4 @@
 
 export * from "./google/protobuf/timestamp.js";
 export * from "./google/protobuf/duration.js";
+export * from "./google/protobuf/any.js";

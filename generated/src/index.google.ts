@@ -6,3 +6,4 @@
 /* eslint-disable */
 
 export * as protobuf from "./index.google.protobuf.js";
+export * as rpc from "./index.google.rpc.js";

@@ -60,7 +60,7 @@ async function refuseEpochDatabase(db: Database): Promise<void> {
   if (await holdsEpochTables(db)) {
     throw failedPrecondition(
       "the database holds Epoch's tables (or an unfinished adoption of them): stop Epoch's writers, back up, then run `epoch-meta migrate --from-epoch`",
-      "INTERNAL",
+      "DATABASE_NOT_MIGRATED",
     );
   }
 }
@@ -116,7 +116,7 @@ export async function assertMigrated(db: Database): Promise<void> {
   if (pending.length > 0) {
     throw failedPrecondition(
       `database has pending migrations (${pending.join(", ")}): run \`epoch-meta migrate\``,
-      "INTERNAL",
+      "DATABASE_NOT_MIGRATED",
     );
   }
 }

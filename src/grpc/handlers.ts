@@ -16,7 +16,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { callerOf, type Caller } from "./auth.js";
-import { reasonMetadata, toStatus } from "./status-map.js";
+import { errorStatus, toStatus } from "./status-map.js";
 
 export interface CallContext {
   /** Aborted when the caller cancels, its deadline passes, or the server force-closes the call. */
@@ -148,11 +148,8 @@ export function unimplementedService(
   const handlers: UntypedServiceImplementation = {};
   for (const [name, method] of Object.entries(definition)) {
     if (only && !only.includes(name)) continue;
-    const statusObject = () => ({
-      code: status.UNIMPLEMENTED,
-      details: `${method.path} is not implemented yet`,
-      metadata: reasonMetadata("UNIMPLEMENTED"),
-    });
+    const statusObject = () =>
+      errorStatus(status.UNIMPLEMENTED, `${method.path} is not implemented yet`, "UNIMPLEMENTED");
     // Unary and client-streaming calls answer through a callback, streaming responses through "error".
     const handler: handleUnaryCall<unknown, unknown> | handleServerStreamingCall<unknown, unknown> =
       method.responseStream

@@ -66,7 +66,7 @@ const TOKENS: Record<string, TokenRecord> = {
 const fakeTokens: TokenLookup = {
   async lookup(secret) {
     await sleep(5);
-    if (secret === "db-down") throw unavailable("database unavailable");
+    if (secret === "db-down") throw unavailable("database unavailable", "DATABASE_UNAVAILABLE");
     return TOKENS[secret] ?? null;
   },
 };
@@ -288,6 +288,11 @@ describe("API authentication (EPOCH_AUTH=required)", () => {
     const err = await callError(getStats(h));
     expect(err.code).toBe(status.UNAUTHENTICATED);
     expect(err.reason).toBe("ERROR_REASON_UNAUTHENTICATED");
+    // The interceptor's refusal carries the AIP-193 details too.
+    expect(err.rpcStatus?.errorInfos[0]).toMatchObject({
+      reason: "ERROR_REASON_UNAUTHENTICATED",
+      domain: "epoch-meta",
+    });
   });
 
   it.each([["Bearer nope"], ["Basic YWRtaW46YWRtaW4="], ["admin-secret"], ["Bearer "]])(
@@ -423,6 +428,21 @@ describe("error mapping (status-map via the handler adapters)", () => {
     expect(err.reason).toBe("ERROR_REASON_TAG_NOT_FOUND");
   });
 
+  it("sends google.rpc.Status details with an ErrorInfo (AIP-193) beside the reason trailer", async () => {
+    const err = await callError(getTag(h));
+    expect(err.rpcStatus).toEqual({
+      code: status.NOT_FOUND,
+      message: "tag team/app:v1 not found",
+      errorInfos: [{ reason: "ERROR_REASON_TAG_NOT_FOUND", domain: "epoch-meta", metadata: {} }],
+      otherDetails: [],
+    });
+    const internalError = await callError(getStats(h));
+    expect(internalError.rpcStatus?.message).toBe("internal error");
+    expect(internalError.rpcStatus?.errorInfos).toEqual([
+      { reason: "ERROR_REASON_INTERNAL", domain: "epoch-meta", metadata: {} },
+    ]);
+  });
+
   it("turns unknown errors into INTERNAL without repeating their message (no SQL on the wire)", async () => {
     const err = await callError(getStats(h));
     expect(err.code).toBe(status.INTERNAL);
@@ -430,17 +450,20 @@ describe("error mapping (status-map via the handler adapters)", () => {
     expect(err.reason).toBe("ERROR_REASON_INTERNAL");
   });
 
-  it.each([
-    ["a wrapped SQLITE_BUSY", (c: MetadataServiceClient) => call((cb) => c.getRepository({ name: "a" }, cb))],
-    [
-      "a lost MySQL connection",
-      (c: MetadataServiceClient) => call((cb) => c.listTags(ListTagsRequest.fromPartial({ repository: "a" }), cb)),
-    ],
-  ])("answers UNAVAILABLE DATABASE_UNAVAILABLE for %s", async (_name, attempt) => {
-    const err = await callError(attempt(h.metadata));
+  it("answers UNAVAILABLE DATABASE_UNAVAILABLE for a lost MySQL connection", async () => {
+    const err = await callError(
+      call((cb) => h.metadata.listTags(ListTagsRequest.fromPartial({ repository: "a" }), cb)),
+    );
     expect(err.code).toBe(status.UNAVAILABLE);
     expect(err.reason).toBe("ERROR_REASON_DATABASE_UNAVAILABLE");
     expect(err.details).toBe("database unavailable");
+  });
+
+  it("answers ABORTED DATABASE_CONFLICT for a wrapped SQLITE_BUSY (the caller retries)", async () => {
+    const err = await callError(call((cb) => h.metadata.getRepository({ name: "a" }, cb)));
+    expect(err.code).toBe(status.ABORTED);
+    expect(err.reason).toBe("ERROR_REASON_DATABASE_CONFLICT");
+    expect(err.rpcStatus?.errorInfos[0]?.reason).toBe("ERROR_REASON_DATABASE_CONFLICT");
   });
 
   it("ends a stream with the error status and reason after the messages already sent", async () => {
@@ -478,6 +501,9 @@ describe("capabilities not built yet", () => {
       client.close();
       expect(err.code).toBe(status.UNIMPLEMENTED);
       expect(err.reason).toBe("ERROR_REASON_UNIMPLEMENTED");
+      expect(err.rpcStatus?.errorInfos).toEqual([
+        { reason: "ERROR_REASON_UNIMPLEMENTED", domain: "epoch-meta", metadata: {} },
+      ]);
       expect(err.details).toMatch(/not implemented yet/);
     },
   );

@@ -19,10 +19,12 @@ import {
 import { loadSync } from "@grpc/proto-loader";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
+import { ErrorInfo } from "epoch-meta-client/google/rpc/error_details";
+import { Status } from "epoch-meta-client/google/rpc/status";
 import { service as healthService } from "grpc-health-check";
 import { createApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
-import { REASON_TRAILER } from "../../src/grpc/status-map.js";
+import { REASON_TRAILER, STATUS_DETAILS_TRAILER } from "../../src/grpc/status-map.js";
 
 export interface E2EOptions extends AppOptions {
   databaseUrl: string;
@@ -95,16 +97,38 @@ export function call<Res>(start: (callback: (e: ServiceError | null, res: Res) =
   });
 }
 
+export interface CallFailure extends ServiceError {
+  /** The `epoch-error-reason` trailer. */
+  reason: string | undefined;
+  /** The AIP-193 details (`grpc-status-details-bin`), decoded with the generated messages. */
+  rpcStatus: { code: number; message: string; errorInfos: ErrorInfo[]; otherDetails: string[] } | undefined;
+}
+
 /** Awaits a rejected call and returns its error (fails when the call succeeded). */
-export async function callError(promise: Promise<unknown>): Promise<ServiceError & { reason: string | undefined }> {
+export async function callError(promise: Promise<unknown>): Promise<CallFailure> {
   try {
     await promise;
   } catch (e) {
     const err = e as ServiceError;
     const [reason] = err.metadata?.get(REASON_TRAILER) ?? [];
-    return Object.assign(err, { reason: reason === undefined ? undefined : String(reason) });
+    const [details] = err.metadata?.get(STATUS_DETAILS_TRAILER) ?? [];
+    return Object.assign(err, {
+      reason: reason === undefined ? undefined : String(reason),
+      rpcStatus: details instanceof Buffer ? decodeRpcStatus(details) : undefined,
+    });
   }
   throw new Error("expected the call to fail, but it succeeded");
+}
+
+export function decodeRpcStatus(bytes: Uint8Array): NonNullable<CallFailure["rpcStatus"]> {
+  const s = Status.decode(bytes);
+  const isErrorInfo = (typeUrl: string) => typeUrl === "type.googleapis.com/google.rpc.ErrorInfo";
+  return {
+    code: s.code,
+    message: s.message,
+    errorInfos: s.details.filter((d) => isErrorInfo(d.typeUrl)).map((d) => ErrorInfo.decode(d.value)),
+    otherDetails: s.details.filter((d) => !isErrorInfo(d.typeUrl)).map((d) => d.typeUrl),
+  };
 }
 
 /** Reads a server stream to its end (rejecting with the status error, if any). */

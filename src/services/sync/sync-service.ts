@@ -173,7 +173,10 @@ export class SyncService {
       const name = o.namespace ?? DEFAULT_NAMESPACE;
       const namespaceId = await namespaceIdOf(o.db, name);
       if (namespaceId === undefined)
-        throw failedPrecondition(`namespace ${JSON.stringify(name)} does not exist: run migrations`);
+        throw failedPrecondition(
+          `namespace ${JSON.stringify(name)} does not exist: run migrations`,
+          "DATABASE_NOT_MIGRATED",
+        );
       return {
         db: o.db,
         scope: { dialect: o.db.dialect, namespaceId },

@@ -93,7 +93,10 @@ export class TagWriter {
     this.scope ??= namespaceIdOf(this.db, this.namespace)
       .then((namespaceId) => {
         if (namespaceId === undefined)
-          throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+          throw failedPrecondition(
+            `namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`,
+            "DATABASE_NOT_MIGRATED",
+          );
         return { dialect: this.db.dialect, namespaceId };
       })
       .catch((e: unknown) => {

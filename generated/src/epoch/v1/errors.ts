@@ -46,6 +46,15 @@ export enum ErrorReason {
   ERROR_REASON_CANCELLED = 30,
   ERROR_REASON_CATALOG_INVALID = 31,
   ERROR_REASON_STORAGE_ERROR = 32,
+  /**
+   * ERROR_REASON_DATABASE_CONFLICT - 33-49 are left to phase two's capabilities (DESIGN §8), built in parallel with these.
+   * A deadlock or lock-wait timeout in the database (ABORTED): retry the call.
+   */
+  ERROR_REASON_DATABASE_CONFLICT = 50,
+  /** ERROR_REASON_DISK_FULL - The database's or the server's disk is full (RESOURCE_EXHAUSTED). */
+  ERROR_REASON_DISK_FULL = 51,
+  /** ERROR_REASON_DATABASE_NOT_MIGRATED - The database lacks migrations this server needs (FAILED_PRECONDITION): run `epoch-meta migrate`. */
+  ERROR_REASON_DATABASE_NOT_MIGRATED = 52,
   UNRECOGNIZED = -1,
 }
 
@@ -150,6 +159,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 32:
     case "ERROR_REASON_STORAGE_ERROR":
       return ErrorReason.ERROR_REASON_STORAGE_ERROR;
+    case 50:
+    case "ERROR_REASON_DATABASE_CONFLICT":
+      return ErrorReason.ERROR_REASON_DATABASE_CONFLICT;
+    case 51:
+    case "ERROR_REASON_DISK_FULL":
+      return ErrorReason.ERROR_REASON_DISK_FULL;
+    case 52:
+    case "ERROR_REASON_DATABASE_NOT_MIGRATED":
+      return ErrorReason.ERROR_REASON_DATABASE_NOT_MIGRATED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -225,6 +243,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_CATALOG_INVALID";
     case ErrorReason.ERROR_REASON_STORAGE_ERROR:
       return "ERROR_REASON_STORAGE_ERROR";
+    case ErrorReason.ERROR_REASON_DATABASE_CONFLICT:
+      return "ERROR_REASON_DATABASE_CONFLICT";
+    case ErrorReason.ERROR_REASON_DISK_FULL:
+      return "ERROR_REASON_DISK_FULL";
+    case ErrorReason.ERROR_REASON_DATABASE_NOT_MIGRATED:
+      return "ERROR_REASON_DATABASE_NOT_MIGRATED";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
