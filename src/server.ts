@@ -10,6 +10,7 @@ import { MetadataServiceService, type MetadataServiceServer } from "epoch-meta-c
 import { TokenServiceService, type TokenServiceServer } from "epoch-meta-client/epoch/v1/token_service";
 import { ConfigError, type Config } from "./config.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
+import { addGuardedService } from "./grpc/decode-guard.js";
 import { unimplementedService } from "./grpc/handlers.js";
 import { tokenServiceDefinition } from "./grpc/token-service.js";
 import { DATABASE_BACKED_SERVICES, Health, OVERALL, startDatabaseProbe } from "./grpc/health.js";
@@ -68,9 +69,10 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   const health = new Health();
   health.addToServer(server);
   addReflection(server);
-  server.addService(MetadataServiceService, withFallback(MetadataServiceService, deps.services?.metadata));
+  // Guarded: a request that cannot be decoded answers INVALID_ARGUMENT, not INTERNAL.
+  addGuardedService(server, MetadataServiceService, withFallback(MetadataServiceService, deps.services?.metadata));
   // ValidateToken's serializer reuses the encoding of shared answers (grpc/token-service.ts).
-  server.addService(tokenServiceDefinition, withFallback(TokenServiceService, deps.services?.token));
+  addGuardedService(server, tokenServiceDefinition, withFallback(TokenServiceService, deps.services?.token));
 
   // Statuses are known before the first call can arrive: grpc-js serves as soon as it is bound.
   const probe = startDatabaseProbe(health, {

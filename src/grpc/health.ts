@@ -17,6 +17,7 @@ import {
 } from "@grpc/grpc-js";
 import { service as healthServiceDefinition } from "grpc-health-check";
 import { logger } from "../logger.js";
+import { addGuardedService } from "./decode-guard.js";
 
 export type ServingStatus = "SERVING" | "NOT_SERVING";
 type WatchStatus = ServingStatus | "SERVICE_UNKNOWN";
@@ -67,7 +68,7 @@ export class Health {
         callback(null, { statuses });
       },
     };
-    server.addService(healthServiceDefinition, implementation);
+    addGuardedService(server, healthServiceDefinition, implementation);
   }
 }
 

@@ -31,6 +31,7 @@ import grpc
 from epoch.v1 import metadata_service_pb2 as m, metadata_service_pb2_grpc as mg
 from epoch.v1 import token_service_pb2 as t, token_service_pb2_grpc as tg
 from epoch.v1 import sync_pb2, errors_pb2, resources_pb2
+from google.rpc import status_pb2, error_details_pb2
 
 def auth(secret):
     return [("authorization", "Bearer " + secret)]
@@ -42,6 +43,17 @@ def failure(call):
     except grpc.RpcError as e:
         reason = dict(e.trailing_metadata() or ()).get("epoch-error-reason")
         return [e.code().name, reason]
+
+# The AIP-193 details: google.rpc.Status in grpc-status-details-bin, its one detail an ErrorInfo.
+def error_info(call):
+    try:
+        call()
+        return None
+    except grpc.RpcError as e:
+        status = status_pb2.Status.FromString(dict(e.trailing_metadata() or ())["grpc-status-details-bin"])
+        info = error_details_pb2.ErrorInfo()
+        unpacked = len(status.details) == 1 and status.details[0].Unpack(info)
+        return [status.code, status.message, unpacked, info.reason, info.domain]
 
 out = {}
 with grpc.insecure_channel(sys.argv[2]) as ch:
@@ -65,6 +77,7 @@ with grpc.insecure_channel(sys.argv[2]) as ch:
     out["stats"] = {"repositories": stats.repository_count, "tags": stats.tag_count}
     out["missing_tag"] = failure(lambda: meta.GetTag(m.GetTagRequest(repository="library/busybox", tag="nope"), metadata=admin, timeout=10))
     out["bad_name"] = failure(lambda: meta.GetRepository(m.GetRepositoryRequest(name="UPPER/case"), metadata=admin, timeout=10))
+    out["missing_tag_info"] = error_info(lambda: meta.GetTag(m.GetTagRequest(repository="library/busybox", tag="nope"), metadata=admin, timeout=10))
     out["no_credential"] = failure(lambda: meta.GetStats(m.GetStatsRequest(), timeout=10))
     out["pull_only"] = failure(lambda: meta.GetStats(m.GetStatsRequest(), metadata=pull, timeout=10))
     v = tokens.ValidateToken(t.ValidateTokenRequest(secret=sys.argv[4], repository="library/alpine", action="pull"), metadata=admin, timeout=10)
@@ -95,6 +108,8 @@ describe.skipIf(!available)("wire contract from Python grpcio", () => {
         `--python_out=${work}`,
         `--grpc_python_out=${work}`,
         ...["errors", "resources", "sync", "metadata_service", "token_service"].map((f) => `epoch/v1/${f}.proto`),
+        "google/rpc/status.proto",
+        "google/rpc/error_details.proto",
       ],
       { encoding: "utf8" },
     );
@@ -158,6 +173,13 @@ describe.skipIf(!available)("wire contract from Python grpcio", () => {
     expect(out.busybox.platforms).toContain("linux/amd64");
 
     expect(out.missing_tag).toEqual(["NOT_FOUND", "ERROR_REASON_TAG_NOT_FOUND"]);
+    expect(out.missing_tag_info).toEqual([
+      5, // NOT_FOUND
+      expect.stringContaining("not found"),
+      true,
+      "ERROR_REASON_TAG_NOT_FOUND",
+      "epoch-meta",
+    ]);
     expect(out.bad_name).toEqual(["INVALID_ARGUMENT", "ERROR_REASON_INVALID_NAME"]);
     expect(out.no_credential).toEqual(["UNAUTHENTICATED", "ERROR_REASON_UNAUTHENTICATED"]);
     expect(out.pull_only).toEqual(["PERMISSION_DENIED", "ERROR_REASON_PERMISSION_DENIED"]);

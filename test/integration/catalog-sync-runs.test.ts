@@ -92,10 +92,17 @@ forEachDialect("sync runs", (dialect) => {
     expect((await third.next()).value).toMatchObject({ type: "started", joined: true });
 
     const other: SyncFlags = { ...INCREMENTAL, full: true };
-    expect(await rejection(h.sync.start(other, "api"))).toMatchObject({ kind: "aborted", reason: "SYNC_IN_PROGRESS" });
+    // Both refusals name the running run.
+    const running = new RegExp(`\\(run ${first.runId}[;)]`);
+    expect(await rejection(h.sync.start(other, "api"))).toMatchObject({
+      kind: "aborted",
+      reason: "SYNC_IN_PROGRESS",
+      message: expect.stringMatching(running),
+    });
     expect(await rejection(h.replica().start(INCREMENTAL, "api"))).toMatchObject({
       kind: "aborted",
       reason: "SYNC_IN_PROGRESS",
+      message: expect.stringMatching(running),
     });
     // A caller that goes away only detaches.
     detached.abort();
@@ -195,6 +202,23 @@ forEachDialect("sync runs", (dialect) => {
     g.open();
     expect(finishedOf(await events)).toMatchObject({ state: "FAILED", errorReason: "LEASE_LOST" });
     expect(indexWrites(h.statements)).toEqual([]);
+  });
+
+  it("refuses another replica while the owner is between taking the lease and recording its run, never naming run 0", async () => {
+    const g = gate();
+    const owner = h.replica({ faultPoints: (p) => (p === "lease-taken" ? g.wait() : undefined) });
+    const started = owner.start(INCREMENTAL, "api");
+    await g.reached;
+    const refused = await rejection(h.replica().start(INCREMENTAL, "api"));
+    expect(refused).toMatchObject({ kind: "aborted", reason: "SYNC_IN_PROGRESS" });
+    expect((refused as Error).message).toMatch(/its run is being recorded; holder \S+/);
+    expect((refused as Error).message).not.toMatch(/run 0/);
+    g.open();
+    const run = await started;
+    expect(await rejection(h.replica().start(INCREMENTAL, "api"))).toMatchObject({
+      message: expect.stringContaining(`(run ${run.runId};`),
+    });
+    expect((await run.done).state).toBe("DEGRADED");
   });
 
   it("takes over an abandoned run once its lease expired, and the next run repairs the index", async () => {

@@ -48,10 +48,16 @@ export interface RunnerDeps {
 export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTrigger): Promise<SyncEventHub> {
   if (!(await d.leases.acquire(SYNC_LEASE, d.holder, d.ttlMs, 0))) {
     const lease = await d.leases.read(SYNC_LEASE);
-    throw aborted(`a sync is running on another replica (run ${lease?.value ?? "?"})`, "SYNC_IN_PROGRESS");
+    // The owner names its run in the lease right after recording it; 0 = it has not yet.
+    const running = lease && lease.value > 0 ? `run ${lease.value}` : "its run is being recorded";
+    throw aborted(
+      `a sync is running on another replica (${running}; holder ${lease?.holder || "?"})`,
+      "SYNC_IN_PROGRESS",
+    );
   }
   let runId: number;
   try {
+    await d.faultPoints?.("lease-taken");
     runId = await d.runs.create(flags, trigger, d.holder);
     // The run id goes into the lease row: every commit fences on (holder, run id).
     await d.leases.setValue(SYNC_LEASE, d.holder, runId);

@@ -96,8 +96,12 @@ export class SyncService {
     const active = this.active;
     if (active) {
       if (!sameFlags(active.flags, flags)) {
+        const runId = await active.ready.then(
+          (hub) => hub.runId,
+          () => undefined,
+        );
         throw aborted(
-          "a sync with different full/dry_run/allow_mass_removal flags is running on this server",
+          `a sync (run ${runId ?? "?"}) with different full/dry_run/allow_mass_removal flags is running on this server`,
           "SYNC_IN_PROGRESS",
         );
       }

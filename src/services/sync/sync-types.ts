@@ -36,6 +36,7 @@ export const sameFlags = (a: SyncFlags, b: SyncFlags): boolean =>
 
 /** Test-only crash points: a hook that throws there stops the run as `kill -9` would. */
 export type FaultPoint =
+  | "lease-taken"
   | "after-catalog"
   | "after-fetch"
   | "after-first-commit-batch"
