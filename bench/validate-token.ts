@@ -35,6 +35,7 @@ import { openDatabase, type Database } from "../src/db/data-source.js";
 import { migrate } from "../src/db/migrate.js";
 import { TokenStore } from "../src/db/tokens/token-store.js";
 import { authInterceptor } from "../src/grpc/auth.js";
+import { addGuardedService } from "../src/grpc/decode-guard.js";
 import { tokenServiceDefinition, tokenServiceServer } from "../src/grpc/token-service.js";
 import { configureLogger } from "../src/logger.js";
 import { generateSecret } from "../src/services/tokens/token-secret.js";
@@ -88,7 +89,8 @@ async function serve(): Promise<void> {
   // The front end's own token (admin: the bench-only empty method falls under "everything else").
   const caller = AUTH ? (await tokens.create({ name: "front end", scopes: ["admin"] })).secret : "";
   const server = new Server(AUTH ? { interceptors: [authInterceptor(tokens)] } : {});
-  server.addService(tokenServiceDefinition, tokenServiceServer(tokens));
+  // As src/server.ts registers it: behind the decode guard (an undecodable request answers INVALID_ARGUMENT).
+  addGuardedService(server, tokenServiceDefinition, tokenServiceServer(tokens));
   server.addService(
     { validateToken: { ...VALIDATE, path: EMPTY_PATH, originalName: "ValidateToken" } },
     {
