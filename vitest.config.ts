@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
     // Finds (or starts) the MariaDB server once; each file then creates its own database.
-    globalSetup: ["test/helpers/global-setup.ts"],
+    // Then rebuilds the descriptor set that server reflection serves (dist/epoch-meta.binpb).
+    globalSetup: ["test/helpers/global-setup.ts", "test/helpers/descriptor-set-setup.ts"],
     // Each file gets its own database (test/helpers/database.ts), so files run in parallel.
     pool: "forks",
     testTimeout: 60_000,
