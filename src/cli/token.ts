@@ -57,7 +57,16 @@ function describe(t: Shown): string {
   return `token ${t.id} ${JSON.stringify(t.name)}: scopes ${t.scopes.join(",")}; repositories ${repositories}; expires ${when(t.expireTime, "never")}`;
 }
 
-async function createOffline(opts: CreateOptions, input: Parameters<typeof createToken>[1]) {
+/** A token to create, as the options give it. */
+interface TokenInput {
+  name: string;
+  createdBy: string;
+  scopes: string[];
+  repositories: string[];
+  ttlMs: number;
+}
+
+async function createOffline(opts: CreateOptions, input: TokenInput) {
   const config = loadConfig(process.env, { EPOCH_DATABASE_URL: opts.database });
   configureLogger(config.logLevel);
   const db = await openDatabase(config.databaseUrl);
@@ -72,7 +81,12 @@ async function createOffline(opts: CreateOptions, input: Parameters<typeof creat
 
 export function register(program: Command): void {
   const token = program.command("token").description("create, list and delete access tokens");
+  registerCreate(token);
+  registerList(token);
+  registerDelete(token);
+}
 
+function registerCreate(token: Command): void {
   addServerOption(
     token
       .command("create")
@@ -91,37 +105,14 @@ export function register(program: Command): void {
       .option("--database <url>", "with --offline: sqlite:<path>, mysql://… or mariadb://… (EPOCH_DATABASE_URL)")
       .option("--json", "print the token and its secret as one JSON object"),
   ).action(async (opts: CreateOptions) => {
-    const input = {
+    const input: TokenInput = {
       name: opts.name,
       createdBy: opts.createdBy ?? "",
       scopes: opts.scope,
       repositories: opts.repository,
       ttlMs: ttlMs(opts.ttl),
     };
-    let created: { token: Shown; secret: string };
-    if (opts.offline) {
-      created = await createOffline(opts, input);
-    } else {
-      const clients = connect(clientConfigFrom(opts));
-      try {
-        const res = await promised<{ token?: TokenMessage; secret: string }>((cb) =>
-          clients.tokens.createToken(
-            {
-              name: input.name,
-              createdBy: input.createdBy,
-              scopes: input.scopes,
-              repositories: input.repositories,
-              ttl: toDuration(input.ttlMs),
-            },
-            cb,
-          ),
-        );
-        if (!res.token) throw new Error("the server returned no token");
-        created = { token: res.token, secret: res.secret };
-      } finally {
-        clients.close();
-      }
-    }
+    const created = opts.offline ? await createOffline(opts, input) : await createOnServer(opts, input);
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(created)}\n`);
       return;
@@ -129,7 +120,31 @@ export function register(program: Command): void {
     process.stderr.write(`created ${describe(created.token)}\nthe secret below is shown only once: store it now\n`);
     process.stdout.write(`${created.secret}\n`);
   });
+}
 
+async function createOnServer(opts: CreateOptions, input: TokenInput): Promise<{ token: Shown; secret: string }> {
+  const clients = connect(clientConfigFrom(opts));
+  try {
+    const res = await promised<{ token?: TokenMessage; secret: string }>((cb) =>
+      clients.tokens.createToken(
+        {
+          name: input.name,
+          createdBy: input.createdBy,
+          scopes: input.scopes,
+          repositories: input.repositories,
+          ttl: toDuration(input.ttlMs),
+        },
+        cb,
+      ),
+    );
+    if (!res.token) throw new Error("the server returned no token");
+    return { token: res.token, secret: res.secret };
+  } finally {
+    clients.close();
+  }
+}
+
+function registerList(token: Command): void {
   addServerOption(
     token
       .command("list")
@@ -144,19 +159,19 @@ export function register(program: Command): void {
         const page = await promised<{ tokens: TokenMessage[]; nextPageToken: string }>((cb) =>
           clients.tokens.listTokens({ pageSize: Number(opts.pageSize), pageToken }, cb),
         );
-        for (const t of page.tokens) {
-          const line = opts.json
-            ? JSON.stringify(t)
-            : `${describe(t)}; created ${when(t.createTime, "?")}${t.createdBy ? ` by ${t.createdBy}` : ""}; last used ${when(t.lastUsedTime, "never")}`;
-          process.stdout.write(`${line}\n`);
-        }
+        for (const t of page.tokens) process.stdout.write(`${opts.json ? JSON.stringify(t) : listLine(t)}\n`);
         pageToken = page.nextPageToken;
       } while (pageToken !== "");
     } finally {
       clients.close();
     }
   });
+}
 
+const listLine = (t: TokenMessage) =>
+  `${describe(t)}; created ${when(t.createTime, "?")}${t.createdBy ? ` by ${t.createdBy}` : ""}; last used ${when(t.lastUsedTime, "never")}`;
+
+function registerDelete(token: Command): void {
   addServerOption(
     token
       .command("delete")

@@ -1,7 +1,8 @@
 import type { EntityManager } from "typeorm";
+import { ensureCoordinationRow } from "./coordination.js";
 import type { Database } from "./data-source.js";
 import { execute } from "./sql/execute.js";
-import { insertIgnore, sqlNow, sqlNowPlusMs } from "./sql/sql.js";
+import { sqlNow, sqlNowPlusMs } from "./sql/sql.js";
 
 /**
  * Leases in `coordination` rows, taken and renewed with conditional UPDATEs against the
@@ -11,17 +12,9 @@ import { insertIgnore, sqlNow, sqlNowPlusMs } from "./sql/sql.js";
 export class Leases {
   constructor(private readonly db: Database) {}
 
-  private async ensureRow(name: string): Promise<void> {
-    await execute(
-      this.db.ds,
-      `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`,
-      [name],
-    );
-  }
-
   /** Takes the lease if it is free, expired, or already ours. */
   async acquire(name: string, holder: string, ttlMs: number, value = 0): Promise<boolean> {
-    await this.ensureRow(name);
+    await ensureCoordinationRow(this.db.ds, this.db.dialect, name);
     const d = this.db.dialect;
     const matched = await execute(
       this.db.ds,

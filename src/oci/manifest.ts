@@ -5,13 +5,7 @@
  */
 import { invalidArgument, type EpochError } from "../errors.js";
 import { isDigest } from "./names.js";
-import {
-  ANNOTATION_CREATED,
-  INDEX_MEDIA_TYPES,
-  MEDIA_TYPE_DOCKER_MANIFEST,
-  MEDIA_TYPE_OCI_INDEX,
-  MEDIA_TYPE_OCI_MANIFEST,
-} from "./media-types.js";
+import { ANNOTATION_CREATED, INDEX_MEDIA_TYPES, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST } from "./media-types.js";
 import { parseRfc3339 } from "./rfc3339.js";
 
 export interface Platform {
@@ -57,9 +51,6 @@ export interface ImageIndex extends ManifestCommon {
 }
 
 export type ParsedManifest = ImageManifest | ImageIndex;
-
-/** Largest size we accept: sizes are `int64` on the wire but must stay exact as JS numbers. */
-export const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
 export function manifestInvalid(reason: string): EpochError {
   return invalidArgument(`invalid manifest: ${reason}`, "MANIFEST_INVALID");
@@ -128,8 +119,6 @@ export function createdAt(m: ParsedManifest): Date | undefined {
   const value = m.annotations[ANNOTATION_CREATED];
   return value === undefined ? undefined : parseRfc3339(value);
 }
-
-export const isDockerManifest = (m: ParsedManifest): boolean => m.declaredMediaType === MEDIA_TYPE_DOCKER_MANIFEST;
 
 function optionalField<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };

@@ -4,7 +4,7 @@
  * manifest's size and media type. `recomputeAdopted` derives the maintained numbers the way a
  * sync does — blob ref counts, every repository's aggregates, the registry_stats row.
  */
-import type { EntityManager } from "typeorm";
+import { recountBlobRefs } from "../index/blob-refs.js";
 import { recomputeStats } from "../index/registry-stats.js";
 import { recomputeRepositories } from "../index/repository-aggregates.js";
 import { execute } from "../sql/execute.js";
@@ -29,7 +29,7 @@ WHERE digest REGEXP '^[0-9a-fA-F]{64}$' AND size >= 0`,
 
 export async function recomputeAdopted(c: StepContext): Promise<void> {
   await c.fenced(async (m) => {
-    await refreshAllBlobRefs(m, c.namespaceId);
+    await recountBlobRefs(m, c.namespaceId, "all");
     const rows: Array<{ id: unknown }> = await m.query("SELECT id FROM repositories WHERE namespace_id = ?", [
       c.namespaceId,
     ]);
@@ -42,18 +42,4 @@ export async function recomputeAdopted(c: StepContext): Promise<void> {
     await recomputeStats(m, scope);
     await recordStep(m, "blobs", "aggregates");
   });
-}
-
-/** ref_count = tags whose blob set holds the blob (DESIGN §1), for every blob at once. */
-async function refreshAllBlobRefs(m: EntityManager, namespaceId: number): Promise<void> {
-  await execute(
-    m,
-    `UPDATE blobs SET ref_count = (
-  SELECT COUNT(*) FROM manifest_blobs mb
-  JOIN manifests mf ON mf.id = mb.manifest_id AND mf.namespace_id = blobs.namespace_id
-  JOIN tags t ON t.manifest_id = mb.manifest_id
-  WHERE mb.blob_digest = blobs.digest)
-WHERE namespace_id = ?`,
-    [namespaceId],
-  );
 }

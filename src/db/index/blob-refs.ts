@@ -149,21 +149,32 @@ export async function refreshBlobRefs(
   }
   const before = await blobRefs(m, scope, [...digests]);
   // The digest list is literal (not a subquery) so MariaDB updates by primary key, not by scan.
-  // CROSS JOIN fixes SQLite's join order (blob edges first, by digest): left to its own devices
-  // without statistics it walks every manifest of the namespace for each blob.
-  for (const part of chunk([...digests], 1000)) {
-    await execute(
-      m,
-      `UPDATE blobs SET ref_count = (
+  for (const part of chunk([...digests], 1000)) await recountBlobRefs(m, scope.namespaceId, part);
+  if (before.size === 0) return { count: 0, bytes: 0 };
+  const after = await blobRefs(m, scope, [...before.keys()]);
+  return referencedDelta(before, (digest) => after.get(digest)?.refs ?? 0);
+}
+
+/**
+ * ref_count = tags whose blob set holds the blob (DESIGN §1), recounted from the edges: for
+ * these digests, or for every blob of the namespace (the Epoch adoption). CROSS JOIN fixes
+ * SQLite's join order (blob edges first, by digest): left to its own devices without statistics
+ * it walks every manifest of the namespace for each blob.
+ */
+export async function recountBlobRefs(
+  m: EntityManager,
+  namespaceId: number,
+  digests: readonly string[] | "all",
+): Promise<void> {
+  const only = digests === "all" ? "" : ` AND digest IN (${placeholders(digests.length)})`;
+  await execute(
+    m,
+    `UPDATE blobs SET ref_count = (
   SELECT COUNT(*) FROM manifest_blobs mb
   CROSS JOIN manifests mf ON mf.id = mb.manifest_id
   CROSS JOIN tags t ON t.manifest_id = mb.manifest_id
   WHERE mb.blob_digest = blobs.digest AND mf.namespace_id = blobs.namespace_id)
-WHERE namespace_id = ? AND digest IN (${placeholders(part.length)})`,
-      [scope.namespaceId, ...part],
-    );
-  }
-  if (before.size === 0) return { count: 0, bytes: 0 };
-  const after = await blobRefs(m, scope, [...before.keys()]);
-  return referencedDelta(before, (digest) => after.get(digest)?.refs ?? 0);
+WHERE namespace_id = ?${only}`,
+    [namespaceId, ...(digests === "all" ? [] : digests)],
+  );
 }

@@ -1,8 +1,5 @@
 /** Small helpers for the raw SQL of the index writers (placeholders, chunks, time parameters). */
-import type { EntityManager } from "typeorm";
 import type { Dialect } from "../column-types.js";
-import type { Database } from "../data-source.js";
-import { sqlNow } from "./sql.js";
 
 /** `?, ?, ?` */
 export function placeholders(n: number): string {
@@ -26,17 +23,12 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
  * ("YYYY-MM-DD HH:MM:SS.SSS", UTC) so comparisons and reads agree; mysql2 (timezone Z) takes the Date.
  */
 export function timeParam(date: Date, dialect: Dialect): Date | string {
-  return dialect === "sqlite" ? date.toISOString().replace("T", " ").replace("Z", "") : date;
+  return dialect === "sqlite" ? sqlTime(date) : date;
 }
 
-/**
- * The database clock as an opaque value to bind again later (e.g. "when this run read the
- * catalog"): the driver's own form, so it compares exactly with NOW(3)-written columns.
- */
-export async function databaseNow(on: Database | EntityManager, dialect: Dialect): Promise<unknown> {
-  const query = "ds" in on ? on.ds.query.bind(on.ds) : on.query.bind(on);
-  const rows: Array<{ now: unknown }> = await query(`SELECT ${sqlNow(dialect)} AS now`);
-  return rows[0]?.now;
+/** The text form both dialects accept for a DATETIME(3) parameter, in UTC. */
+export function sqlTime(date: Date): string {
+  return date.toISOString().replace("T", " ").replace("Z", "");
 }
 
 /** `FOR UPDATE` where the dialect has row locks (SQLite's writer lock covers the whole file). */

@@ -4,10 +4,12 @@
  * here, so the services see the same `TokenRow` on every dialect.
  */
 import type { EntityManager } from "typeorm";
+import { coordinationValue, ensureCoordinationRow } from "../coordination.js";
 import type { Database } from "../data-source.js";
 import { DEFAULT_NAMESPACE, type TokenRow } from "../entities/index.js";
+import { toDate } from "../sql/decode.js";
 import { execute } from "../sql/execute.js";
-import { insertIgnore } from "../sql/sql.js";
+import { sqlTime } from "../sql/sql-params.js";
 import { serialized, writeTransaction } from "../write-transaction.js";
 
 /** The `coordination` row every replica polls; DeleteToken and InvalidateTokenCache bump it. */
@@ -28,16 +30,6 @@ interface RawToken {
   expires_at: Date | string | null;
   scopes: string;
   repositories: string | string[] | null;
-}
-
-/** mysql2 returns DATETIME as a Date (timezone Z); SQLite returns TypeORM's UTC text form. */
-function toDate(v: Date | string): Date {
-  return v instanceof Date ? v : new Date(`${v.replace(" ", "T")}Z`);
-}
-
-/** The text form both dialects accept for a DATETIME(3) parameter, in UTC. */
-export function sqlTime(d: Date): string {
-  return d.toISOString().replace("T", " ").replace("Z", "");
 }
 
 function fromRaw(r: RawToken, namespaceId: number, tokenHash: string): TokenRow {
@@ -125,26 +117,14 @@ export class TokenStore {
   }
 
   private async bumpWith(manager: EntityManager): Promise<number> {
-    await execute(
-      manager,
-      `${insertIgnore(this.db.dialect)} INTO coordination (name, value, holder, expires_at) VALUES (?, 0, '', NULL)`,
-      [TOKEN_GENERATION],
-    );
+    await ensureCoordinationRow(manager, this.db.dialect, TOKEN_GENERATION);
     await execute(manager, "UPDATE coordination SET value = value + 1 WHERE name = ?", [TOKEN_GENERATION]);
-    const rows: Array<{ value: number | string }> = await manager.query(
-      "SELECT value FROM coordination WHERE name = ?",
-      [TOKEN_GENERATION],
-    );
-    return Number(rows[0]?.value);
+    return coordinationValue(manager, TOKEN_GENERATION);
   }
 
   /** The current generation (0 before the first bump). */
-  async readGeneration(): Promise<number> {
-    const rows: Array<{ value: number | string }> = await this.db.ds.query(
-      "SELECT value FROM coordination WHERE name = ?",
-      [TOKEN_GENERATION],
-    );
-    return rows[0] ? Number(rows[0].value) : 0;
+  readGeneration(): Promise<number> {
+    return coordinationValue(this.db.ds, TOKEN_GENERATION);
   }
 
   /**

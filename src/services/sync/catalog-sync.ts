@@ -23,7 +23,7 @@ import { FactSpool } from "./fact-spool.js";
 import { commitRun, recordSyncTime } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
 import { fetchTags, type FetchOutcome } from "./sync-fetch.js";
-import { indexedTagsOf, planSync, unchangedRepositories, type SyncPlan } from "./sync-plan.js";
+import { indexedTagsOf, planSync, unchangedRepositories, type SyncPlan, type TagFetch } from "./sync-plan.js";
 import type { FaultPoints, SyncCounts, SyncFlags } from "./sync-types.js";
 
 export interface RunContext {
@@ -49,80 +49,111 @@ export interface RunContext {
 }
 
 export async function executeRun(c: RunContext): Promise<RunResult> {
-  const counts = c.counts;
-  const finish = (extra: Partial<RunResult> = {}): RunResult => {
-    counts.objectStoreRequests = c.requests.total;
-    const state = c.hub.failures.length > 0 ? "DEGRADED" : "SUCCEEDED";
-    return { state, counts, failures: c.hub.failures, message: summary(counts, c.hub.failures.length), ...extra };
-  };
-  const planned = await catalogAndPlan(c);
-  if ("done" in planned) return finish(planned.done);
-  // The parsed catalog is out of scope from here: only the plan (names, ETags) stays in memory.
-  const { plan, index, catalogReadAt, catalogEtag, catalogSha256 } = planned;
-
-  // ── 3. fetch ── (what will be written waits in a local spool file, not in memory)
+  // ── 1. catalog, 2. plan ── (the parsed catalog is out of scope once planned: only names and ETags stay)
+  let planned: Planned | undefined = await catalogAndPlan(c);
+  if ("done" in planned) return finishRun(c, planned.done);
+  const { plan, index, catalogReadAt, catalog } = planned;
   const spool = c.flags.dryRun ? undefined : new FactSpool();
   try {
-    const failedRepositories = new Set(plan.failures.map((f) => f.repository));
+    // ── 3. fetch ── (what will be written waits in a local spool file, not in memory)
     const dry = new DryRunTally(index);
-    let fetched = 0;
-    const toFetch = plan.fetches.length;
-    c.hub.progress("FETCH", 0, toFetch, true);
-    await fetchTags(c.layout, plan.fetches, {
-      concurrency: c.concurrency,
-      signal: c.signal,
-      onOutcome: (o) => {
-        const write = classify(o, counts);
-        if (write) spool?.add(write);
-        if (c.flags.dryRun) dry.add(o);
-        const failure = failureOf(o);
-        if (failure) {
-          failedRepositories.add(o.fetch.repository);
-          c.hub.failure(failure);
-        }
-        c.hub.progress("FETCH", ++fetched, toFetch);
-      },
-    });
-    // Done with: at 100k tags the list is ~10 MB the commit phase has no use for.
-    plan.fetches.length = 0;
-    c.hub.progress("FETCH", fetched, toFetch, true);
-    await c.faultPoints?.("after-fetch");
-    counts.objectStoreRequests = c.requests.total;
-    c.signal.throwIfAborted();
-
+    const failedRepositories = new Set(plan.failures.map((f) => f.repository));
+    await fetchPlanned(c, planned.fetches, { spool, dry, failedRepositories });
+    // Dropped before the commit: at 100k tags the fetch list is ~10 MB the commit has no use for.
+    planned = undefined;
     if (!spool) {
-      Object.assign(counts, dry.repositoryCounts(plan));
-      counts.tagsRemoved = plan.removedTags;
-      return finish();
+      Object.assign(c.counts, dry.repositoryCounts(plan), { tagsRemoved: plan.removedTags });
+      return finishRun(c);
     }
-    if (!(await c.runs.enterCommit(c.runId))) throw cancelledBeforeCommit();
-    await c.runs.saveProgress(c.runId, { ...counts, objectStoreRequests: c.requests.total }, c.hub.failures);
-
     // ── 4. commit ──
-    const committed = await commitRun(
-      {
-        ...c,
-        catalogReadAt,
-        recountBlobs: c.flags.full,
-        progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0),
-      },
-      { writes: spool, removals: plan.removals, touched: plan.touched, failedRepositories, index },
-    );
-    Object.assign(counts, committed);
+    await commitPlanned(c, { spool, plan, index, catalogReadAt, failedRepositories });
   } finally {
     await spool?.close();
   }
-  return finish({ catalog: { etag: catalogEtag, sha256: catalogSha256 } });
+  return finishRun(c, { catalog });
 }
+
+function finishRun(c: RunContext, extra: Partial<RunResult> = {}): RunResult {
+  const counts = c.counts;
+  counts.objectStoreRequests = c.requests.total;
+  const state = c.hub.failures.length > 0 ? "DEGRADED" : "SUCCEEDED";
+  return { state, counts, failures: c.hub.failures, message: summary(counts, c.hub.failures.length), ...extra };
+}
+
+/** Where fetched tags go: the spool (to write), the dry-run tally, and the failed repositories. */
+interface FetchSinks {
+  spool: FactSpool | undefined;
+  dry: DryRunTally;
+  failedRepositories: Set<string>;
+}
+
+/** Step 3: reads the planned tags from the object store, counting each outcome as it arrives. */
+async function fetchPlanned(c: RunContext, fetches: readonly TagFetch[], sinks: FetchSinks): Promise<void> {
+  let fetched = 0;
+  c.hub.progress("FETCH", 0, fetches.length, true);
+  await fetchTags(c.layout, fetches, {
+    concurrency: c.concurrency,
+    signal: c.signal,
+    onOutcome: (o) => {
+      const write = classify(o, c.counts);
+      if (write) sinks.spool?.add(write);
+      if (c.flags.dryRun) sinks.dry.add(o);
+      const failure = failureOf(o);
+      if (failure) {
+        sinks.failedRepositories.add(o.fetch.repository);
+        c.hub.failure(failure);
+      }
+      c.hub.progress("FETCH", ++fetched, fetches.length);
+    },
+  });
+  c.hub.progress("FETCH", fetched, fetches.length, true);
+  await c.faultPoints?.("after-fetch");
+  c.counts.objectStoreRequests = c.requests.total;
+  c.signal.throwIfAborted();
+}
+
+/** Step 4: enters the commit phase (unless cancelled first), then writes the spool, removals and aggregates. */
+async function commitPlanned(
+  c: RunContext,
+  input: {
+    spool: FactSpool;
+    plan: PlanWithoutFetches;
+    index: Map<string, IndexedRepository>;
+    catalogReadAt: unknown;
+    failedRepositories: ReadonlySet<string>;
+  },
+): Promise<void> {
+  if (!(await c.runs.enterCommit(c.runId))) throw cancelledBeforeCommit();
+  await c.runs.saveProgress(c.runId, { ...c.counts, objectStoreRequests: c.requests.total }, c.hub.failures);
+  const committed = await commitRun(
+    {
+      ...c,
+      catalogReadAt: input.catalogReadAt,
+      recountBlobs: c.flags.full,
+      progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0),
+    },
+    {
+      writes: input.spool,
+      removals: input.plan.removals,
+      touched: input.plan.touched,
+      failedRepositories: input.failedRepositories,
+      index: input.index,
+    },
+  );
+  Object.assign(c.counts, committed);
+}
+
+type PlanWithoutFetches = Omit<SyncPlan, "fetches">;
 
 type Planned =
   | { done: Partial<RunResult> }
   | {
-      plan: SyncPlan;
+      /** Held by the run only until the fetch step is done with it. */
+      fetches: TagFetch[];
+      plan: PlanWithoutFetches;
       index: Map<string, IndexedRepository>;
       catalogReadAt: unknown;
-      catalogEtag: string;
-      catalogSha256: string;
+      catalog: { etag: string; sha256: string };
     };
 
 /** Steps 1 and 2: the conditional catalog read, then the plan (or the end of the run: unchanged, missing). */
@@ -165,7 +196,7 @@ async function catalogAndPlan(c: RunContext): Promise<Planned> {
     repositories,
     unchangedRepositories(read.catalog, repositories, c.flags),
   );
-  const plan = planSync(read.catalog, index, c.flags);
+  const { fetches, ...plan } = planSync(read.catalog, index, c.flags);
   for (const f of plan.failures) c.hub.failure(f);
   counts.tagsUnchanged += plan.skippedTags;
   if (plan.massRemoval && !c.flags.allowMassRemoval) {
@@ -175,7 +206,7 @@ async function catalogAndPlan(c: RunContext): Promise<Planned> {
     );
   }
   c.hub.progress("PLAN", 1, 1, true);
-  return { plan, index, catalogReadAt: last.now, catalogEtag: read.etag, catalogSha256: read.sha256 };
+  return { fetches, plan, index, catalogReadAt: last.now, catalog: { etag: read.etag, sha256: read.sha256 } };
 }
 
 function cancelledBeforeCommit() {
@@ -230,7 +261,7 @@ class DryRunTally {
     this.newTags.set(o.fetch.repository, (this.newTags.get(o.fetch.repository) ?? 0) + 1);
   }
 
-  repositoryCounts(plan: SyncPlan): { repositoriesAdded: number; repositoriesRemoved: number } {
+  repositoryCounts(plan: Pick<SyncPlan, "removals">): { repositoriesAdded: number; repositoriesRemoved: number } {
     const removedByRepo = new Map(plan.removals.map((r) => [r.repository, r.count]));
     let removed = 0;
     for (const repo of this.index.values()) {

@@ -4,7 +4,7 @@
  * which catalog entries are failures (invalid names and malformed entries are never turned into
  * object-store keys).
  */
-import type { ParsedCatalog } from "../../storage/catalog.js";
+import type { CatalogRepository, ParsedCatalog } from "../../storage/catalog.js";
 import type { SyncFlags, TagFailure } from "./sync-types.js";
 import type { IndexedRepository, IndexedTag } from "../../db/index/index-snapshot.js";
 import { tagSetHash } from "../../db/index/tag-set-hash.js";
@@ -53,9 +53,25 @@ export const MASS_REMOVAL_MIN = 100;
 export const indexedTagsOf = (r: IndexedRepository): number => (r.unchanged ? r.tagCount : r.tags.size);
 
 /**
- * The repositories the plan may skip without reading their tag rows: same catalog updatedAt as
- * applied last, and the catalog's tag set hashes to the stored one (so it equals the indexed
- * set). Never in a full run, never for an entry with issues.
+ * The one "repository unchanged" rule: not a full run, indexed, no issue in its catalog entry,
+ * the catalog's updatedAt is the one applied last, and its tag set equals the indexed one
+ * (`sameTagSet`: by the stored hash before the rows are read, by the rows once they are).
+ */
+function repositoryUnchanged<T extends Pick<IndexedRepository, "catalogUpdatedAt">>(
+  repo: CatalogRepository,
+  indexed: T,
+  withIssues: ReadonlySet<string>,
+  flags: Pick<SyncFlags, "full">,
+  sameTagSet: (indexed: T) => boolean,
+): boolean {
+  return (
+    !flags.full && !withIssues.has(repo.name) && indexed.catalogUpdatedAt === repo.updatedAt && sameTagSet(indexed)
+  );
+}
+
+/**
+ * The repositories the plan may skip without reading their tag rows: unchanged by the rule
+ * above, the catalog's tag set hashing to the stored one (so it equals the indexed set).
  */
 export function unchangedRepositories(
   catalog: ParsedCatalog,
@@ -65,25 +81,24 @@ export function unchangedRepositories(
   const out = new Set<string>();
   if (flags.full) return out;
   const withIssues = new Set(catalog.issues.map((i) => i.repository));
+  const sameHash = (repo: CatalogRepository) => (indexed: Pick<IndexedRepository, "tagSetSha256">) =>
+    indexed.tagSetSha256 !== null && tagSetHash(repo.tags.map((t) => t.name)) === indexed.tagSetSha256;
   for (const repo of catalog.repositories) {
     const indexed = index.get(repo.name);
-    if (
-      !indexed ||
-      withIssues.has(repo.name) ||
-      indexed.tagSetSha256 === null ||
-      indexed.catalogUpdatedAt !== repo.updatedAt
-    )
-      continue;
-    if (tagSetHash(repo.tags.map((t) => t.name)) === indexed.tagSetSha256) out.add(repo.name);
+    if (indexed && repositoryUnchanged(repo, indexed, withIssues, flags, sameHash(repo))) out.add(repo.name);
   }
   return out;
 }
 
-export function planSync(
-  catalog: ParsedCatalog,
-  index: ReadonlyMap<string, IndexedRepository>,
-  flags: Pick<SyncFlags, "full">,
-): SyncPlan {
+/** Catalog entries that could not be read, as failures; their index rows are kept. */
+interface CatalogIssues {
+  failures: TagFailure[];
+  /** Repository → its unreadable tags, or "all" when the repository entry itself is malformed. */
+  unreadable: Map<string, Set<string> | "all">;
+  withIssues: Set<string>;
+}
+
+function catalogIssues(catalog: ParsedCatalog): CatalogIssues {
   const failures: TagFailure[] = catalog.issues.map((i) => ({
     repository: i.repository,
     tag: i.tag ?? "",
@@ -101,83 +116,106 @@ export function planSync(
       unreadable.set(i.repository, set.add(i.tag));
     }
   }
+  return { failures, unreadable, withIssues };
+}
 
-  const fetches: TagFetch[] = [];
-  const removals: RepositoryRemoval[] = [];
-  const touched: TouchedRepository[] = [];
-  let skippedTags = 0;
-  let skippedRepositories = 0;
-  const inCatalog = new Set<string>();
-  for (const repo of catalog.repositories) {
-    inCatalog.add(repo.name);
-    const indexed = index.get(repo.name);
-    if (!flags.full && indexed?.unchanged) {
-      // Proven unchanged by its tag-set hash (unchangedRepositories); none of its tags is incomplete.
-      skippedRepositories++;
-      skippedTags += repo.tags.length;
-      continue;
-    }
-    const skip =
-      !flags.full &&
-      indexed !== undefined &&
-      !withIssues.has(repo.name) &&
-      indexed.catalogUpdatedAt === repo.updatedAt &&
-      indexed.tags.size === repo.tags.length &&
-      repo.tags.every((t) => indexed.tags.has(t.name));
-    if (skip) {
-      skippedRepositories++;
-      // Incomplete tags are retried even in a repository that did not change.
-      const retry = repo.tags.filter((t) => indexed.tags.get(t.name)!.incomplete);
-      for (const t of retry) fetches.push({ repository: repo.name, tag: t.name, existing: indexed.tags.get(t.name)! });
-      skippedTags += repo.tags.length - retry.length;
-      if (retry.length > 0) touched.push({ name: repo.name, catalogUpdatedAt: repo.updatedAt });
-      continue;
-    }
-    if (repo.tags.length > 0 || indexed) touched.push({ name: repo.name, catalogUpdatedAt: repo.updatedAt });
-    for (const t of repo.tags) {
-      const existing = indexed?.tags.get(t.name);
-      const conditional = !flags.full && existing && !existing.incomplete && existing.objectEtag !== null;
-      fetches.push({
-        repository: repo.name,
-        tag: t.name,
-        ...(conditional && { ifNoneMatch: existing.objectEtag! }),
-        ...(existing && { existing }),
-      });
-    }
-    if (!indexed) continue;
-    const listed = new Set(repo.tags.map((t) => t.name));
-    const kept = unreadable.get(repo.name);
-    const gone = [...indexed.tags].filter(
-      ([name, row]) => !listed.has(name) && !row.newerThanCatalog && !(kept instanceof Set && kept.has(name)),
-    );
-    if (kept !== "all" && gone.length > 0) {
-      removals.push({
-        repository: repo.name,
-        repositoryId: indexed.id,
-        names: gone.map(([name]) => name),
-        count: gone.length,
-      });
-    }
-  }
+/** The plan's lists, filled repository by repository. */
+interface PlanLists {
+  fetches: TagFetch[];
+  removals: RepositoryRemoval[];
+  touched: TouchedRepository[];
+  skippedTags: number;
+  skippedRepositories: number;
+}
+
+export function planSync(
+  catalog: ParsedCatalog,
+  index: ReadonlyMap<string, IndexedRepository>,
+  flags: Pick<SyncFlags, "full">,
+): SyncPlan {
+  const issues = catalogIssues(catalog);
+  const lists: PlanLists = { fetches: [], removals: [], touched: [], skippedTags: 0, skippedRepositories: 0 };
+  for (const repo of catalog.repositories) planRepository(lists, repo, index.get(repo.name), issues, flags);
+  const inCatalog = new Set(catalog.repositories.map((r) => r.name));
   for (const indexed of index.values()) {
-    if (inCatalog.has(indexed.name) || unreadable.get(indexed.name) === "all") continue;
-    const count = [...indexed.tags.values()].filter((t) => !t.newerThanCatalog).length;
-    removals.push({ repository: indexed.name, repositoryId: indexed.id, count });
-    touched.push({ name: indexed.name });
+    if (!inCatalog.has(indexed.name)) planLeftRepository(lists, indexed, issues);
   }
-
   let indexedTags = 0;
   for (const r of index.values()) indexedTags += indexedTagsOf(r);
-  const removedTags = removals.reduce((n, r) => n + r.count, 0);
+  const removedTags = lists.removals.reduce((n, r) => n + r.count, 0);
   return {
-    failures,
-    fetches,
-    skippedTags,
-    skippedRepositories,
-    removals,
+    failures: issues.failures,
+    ...lists,
     removedTags,
-    touched,
     indexedTags,
     massRemoval: removedTags > MASS_REMOVAL_MIN && removedTags * 2 > indexedTags,
   };
+}
+
+/** One catalog repository: skipped, retried (its incomplete tags), or fetched in full with its gone tags removed. */
+function planRepository(
+  lists: PlanLists,
+  repo: CatalogRepository,
+  indexed: IndexedRepository | undefined,
+  issues: CatalogIssues,
+  flags: Pick<SyncFlags, "full">,
+): void {
+  if (!flags.full && indexed?.unchanged) {
+    // Proven unchanged by its tag-set hash (unchangedRepositories); none of its tags is incomplete.
+    lists.skippedRepositories++;
+    lists.skippedTags += repo.tags.length;
+    return;
+  }
+  const sameRows = (i: IndexedRepository) =>
+    i.tags.size === repo.tags.length && repo.tags.every((t) => i.tags.has(t.name));
+  if (indexed && repositoryUnchanged(repo, indexed, issues.withIssues, flags, sameRows)) {
+    lists.skippedRepositories++;
+    // Incomplete tags are retried even in a repository that did not change.
+    const retry = repo.tags.filter((t) => indexed.tags.get(t.name)!.incomplete);
+    for (const t of retry)
+      lists.fetches.push({ repository: repo.name, tag: t.name, existing: indexed.tags.get(t.name)! });
+    lists.skippedTags += repo.tags.length - retry.length;
+    if (retry.length > 0) lists.touched.push({ name: repo.name, catalogUpdatedAt: repo.updatedAt });
+    return;
+  }
+  if (repo.tags.length > 0 || indexed) lists.touched.push({ name: repo.name, catalogUpdatedAt: repo.updatedAt });
+  for (const t of repo.tags) {
+    const existing = indexed?.tags.get(t.name);
+    const conditional = !flags.full && existing && !existing.incomplete && existing.objectEtag !== null;
+    lists.fetches.push({
+      repository: repo.name,
+      tag: t.name,
+      ...(conditional && { ifNoneMatch: existing.objectEtag! }),
+      ...(existing && { existing }),
+    });
+  }
+  if (indexed) planGoneTags(lists, repo, indexed, issues.unreadable.get(repo.name));
+}
+
+/** Indexed tags the catalog no longer lists (rows newer than the catalog, and unreadable entries, stay). */
+function planGoneTags(
+  lists: PlanLists,
+  repo: CatalogRepository,
+  indexed: IndexedRepository,
+  kept: Set<string> | "all" | undefined,
+): void {
+  const listed = new Set(repo.tags.map((t) => t.name));
+  const gone = [...indexed.tags].filter(
+    ([name, row]) => !listed.has(name) && !row.newerThanCatalog && !(kept instanceof Set && kept.has(name)),
+  );
+  if (kept === "all" || gone.length === 0) return;
+  lists.removals.push({
+    repository: repo.name,
+    repositoryId: indexed.id,
+    names: gone.map(([name]) => name),
+    count: gone.length,
+  });
+}
+
+/** An indexed repository that left the catalog: all its rows go (unless its entry is unreadable). */
+function planLeftRepository(lists: PlanLists, indexed: IndexedRepository, issues: CatalogIssues): void {
+  if (issues.unreadable.get(indexed.name) === "all") return;
+  const count = [...indexed.tags.values()].filter((t) => !t.newerThanCatalog).length;
+  lists.removals.push({ repository: indexed.name, repositoryId: indexed.id, count });
+  lists.touched.push({ name: indexed.name });
 }

@@ -79,48 +79,10 @@ export async function driveRun(
 ): Promise<SyncFinished> {
   const startedAt = Date.now();
   const requests = new CountingStore(d.store);
-  const keeper = keepLease({ ...d, runId: hub.runId, controller: run.controller });
-  const faultPoints = d.faultPoints;
-  let result: RunResult;
-  try {
-    result = await executeRun({
-      ...d,
-      layout: new RegistryLayout(new RetryingStore(requests, d.retry)),
-      requests,
-      runId: hub.runId,
-      flags: run.flags,
-      hub,
-      signal: run.controller.signal,
-      counts: run.counts,
-      ...(faultPoints && {
-        faultPoints: async (point) => {
-          try {
-            await faultPoints(point);
-          } catch (e) {
-            throw new SimulatedCrash(point, { cause: e });
-          }
-        },
-      }),
-    });
-  } catch (e) {
-    if (e instanceof SimulatedCrash) {
-      // As after kill -9: no finish, no lease release; the next run takes over once the lease expires.
-      keeper.stop();
-      hub.abandon(e);
-      throw e;
-    }
-    result = failedResult(e, run.counts, hub);
-  } finally {
-    keeper.stop();
-  }
+  const result = await runKeepingLease(d, run, hub, requests);
   result.counts.objectStoreRequests = requests.total;
   result.counts.tagsFailed = hub.failures.length;
-  await d.runs
-    .finish(hub.runId, result)
-    .catch((e: unknown) => logger.error({ err: e, runId: hub.runId }, "could not record the end of a sync run"));
-  await d.leases
-    .release(SYNC_LEASE, d.holder)
-    .catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
+  await recordEnd(d, hub.runId, result);
   const finished: SyncFinished = {
     runId: hub.runId,
     state: result.state,
@@ -141,6 +103,61 @@ export async function driveRun(
   );
   hub.finish(finished);
   return finished;
+}
+
+/** `executeRun` with the lease kept alive; an error ends it FAILED or CANCELLED, a simulated crash stops it dead. */
+async function runKeepingLease(
+  d: RunnerDeps,
+  run: { flags: SyncFlags; counts: SyncCounts; controller: AbortController },
+  hub: SyncEventHub,
+  requests: CountingStore,
+): Promise<RunResult> {
+  const keeper = keepLease({ ...d, runId: hub.runId, controller: run.controller });
+  const faultPoints = d.faultPoints;
+  try {
+    return await executeRun({
+      ...d,
+      layout: new RegistryLayout(new RetryingStore(requests, d.retry)),
+      requests,
+      runId: hub.runId,
+      flags: run.flags,
+      hub,
+      signal: run.controller.signal,
+      counts: run.counts,
+      ...(faultPoints && { faultPoints: crashAt(faultPoints) }),
+    });
+  } catch (e) {
+    if (e instanceof SimulatedCrash) {
+      // As after kill -9: no finish, no lease release; the next run takes over once the lease expires.
+      keeper.stop();
+      hub.abandon(e);
+      throw e;
+    }
+    return failedResult(e, run.counts, hub);
+  } finally {
+    keeper.stop();
+  }
+}
+
+/** A test's fault point that throws becomes a SimulatedCrash, which no layer of the run catches. */
+const crashAt =
+  (faultPoints: FaultPoints): FaultPoints =>
+  async (point) => {
+    try {
+      await faultPoints(point);
+    } catch (e) {
+      throw new SimulatedCrash(point, { cause: e });
+    }
+  };
+
+/** Records the outcome and releases the lease; neither failure changes what the caller is told. */
+async function recordEnd(d: RunnerDeps, runId: number, result: RunResult): Promise<void> {
+  await d.runs
+    .finish(runId, result)
+    .catch((e: unknown) => logger.error({ err: e, runId }, "could not record the end of a sync run"));
+  await d.leases
+    .release(SYNC_LEASE, d.holder)
+    .catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
 }
 
 const DATABASE_DOWN =
