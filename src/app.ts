@@ -15,6 +15,7 @@ import { configureLogger, logger } from "./logger.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
 import { MetadataQueries } from "./services/queries/metadata-queries.js";
 import { createSyncCapability } from "./services/sync/sync-capability.js";
+import type { FaultPoints } from "./services/sync/sync-types.js";
 import type { TokenLookup } from "./services/tokens/token-lookup.js";
 import { TokenService } from "./services/tokens/token-service.js";
 
@@ -24,6 +25,8 @@ export interface AppOptions {
   /** Test seam: replaces the token service's lookup used by API authentication. */
   tokenLookup?: TokenLookup;
   healthProbe?: ServerDeps["healthProbe"];
+  /** Test seam: the sync's fault points (pause or crash a run at a named step). */
+  syncFaultPoints?: FaultPoints;
 }
 
 export interface App {
@@ -47,7 +50,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // ── services: construct each capability here and wire its adapter below ──
     const services: NonNullable<ServerDeps["services"]> = {};
     const queries = new MetadataQueries(db);
-    const syncing = createSyncCapability(db, config);
+    const syncing = createSyncCapability(db, config, options.syncFaultPoints);
     services.metadata = metadataService({ queries, write: { sync: syncing.sync, tags: syncing.tags } });
     const tokenService = (tokens = new TokenService(new TokenStore(db), config.tokens));
     services.token = tokenServiceServer(tokenService);

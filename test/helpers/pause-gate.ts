@@ -1,13 +1,11 @@
-/** Holds a token-cache miss at one named pause point until the test releases it (never timing). */
-import type { TokenCachePoint } from "../../src/services/tokens/token-cache.js";
-
-export function gate(point: TokenCachePoint) {
+/** Holds a task at one named pause point (a token-cache miss, a sync's fault point) until the test releases it (never timing). */
+export function gate(point: string) {
   let reached!: () => void;
   let release!: () => void;
   const reachedP = new Promise<void>((r) => (reached = r));
   const releaseP = new Promise<void>((r) => (release = r));
   return {
-    pausePoint: async (p: TokenCachePoint) => {
+    pausePoint: async (p: string) => {
       if (p !== point) return;
       reached();
       await releaseP;

@@ -9,6 +9,7 @@ import { registryStatsEntity } from "./registry-stats.js";
 import { repositoryEntity } from "./repository.js";
 import { syncRunEntity } from "./sync-run.js";
 import { tagEntity } from "./tag.js";
+import { tagTombstoneEntity } from "./tag-tombstone.js";
 import { tokenEntity } from "./token.js";
 
 export type { BlobRow } from "./blob.js";
@@ -21,6 +22,7 @@ export type { RegistryStatsRow } from "./registry-stats.js";
 export type { RepositoryRow } from "./repository.js";
 export type { SyncFailureJson, SyncRunRow } from "./sync-run.js";
 export type { TagRow } from "./tag.js";
+export type { TagTombstoneRow } from "./tag-tombstone.js";
 export type { TokenRow } from "./token.js";
 
 /** Every entity of the phase-one data model, typed for one dialect. */
@@ -33,6 +35,7 @@ export function entitiesFor(dialect: Dialect) {
     manifestChildEntity(t),
     manifestBlobEntity(t),
     tagEntity(t),
+    tagTombstoneEntity(t),
     blobEntity(t),
     tokenEntity(t),
     syncRunEntity(t),

@@ -7,7 +7,7 @@
 import type { EntityManager } from "typeorm";
 import { execute } from "../sql/execute.js";
 import { toBool, toNumber } from "../sql/decode.js";
-import { chunk, placeholders } from "../sql/sql-params.js";
+import { chunk, forUpdate, placeholders } from "../sql/sql-params.js";
 import type { IndexScope } from "./index-scope.js";
 import { tagSetHash } from "./tag-set-hash.js";
 
@@ -27,9 +27,14 @@ export async function recomputeRepositories(
   repos: readonly RepositoryRecompute[],
 ): Promise<number> {
   let removed = 0;
+  const share = scope.dialect === "sqlite" ? "" : " LOCK IN SHARE MODE";
   for (const part of chunk(repos, 500)) {
     const ids = part.map((r) => r.id);
     const list = placeholders(ids.length);
+    // Concurrent writers of one repository (a sync's aggregates, DeleteTag, IndexTag on another
+    // replica) take its row first and then read its tags as committed now (locking reads), so the
+    // last one to commit computes from everything the others wrote — never from an older snapshot.
+    await m.query(`SELECT id FROM repositories WHERE id IN (${list})${forUpdate(scope.dialect)}`, ids);
     // Σ distinct reachable blobs, driven from the repositories' tags (a correlated IN over
     // `blobs` would let MariaDB scan every blob per repository).
     const totals: Array<{ repository_id: unknown; total: unknown }> = await m.query(
@@ -37,11 +42,11 @@ export async function recomputeRepositories(
   SELECT DISTINCT t.repository_id, mb.blob_digest FROM tags t JOIN manifest_blobs mb ON mb.manifest_id = t.manifest_id
   WHERE t.repository_id IN (${list})) x
 JOIN blobs b ON b.namespace_id = ? AND b.digest = x.blob_digest
-GROUP BY x.repository_id`,
+GROUP BY x.repository_id${share}`,
       [...ids, scope.namespaceId],
     );
     const totalCase = totals.length === 0 ? "0" : `CASE id ${totals.map(() => "WHEN ? THEN ?").join(" ")} ELSE 0 END`;
-    const hashes = await tagSetHashes(m, ids);
+    const hashes = await tagSetHashes(m, ids, share);
     const hashCase =
       hashes.size === 0 ? "NULL" : `CASE id ${[...hashes].map(() => "WHEN ? THEN ?").join(" ")} ELSE NULL END`;
     const withCatalog = part.filter((r) => r.catalogUpdatedAt !== undefined);
@@ -76,9 +81,9 @@ WHERE id IN (${list})`,
 }
 
 /** Repository id → the hash of its indexed tag names (tag-set-hash.ts); absent: no tags, or an incomplete one. */
-async function tagSetHashes(m: EntityManager, ids: readonly number[]): Promise<Map<number, string>> {
+async function tagSetHashes(m: EntityManager, ids: readonly number[], share: string): Promise<Map<number, string>> {
   const rows: Array<{ repository_id: unknown; name: unknown; incomplete: unknown }> = await m.query(
-    `SELECT repository_id, name, incomplete FROM tags WHERE repository_id IN (${placeholders(ids.length)})`,
+    `SELECT repository_id, name, incomplete FROM tags WHERE repository_id IN (${placeholders(ids.length)})${share}`,
     [...ids],
   );
   const names = new Map<number, string[]>();

@@ -192,6 +192,27 @@ FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
   return { id: toNumber(row.id), catalogUpdatedAt, hasTag: toNumber(row.has_tag) > 0 };
 }
 
+/** `findIndexedRepository` inside a write transaction: the repository row locked (MariaDB), read as committed now. */
+export async function lockIndexedRepository(
+  m: EntityManager,
+  scope: IndexScope,
+  repository: string,
+  tag: string,
+): Promise<{ id: number; catalogUpdatedAt: string | null; hasTag: boolean } | undefined> {
+  const rows: Array<Record<string, unknown>> = await m.query(
+    `SELECT r.id, r.catalog_updated_at, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id AND t.name = ?) AS has_tag
+FROM repositories r WHERE r.namespace_id = ? AND r.name = ?${forUpdate(scope.dialect)}`,
+    [tag, scope.namespaceId, repository],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    id: toNumber(row.id),
+    catalogUpdatedAt: toTextOrNull(row.catalog_updated_at),
+    hasTag: toNumber(row.has_tag) > 0,
+  };
+}
+
 /** Whether the repository is indexed, and the tag's kind (undefined when the tag is not indexed); locked on MariaDB. */
 export async function lockTagKind(
   m: EntityManager,

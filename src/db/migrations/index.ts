@@ -1,5 +1,6 @@
 import { InitialSchema1763900000000 } from "./1763900000000-initial-schema.js";
 import { RepositoryTagSetHash1764000000000 } from "./1764000000000-repository-tag-set-hash.js";
+import { TagTombstones1766100000000 } from "./1766100000000-tag-tombstones.js";
 
 /** Every migration, in order. Add new ones at the end. */
-export const migrations = [InitialSchema1763900000000, RepositoryTagSetHash1764000000000];
+export const migrations = [InitialSchema1763900000000, RepositoryTagSetHash1764000000000, TagTombstones1766100000000];

@@ -10,6 +10,7 @@ import { RegistryLayout } from "../../storage/registry-layout.js";
 import { RetryingStore } from "../../storage/retrying-store.js";
 import { SyncScheduler } from "./sync-scheduler.js";
 import { SyncService } from "./sync-service.js";
+import type { FaultPoints } from "./sync-types.js";
 import { TagWriter } from "../tags/tag-writer.js";
 
 export interface SyncCapability {
@@ -23,9 +24,15 @@ export interface SyncCapability {
   close(): Promise<void>;
 }
 
-export function createSyncCapability(db: Database, config: Config): SyncCapability {
+export function createSyncCapability(db: Database, config: Config, faultPoints?: FaultPoints): SyncCapability {
   const store = openObjectStore(config.storageUrl, { retry: false });
-  const sync = new SyncService({ db, store, concurrency: config.sync.concurrency, leaseTtlMs: config.sync.leaseTtlMs });
+  const sync = new SyncService({
+    db,
+    store,
+    concurrency: config.sync.concurrency,
+    leaseTtlMs: config.sync.leaseTtlMs,
+    ...(faultPoints && { faultPoints }),
+  });
   const scheduler = new SyncScheduler(sync, {
     intervalMs: config.sync.intervalMs,
     fullIntervalMs: config.sync.fullIntervalMs,

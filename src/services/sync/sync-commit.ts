@@ -13,6 +13,7 @@ import { markSynced, recomputeStats, recountTagStats } from "../../db/index/regi
 import { recomputeRepositories, type RepositoryRecompute } from "../../db/index/repository-aggregates.js";
 import type { TagFacts } from "../../db/index/tag-facts.js";
 import type { RemovalTarget } from "../../db/index/tag-rows.js";
+import { pruneTombstones } from "../../db/index/tag-tombstones.js";
 import type { Leases } from "../../db/leases.js";
 import { aborted } from "../../errors.js";
 import { chunk } from "../../db/sql/sql-params.js";
@@ -106,6 +107,8 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
       // The blob numbers moved with every batch; a full run recounts them too, repairing any drift.
       await (c.recountBlobs ? recomputeStats : recountTagStats)(m, c.scope);
       await markSynced(m, c.scope);
+      // Tombstones of deletes this run's catalog already shows: no run from now on can need them.
+      await pruneTombstones(m, c.scope, c.catalogReadAt);
     },
     true,
   );

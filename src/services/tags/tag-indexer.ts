@@ -13,6 +13,7 @@ import { deleteOrphanManifests, ensureManifests, uniqueManifests } from "../../d
 import { applyBlobStats } from "../../db/index/registry-stats.js";
 import { markAggregatesStale } from "../../db/index/repository-aggregates.js";
 import type { TagFacts } from "../../db/index/tag-facts.js";
+import { deletedSince } from "../../db/index/tag-tombstones.js";
 import {
   deleteTagRows,
   ensureRepositories,
@@ -24,7 +25,10 @@ import {
 } from "../../db/index/tag-rows.js";
 
 export interface WriteOptions {
-  /** A sync's catalog-read time: rows written after it (by IndexTag) are newer than ours and kept. */
+  /**
+   * A sync's catalog-read time: rows written after it (by IndexTag) are newer than ours and kept,
+   * and tags deleted after it (by DeleteTag) are not written again.
+   */
   keepNewerThan?: unknown;
   /** Sync writes stamp `synced_at` and clear the repositories' `catalog_updated_at` until their aggregates are redone. */
   bySync: boolean;
@@ -34,7 +38,7 @@ export interface WriteResult {
   repositoriesCreated: number;
   /** Repository name → id for every repository of the batch. */
   repositoryIds: Map<string, number>;
-  /** Tags skipped because IndexTag wrote them after the sync read the catalog. */
+  /** Tags skipped because IndexTag wrote or DeleteTag removed them after the sync read the catalog. */
   keptNewer: number;
 }
 
@@ -44,11 +48,14 @@ export async function writeTags(
   tags: readonly TagFacts[],
   opts: WriteOptions,
 ): Promise<WriteResult> {
-  const { created, ids } = await ensureRepositories(m, scope, [...new Set(tags.map((t) => t.repository))]);
+  // A sync never brings back a tag DeleteTag removed after the run read the catalog (tag-tombstones.ts).
+  const deleted = opts.keepNewerThan === undefined ? undefined : await deletedSince(m, scope, tags, opts.keepNewerThan);
+  const live = deleted ? tags.filter((t) => !deleted(t.repository, t.tag)) : tags;
+  const { created, ids } = await ensureRepositories(m, scope, [...new Set(live.map((t) => t.repository))]);
   const repoIds = [...ids.values()];
   if (opts.bySync && repoIds.length > 0) await markAggregatesStale(m, repoIds);
-  const existing = await existingTags(m, scope, repoIds, [...new Set(tags.map((t) => t.tag))], opts.keepNewerThan);
-  const toWrite = tags.filter((t) => !existing.get(tagKey(ids.get(t.repository)!, t.tag))?.newer);
+  const existing = await existingTags(m, scope, repoIds, [...new Set(live.map((t) => t.tag))], opts.keepNewerThan);
+  const toWrite = live.filter((t) => !existing.get(tagKey(ids.get(t.repository)!, t.tag))?.newer);
   // A tag no sync has read yet (no object_etag: adopted from Epoch) gets every derived field
   // recomputed: its manifest's sizes and blob edges, and its push time.
   const unread = new Set(

@@ -10,7 +10,8 @@ import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
 import type { IndexScope } from "../../db/index/index-scope.js";
 import { recomputeRepositories } from "../../db/index/repository-aggregates.js";
 import type { TagFacts } from "../../db/index/tag-facts.js";
-import { findIndexedRepository } from "../../db/index/tag-rows.js";
+import { findIndexedRepository, lockIndexedRepository } from "../../db/index/tag-rows.js";
+import { recordTombstone } from "../../db/index/tag-tombstones.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { failedPrecondition, isEpochError, notFound } from "../../errors.js";
 import { logger } from "../../logger.js";
@@ -78,13 +79,18 @@ export class TagWriter {
     }
     // The object store first: should the index write fail, the next sync removes the row.
     await this.layout.removeTag(repository, tag);
-    if (!indexed?.hasTag) return;
     await writeTransaction(this.db, async (m) => {
+      // The tombstone before the row, also for a tag not indexed yet: a sync that read the catalog
+      // before now may be about to commit it, and must not (db/index/tag-tombstones.ts). The row is
+      // looked up again after it, so one that such a sync committed meanwhile goes too.
+      await recordTombstone(m, scope, { repository, tag });
+      const current = await lockIndexedRepository(m, scope, repository, tag);
+      if (!current?.hasTag) return;
       const stats = await TagStatsWatch.begin(m, scope, repository, tag);
-      await removeTags(m, scope, [{ repositoryId: indexed.id, names: [tag] }]);
+      await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }]);
       // A tag delete does not move the repository's updatedAt in the catalog (Epoch), so the
       // value applied before still describes it: keep it, and the next sync can skip the repository.
-      await recomputeRepositories(m, scope, [{ id: indexed.id, catalogUpdatedAt: indexed.catalogUpdatedAt }]);
+      await recomputeRepositories(m, scope, [{ id: current.id, catalogUpdatedAt: current.catalogUpdatedAt }]);
       await stats.apply(m);
     });
   }
