@@ -192,25 +192,18 @@ FROM repositories r WHERE r.namespace_id = ? AND r.name = ?`,
   return { id: toNumber(row.id), catalogUpdatedAt, hasTag: toNumber(row.has_tag) > 0 };
 }
 
-/** `findIndexedRepository` inside a write transaction: the repository row locked (MariaDB), read as committed now. */
-export async function lockIndexedRepository(
+/** The indexed repository's row, locked (MariaDB) and read as committed now; undefined when not indexed. */
+export async function lockRepository(
   m: EntityManager,
   scope: IndexScope,
   repository: string,
-  tag: string,
-): Promise<{ id: number; catalogUpdatedAt: string | null; hasTag: boolean } | undefined> {
+): Promise<{ id: number; catalogUpdatedAt: string | null } | undefined> {
   const rows: Array<Record<string, unknown>> = await m.query(
-    `SELECT r.id, r.catalog_updated_at, (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id AND t.name = ?) AS has_tag
-FROM repositories r WHERE r.namespace_id = ? AND r.name = ?${forUpdate(scope.dialect)}`,
-    [tag, scope.namespaceId, repository],
+    `SELECT r.id, r.catalog_updated_at FROM repositories r WHERE r.namespace_id = ? AND r.name = ?${forUpdate(scope.dialect)}`,
+    [scope.namespaceId, repository],
   );
   const row = rows[0];
-  if (!row) return undefined;
-  return {
-    id: toNumber(row.id),
-    catalogUpdatedAt: toTextOrNull(row.catalog_updated_at),
-    hasTag: toNumber(row.has_tag) > 0,
-  };
+  return row && { id: toNumber(row.id), catalogUpdatedAt: toTextOrNull(row.catalog_updated_at) };
 }
 
 /** Whether the repository is indexed, and the tag's kind (undefined when the tag is not indexed); locked on MariaDB. */

@@ -3,12 +3,13 @@
  * read the catalog are kept"): once DeleteTag answers, a sync that read the catalog before the
  * delete — and so may have fetched the tag — never commits it again.
  *
- * The two sides meet on the tombstone's primary key, so on MariaDB they cannot miss each other:
- * DeleteTag writes its tombstone first in its transaction, then removes the tag row with a
- * locking read; a sync batch reads the tombstones of its tags with a locking read before it
- * writes them. Whichever comes second waits for the first to commit (a record lock, or the gap
- * lock that the sync's read takes where the tombstone would go) and then sees its work: the sync
- * skips the tag, or DeleteTag removes the row the sync wrote. SQLite runs one writer at a time.
+ * Why a sync batch and a DeleteTag on another replica cannot miss each other (MariaDB; SQLite
+ * runs one writer at a time): DeleteTag writes its tombstone first in its transaction, then reads
+ * the repository and tag rows with locking reads and removes the tag. A sync batch reads its tags'
+ * tombstones with a locking read (as committed now, not from an older snapshot) before it writes
+ * them. If DeleteTag committed first, the batch sees the tombstone and skips the tag. If not, the
+ * batch found no tombstone and wrote the row; DeleteTag's locking reads then wait for the batch to
+ * commit (its row locks), see the row, and remove it.
  */
 import type { EntityManager } from "typeorm";
 import { execute } from "../sql/execute.js";
@@ -38,8 +39,9 @@ export async function recordTombstone(m: EntityManager, scope: IndexScope, name:
 }
 
 /**
- * Which of `names` were deleted after `since` (a run's catalog-read time), as a predicate. Locks
- * their tombstone keys (MariaDB) until the caller's transaction ends.
+ * Which of `names` were deleted after `since` (a run's catalog-read time), as a predicate: one
+ * statement per 1000 names, whatever the number of repositories. A locking read (MariaDB), so it
+ * sees every tombstone committed now, and a DeleteTag that has not committed yet finishes first.
  */
 export async function deletedSince(
   m: EntityManager,
@@ -48,22 +50,23 @@ export async function deletedSince(
   since: unknown,
 ): Promise<(repository: string, tag: string) => boolean> {
   const deleted = new Set<string>();
-  const byRepository = new Map<string, Set<string>>();
-  for (const n of names) {
-    let tags = byRepository.get(n.repository);
-    if (!tags) byRepository.set(n.repository, (tags = new Set()));
-    tags.add(n.tag);
-  }
-  for (const [repository, tags] of byRepository) {
-    for (const part of chunk([...tags], 1000)) {
-      // The time is tested in the select list, not the WHERE: every key looked up is locked,
-      // also where no tombstone exists yet (the gap a concurrent DeleteTag would insert into).
-      const rows: Array<Record<string, unknown>> = await m.query(
-        `SELECT tag, CASE WHEN deleted_at > ? THEN 1 ELSE 0 END AS after_read FROM tag_tombstones
-WHERE namespace_id = ? AND repository = ? AND tag IN (${placeholders(part.length)})${forUpdate(scope.dialect)}`,
-        [since, scope.namespaceId, repository, ...part],
-      );
-      for (const r of rows) if (Number(r.after_read) === 1) deleted.add(tombstoneKey(repository, String(r.tag)));
+  const unique = [...new Map(names.map((n) => [tombstoneKey(n.repository, n.tag), n])).values()];
+  for (const part of chunk(unique, 1000)) {
+    const byRepository = new Map<string, string[]>();
+    for (const n of part) {
+      const tags = byRepository.get(n.repository);
+      if (tags) tags.push(n.tag);
+      else byRepository.set(n.repository, [n.tag]);
+    }
+    const groups = [...byRepository].map(([, tags]) => `(repository = ? AND tag IN (${placeholders(tags.length)}))`);
+    // The time is tested in the select list, not the WHERE, so the lookup stays on the primary key.
+    const rows: Array<Record<string, unknown>> = await m.query(
+      `SELECT repository, tag, CASE WHEN deleted_at > ? THEN 1 ELSE 0 END AS after_read FROM tag_tombstones
+WHERE namespace_id = ? AND (${groups.join(" OR ")})${forUpdate(scope.dialect)}`,
+      [since, scope.namespaceId, ...[...byRepository].flatMap(([repository, tags]) => [repository, ...tags])],
+    );
+    for (const r of rows) {
+      if (Number(r.after_read) === 1) deleted.add(tombstoneKey(String(r.repository), String(r.tag)));
     }
   }
   return (repository, tag) => deleted.has(tombstoneKey(repository, tag));

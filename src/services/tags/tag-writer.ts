@@ -10,7 +10,7 @@ import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
 import type { IndexScope } from "../../db/index/index-scope.js";
 import { recomputeRepositories } from "../../db/index/repository-aggregates.js";
 import type { TagFacts } from "../../db/index/tag-facts.js";
-import { findIndexedRepository, lockIndexedRepository } from "../../db/index/tag-rows.js";
+import { findIndexedRepository, lockRepository } from "../../db/index/tag-rows.js";
 import { recordTombstone } from "../../db/index/tag-tombstones.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { failedPrecondition, isEpochError, notFound } from "../../errors.js";
@@ -82,12 +82,13 @@ export class TagWriter {
     await writeTransaction(this.db, async (m) => {
       // The tombstone before the row, also for a tag not indexed yet: a sync that read the catalog
       // before now may be about to commit it, and must not (db/index/tag-tombstones.ts). The row is
-      // looked up again after it, so one that such a sync committed meanwhile goes too.
+      // looked up again after it, with locking reads, so one that such a sync committed meanwhile
+      // goes too (removeTags finds nothing when there is no row).
       await recordTombstone(m, scope, { repository, tag });
-      const current = await lockIndexedRepository(m, scope, repository, tag);
-      if (!current?.hasTag) return;
+      const current = await lockRepository(m, scope, repository);
+      if (!current) return;
       const stats = await TagStatsWatch.begin(m, scope, repository, tag);
-      await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }]);
+      if ((await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }])) === 0) return;
       // A tag delete does not move the repository's updatedAt in the catalog (Epoch), so the
       // value applied before still describes it: keep it, and the next sync can skip the repository.
       await recomputeRepositories(m, scope, [{ id: current.id, catalogUpdatedAt: current.catalogUpdatedAt }]);
