@@ -10,11 +10,11 @@ import { openDatabase } from "./db/data-source.js";
 import { assertMigrated, migrate } from "./db/migrate.js";
 import { TokenStore } from "./db/tokens/token-store.js";
 import { metadataService } from "./grpc/metadata-service.js";
+import { namespaceServiceServer } from "./grpc/namespace-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
 import { configureLogger, logger } from "./logger.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
-import { MetadataQueries } from "./services/queries/metadata-queries.js";
-import { createSyncCapability } from "./services/sync/sync-capability.js";
+import { createNamespaceCapability } from "./services/namespaces/namespace-capability.js";
 import type { FaultPoints } from "./services/sync/sync-types.js";
 import type { TokenLookup } from "./services/tokens/token-lookup.js";
 import { TokenService } from "./services/tokens/token-service.js";
@@ -49,9 +49,13 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     // ── services: construct each capability here and wire its adapter below ──
     const services: NonNullable<ServerDeps["services"]> = {};
-    const queries = new MetadataQueries(db);
-    const syncing = createSyncCapability(db, config, options.syncFaultPoints);
-    services.metadata = metadataService({ queries, write: { sync: syncing.sync, tags: syncing.tags } });
+    const namespaces = createNamespaceCapability(db, config, options.syncFaultPoints);
+    // Every call acts in its namespace (resolved by grpc/namespace-context.ts); without one
+    // (a server built without the resolver) it acts in `default`.
+    services.metadata = metadataService(async (ctx) =>
+      namespaces.runtimes.of(ctx.namespace ?? (await namespaces.resolver.resolve("default"))),
+    );
+    services.namespace = namespaceServiceServer(namespaces.service);
     const tokenService = (tokens = new TokenService(new TokenStore(db), config.tokens));
     services.token = tokenServiceServer(tokenService);
     const tokenLookup: TokenLookup = options.tokenLookup ?? tokenService;
@@ -60,18 +64,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // The generation poller runs while calls drain; last_used is flushed after the last call.
     await tokenService.start();
     afterDrain.push(() => tokenService.stop());
-    beforeDrain.push(() => syncing.stop());
-    afterDrain.push(() => syncing.close());
+    await namespaces.prepare();
+    beforeDrain.push(() => namespaces.stop());
+    afterDrain.push(() => namespaces.close());
 
     const server = await startServer(config, {
       db,
       tokenLookup,
       services,
+      namespaces: namespaces.resolver,
       beforeDrain,
       afterDrain,
       ...(options.healthProbe && { healthProbe: options.healthProbe }),
     });
-    syncing.start();
+    namespaces.start();
     return { server, stop: server.shutdown };
   } catch (e) {
     await tokens?.stop().catch(() => undefined);

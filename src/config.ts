@@ -51,6 +51,8 @@ export interface ClientConfig {
   server: string;
   token?: string;
   tlsCaFile?: string;
+  /** EPOCH_NAMESPACE: sent as `epoch-namespace` on every call (absent = the server's `default`). */
+  namespace?: string;
 }
 
 /** Flag values keyed by the environment variable they override (`--listen` → `EPOCH_LISTEN`). */
@@ -181,7 +183,7 @@ function parseVariable<K extends keyof Variables>(name: K, env: Env, overrides: 
   return result.data as Parsed[K];
 }
 
-const CLIENT_VARIABLES = ["EPOCH_SERVER", "EPOCH_TOKEN", "EPOCH_TLS_CA"];
+const CLIENT_VARIABLES = ["EPOCH_SERVER", "EPOCH_TOKEN", "EPOCH_TLS_CA", "EPOCH_NAMESPACE"];
 
 /** EPOCH_* variables this program does not read — usually typos worth a warning (test-only EPOCH_TEST_* aside). */
 export function unknownVariables(env: Env = process.env): string[] {
@@ -259,5 +261,7 @@ export function loadClientConfig(env: Env = process.env, overrides: Overrides = 
   }
   const token = raw(env, overrides, "EPOCH_TOKEN")?.trim();
   const tlsCaFile = raw(env, overrides, "EPOCH_TLS_CA")?.trim();
-  return { server, ...(token && { token }), ...(tlsCaFile && { tlsCaFile }) };
+  // The server validates the name (INVALID_ARGUMENT INVALID_NAME), so one rule lives in one place.
+  const namespace = raw(env, overrides, "EPOCH_NAMESPACE")?.trim();
+  return { server, ...(token && { token }), ...(tlsCaFile && { tlsCaFile }), ...(namespace && { namespace }) };
 }

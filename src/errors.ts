@@ -59,6 +59,7 @@ const makeWithDefault =
 
 export const notFound = make("not_found");
 export const invalidArgument = makeWithDefault("invalid_argument", "INVALID_ARGUMENT");
+export const alreadyExists = make("already_exists");
 export const failedPrecondition = make("failed_precondition");
 export const aborted = make("aborted");
 export const unauthenticated = makeWithDefault("unauthenticated", "UNAUTHENTICATED");

@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import * as demo from "./cli/demo.js";
 import * as migrate from "./cli/migrate.js";
+import * as namespaces from "./cli/namespaces.js";
 import { describeError } from "./cli/client.js";
 import * as repos from "./cli/repos.js";
 import * as serve from "./cli/serve.js";
@@ -14,7 +15,17 @@ import * as sync from "./cli/sync.js";
 import * as tags from "./cli/tags.js";
 import * as token from "./cli/token.js";
 
-const COMMANDS: Array<{ register(program: Command): void }> = [serve, migrate, sync, repos, tags, stats, token, demo];
+const COMMANDS: Array<{ register(program: Command): void }> = [
+  serve,
+  migrate,
+  sync,
+  repos,
+  tags,
+  stats,
+  token,
+  namespaces,
+  demo,
+];
 
 const program = new Command()
   .name("epoch-meta")

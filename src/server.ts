@@ -8,14 +8,17 @@ import { format } from "node:util";
 import { Server, ServerCredentials, setLogger, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { MetadataServiceService, type MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceService, type TokenServiceServer } from "epoch-meta-client/epoch/v1/token_service";
+import { NamespaceServiceService, type NamespaceServiceServer } from "epoch-meta-client/epoch/v1/namespace_service";
 import { ConfigError, type Config } from "./config.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
 import { addGuardedService } from "./grpc/decode-guard.js";
 import { unimplementedService } from "./grpc/handlers.js";
+import { namespaceInterceptor } from "./grpc/namespace-context.js";
 import { tokenServiceDefinition } from "./grpc/token-service.js";
 import { DATABASE_BACKED_SERVICES, Health, OVERALL, startDatabaseProbe } from "./grpc/health.js";
 import { addReflection } from "./grpc/reflection.js";
 import { logger } from "./logger.js";
+import type { NamespaceResolver } from "./services/namespaces/namespace-resolver.js";
 import type { TokenLookup } from "./services/tokens/token-lookup.js";
 
 export type ShutdownHook = () => Promise<void> | void;
@@ -25,7 +28,12 @@ export interface ServerDeps {
   db: { ping(): Promise<void>; close(): Promise<void> };
   tokenLookup: TokenLookup;
   /** Missing services answer UNIMPLEMENTED for every method. */
-  services?: { metadata?: MetadataServiceServer; token?: TokenServiceServer };
+  services?: { metadata?: MetadataServiceServer; token?: TokenServiceServer; namespace?: NamespaceServiceServer };
+  /**
+   * Resolves each call's `epoch-namespace` before authentication (grpc/namespace-context.ts).
+   * Without it every call acts without a namespace context (component tests).
+   */
+  namespaces?: NamespaceResolver;
   /** Run when shutdown starts, while calls drain: stop timers, tell long streams (sync) to wrap up. */
   beforeDrain?: ShutdownHook[];
   /** Run after the last call ended, before the database closes: flush buffers (token last_used). */
@@ -63,7 +71,11 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   const server = new Server({
     "grpc.max_receive_message_length": MESSAGE_LIMIT,
     "grpc.max_send_message_length": MESSAGE_LIMIT,
-    interceptors: authRequired(config) ? [authInterceptor(deps.tokenLookup)] : [],
+    // The namespace is resolved first: authentication checks that the token belongs to it.
+    interceptors: [
+      ...(deps.namespaces ? [namespaceInterceptor(deps.namespaces)] : []),
+      ...(authRequired(config) ? [authInterceptor(deps.tokenLookup, systemNamespace(deps.namespaces))] : []),
+    ],
   });
 
   const health = new Health();
@@ -73,6 +85,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   addGuardedService(server, MetadataServiceService, withFallback(MetadataServiceService, deps.services?.metadata));
   // ValidateToken's serializer reuses the encoding of shared answers (grpc/token-service.ts).
   addGuardedService(server, tokenServiceDefinition, withFallback(TokenServiceService, deps.services?.token));
+  addGuardedService(server, NamespaceServiceService, withFallback(NamespaceServiceService, deps.services?.namespace));
 
   // Statuses are known before the first call can arrive: grpc-js serves as soon as it is bound.
   const probe = startDatabaseProbe(health, {
@@ -113,8 +126,13 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   return { port, address, health, shutdown };
 }
 
+/** The id of `default` (system admins are its admin tokens); the app resolves it before serving. */
+function systemNamespace(resolver: NamespaceResolver | undefined): () => number | undefined {
+  return () => resolver?.peek("default")?.id;
+}
+
 function withFallback(
-  definition: typeof MetadataServiceService | typeof TokenServiceService,
+  definition: typeof MetadataServiceService | typeof TokenServiceService | typeof NamespaceServiceService,
   impl: object | undefined,
 ) {
   return { ...unimplementedService(definition), ...impl } as UntypedServiceImplementation;

@@ -7,4 +7,5 @@
 
 export * from "./google/protobuf/timestamp.js";
 export * from "./google/protobuf/duration.js";
+export * from "./google/protobuf/field_mask.js";
 export * from "./google/protobuf/any.js";

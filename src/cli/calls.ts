@@ -18,7 +18,7 @@ export function unaryCall<Res>(start: Start<Res>): Promise<Res> {
 
 /** Runs `fn` with a MetadataService client for `--server`/EPOCH_SERVER, closing it afterwards. */
 export async function withMetadataClient<T>(
-  opts: { server?: string },
+  opts: { server?: string; namespace?: string },
   fn: (client: MetadataServiceClient) => Promise<T>,
 ): Promise<T> {
   const clients = connect(clientConfigFrom(opts));

@@ -20,15 +20,18 @@ import {
 } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
+import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
 import { ConfigError, loadClientConfig, type ClientConfig } from "../config.js";
 import { isEpochError } from "../errors.js";
+import { NAMESPACE_METADATA } from "../grpc/namespace-context.js";
 import { REASON_TRAILER } from "../grpc/status-map.js";
 
 export interface Clients {
   server: string;
   metadata: MetadataServiceClient;
   tokens: TokenServiceClient;
+  namespaces: NamespaceServiceClient;
   close(): void;
 }
 
@@ -38,6 +41,17 @@ export function bearerInterceptor(secret: string): Interceptor {
     new InterceptingCall(nextCall(options), {
       start: (metadata, listener, next) => {
         metadata.set("authorization", `Bearer ${secret}`);
+        next(metadata, listener);
+      },
+    });
+}
+
+/** Adds `epoch-namespace: <name>` to every call: the namespace the server acts in. */
+export function namespaceInterceptor(namespace: string): Interceptor {
+  return (options, nextCall) =>
+    new InterceptingCall(nextCall(options), {
+      start: (metadata, listener, next) => {
+        metadata.set(NAMESPACE_METADATA, namespace);
         next(metadata, listener);
       },
     });
@@ -56,27 +70,39 @@ export function channelCredentials(config: ClientConfig): ChannelCredentials {
 
 export function connect(config: ClientConfig = loadClientConfig()): Clients {
   const creds = channelCredentials(config);
-  const options = { interceptors: config.token ? [bearerInterceptor(config.token)] : [] };
+  const interceptors = [
+    ...(config.token ? [bearerInterceptor(config.token)] : []),
+    ...(config.namespace ? [namespaceInterceptor(config.namespace)] : []),
+  ];
+  const options = { interceptors };
   const metadata = new MetadataServiceClient(config.server, creds, options);
   const tokens = new TokenServiceClient(config.server, creds, options);
+  const namespaces = new NamespaceServiceClient(config.server, creds, options);
   return {
     server: config.server,
     metadata,
     tokens,
+    namespaces,
     close: () => {
       metadata.close();
       tokens.close();
+      namespaces.close();
     },
   };
 }
 
-/** `--server` overrides EPOCH_SERVER; the token is only read from EPOCH_TOKEN (flags show up in `ps`). */
+/**
+ * `--server` overrides EPOCH_SERVER and `--namespace` EPOCH_NAMESPACE; the token is only read
+ * from EPOCH_TOKEN (flags show up in `ps`).
+ */
 export function addServerOption(command: Command): Command {
-  return command.option("--server <host:port>", "server to call (EPOCH_SERVER, default: the EPOCH_LISTEN address)");
+  return command
+    .option("--server <host:port>", "server to call (EPOCH_SERVER, default: the EPOCH_LISTEN address)")
+    .option("--namespace <name>", "namespace to act in (EPOCH_NAMESPACE, default: default)");
 }
 
-export function clientConfigFrom(opts: { server?: string }): ClientConfig {
-  return loadClientConfig(process.env, { EPOCH_SERVER: opts.server });
+export function clientConfigFrom(opts: { server?: string; namespace?: string }): ClientConfig {
+  return loadClientConfig(process.env, { EPOCH_SERVER: opts.server, EPOCH_NAMESPACE: opts.namespace });
 }
 
 function isServiceError(e: unknown): e is ServiceError {

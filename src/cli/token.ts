@@ -11,9 +11,12 @@ import type { Token as TokenMessage } from "epoch-meta-client/epoch/v1/token_ser
 import { loadConfig, parseDuration } from "../config.js";
 import { openDatabase } from "../db/data-source.js";
 import { migrate } from "../db/migrate.js";
+import { findNamespace } from "../db/namespaces/namespace-store.js";
 import { TokenStore } from "../db/tokens/token-store.js";
 import { invalidArgument } from "../errors.js";
 import { configureLogger, logger } from "../logger.js";
+import { assertNamespaceName } from "../services/namespaces/namespace-name.js";
+import { namespaceNotFound } from "../services/namespaces/namespace-resolver.js";
 import { createToken, type Token } from "../services/tokens/token-service.js";
 import { addServerOption, clientConfigFrom, connect } from "./client.js";
 
@@ -26,6 +29,7 @@ interface CreateOptions {
   offline?: boolean;
   database?: string;
   server?: string;
+  namespace?: string;
   json?: boolean;
 }
 
@@ -73,7 +77,12 @@ async function createOffline(opts: CreateOptions, input: TokenInput) {
   try {
     const { applied } = await migrate(db, { holder: `token-create@${hostname()}:${process.pid}` });
     if (applied.length > 0) logger.info({ applied }, "applied migrations");
-    return await createToken(new TokenStore(db), input);
+    // --namespace / EPOCH_NAMESPACE, as for the client commands; `default` when absent.
+    const name = (opts.namespace ?? process.env.EPOCH_NAMESPACE ?? "").trim() || "default";
+    assertNamespaceName(name);
+    const namespace = await findNamespace(db, name);
+    if (!namespace) throw namespaceNotFound(name);
+    return await createToken(new TokenStore(db), input, Date.now(), undefined, namespace.id);
   } finally {
     await db.close();
   }

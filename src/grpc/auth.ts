@@ -15,10 +15,16 @@ import { permissionDenied, unauthenticated } from "../errors.js";
 import { logger } from "../logger.js";
 import { repositoryBound, UNBOUNDED, type RepositoryBound } from "../services/tokens/repository-bound.js";
 import type { TokenLookup, TokenRecord } from "../services/tokens/token-lookup.js";
+import { namespaceOf } from "./namespace-context.js";
 import { toStatus } from "./status-map.js";
 
-/** What a method needs: nothing, a `service` (or `admin`) token, or an `admin` token. */
-export type Access = "open" | "service" | "admin";
+/**
+ * What a method needs: nothing, a `service` (or `admin`) token, an `admin` token, or a system
+ * admin (an `admin` token of `default`: NamespaceService).
+ */
+export type Access = "open" | "service" | "admin" | "system";
+
+const SYSTEM_PREFIXES = ["/epoch.v1.NamespaceService/"];
 
 const OPEN_PREFIXES = ["/grpc.health.v1.Health/"];
 
@@ -41,11 +47,13 @@ const SERVICE_METHODS: ReadonlySet<string> = new Set([
 /** Methods not listed (SyncFromCatalog, CancelSync, the token admin RPCs, anything new) need `admin`. */
 export function requiredAccess(path: string): Access {
   if (OPEN_PREFIXES.some((prefix) => path.startsWith(prefix))) return "open";
+  if (SYSTEM_PREFIXES.some((prefix) => path.startsWith(prefix))) return "system";
   return SERVICE_METHODS.has(path) ? "service" : "admin";
 }
 
 export function allows(scopes: readonly string[], access: Access): boolean {
   if (access === "open" || scopes.includes("admin")) return true;
+  if (access === "system") return false;
   return access === "service" && scopes.includes("service");
 }
 
@@ -70,20 +78,47 @@ export function bearerSecret(metadata: Metadata): string | undefined {
   return m?.[1];
 }
 
-async function authenticate(metadata: Metadata, access: Access, tokens: TokenLookup): Promise<Caller> {
+/** The id of `default`, whose admin tokens are system admins; undefined without namespaces. */
+export type SystemNamespace = () => number | undefined;
+
+/**
+ * A token authorises calls in its own namespace; an `admin` token of `default` (a system admin)
+ * in every namespace, and it alone NamespaceService. A token of another namespace is refused as
+ * an unknown one, so the call does not learn that it exists elsewhere.
+ */
+function belongs(token: TokenRecord, metadata: Metadata, access: Access, systemNamespace: SystemNamespace): boolean {
+  const namespace = namespaceOf(metadata);
+  if (namespace === undefined) return true;
+  const systemAdmin = token.scopes.includes("admin") && token.namespaceId === systemNamespace();
+  if (access === "system") return systemAdmin;
+  return token.namespaceId === namespace.id || systemAdmin;
+}
+
+async function authenticate(
+  metadata: Metadata,
+  access: Access,
+  tokens: TokenLookup,
+  systemNamespace: SystemNamespace,
+): Promise<Caller> {
   const secret = bearerSecret(metadata);
   if (secret === undefined) throw unauthenticated("missing credential: send 'authorization: Bearer <token>'");
   const token = await tokens.lookup(secret);
   if (token === null) throw unauthenticated("invalid credential");
+  if (access === "system" && namespaceOf(metadata) !== undefined && !belongs(token, metadata, access, systemNamespace))
+    throw permissionDenied("this method needs a system admin: an admin token of the default namespace");
+  if (!belongs(token, metadata, access, systemNamespace)) throw unauthenticated("invalid credential");
   if (!allows(token.scopes, access)) {
     throw permissionDenied(
-      `this method needs a token with the ${access === "admin" ? "admin" : "service or admin"} scope`,
+      `this method needs a token with the ${access === "service" ? "service or admin" : "admin"} scope`,
     );
   }
   return token;
 }
 
-export function authInterceptor(tokens: TokenLookup): ServerInterceptor {
+export function authInterceptor(
+  tokens: TokenLookup,
+  systemNamespace: SystemNamespace = () => undefined,
+): ServerInterceptor {
   return (method, call) => {
     const access = requiredAccess(method.path);
     if (access === "open") return new ServerInterceptingCall(call);
@@ -93,7 +128,7 @@ export function authInterceptor(tokens: TokenLookup): ServerInterceptor {
           // grpc-js holds back the request message and half-close until `proceed` is called,
           // so the handler never starts before the (async) lookup has succeeded.
           onReceiveMetadata: (metadata, proceed) => {
-            authenticate(metadata, access, tokens).then(
+            authenticate(metadata, access, tokens, systemNamespace).then(
               (caller) => {
                 callers.set(metadata, caller);
                 metadata.remove("authorization");

@@ -17,12 +17,15 @@ import {
 } from "@grpc/grpc-js";
 import { callerOf, type Caller } from "./auth.js";
 import { errorStatus, toStatus } from "./status-map.js";
+import { namespaceOf, type NamespaceContext } from "./namespace-context.js";
 
 export interface CallContext {
   /** Aborted when the caller cancels, its deadline passes, or the server force-closes the call. */
   signal: AbortSignal;
   /** The authenticated caller; undefined when the server runs without authentication. */
   caller: Caller | undefined;
+  /** The namespace the call acts in (grpc/namespace-context.ts); undefined when the server runs without namespaces. */
+  namespace: NamespaceContext | undefined;
   /** The caller's address, e.g. "ipv4:127.0.0.1:53412". */
   peer: string;
   metadata: Metadata;
@@ -53,6 +56,7 @@ function contextOf(call: AnyCall): { ctx: CallContext; done(): void } {
       return controller.signal;
     },
     caller: callerOf(call.metadata),
+    namespace: namespaceOf(call.metadata),
     // Formatted only when asked for (logs, errors): not on every call of the hot path.
     get peer() {
       return call.getPeer();
@@ -85,11 +89,13 @@ export function unary<Req, Res>(fn: (request: Req, ctx: CallContext) => Promise<
  * promise, no listener, no context — as an empty handler would; a throw or a rejection is mapped
  * as in `unary`.
  */
-export function unaryNow<Req, Res>(fn: (request: Req) => Res | Promise<Res>): handleUnaryCall<Req, Res> {
+export function unaryNow<Req, Res>(
+  fn: (request: Req, namespace: NamespaceContext | undefined) => Res | Promise<Res>,
+): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     let response: Res | Promise<Res>;
     try {
-      response = fn(call.request);
+      response = fn(call.request, namespaceOf(call.metadata));
     } catch (e) {
       callback(toStatus(e, call.getPath()));
       return;

@@ -24,7 +24,11 @@ type WatchStatus = ServingStatus | "SERVICE_UNKNOWN";
 type Watch = ServerWritableStream<{ service: string }, { status: WatchStatus }>;
 
 export const OVERALL = "";
-export const DATABASE_BACKED_SERVICES = ["epoch.v1.MetadataService", "epoch.v1.TokenService"] as const;
+export const DATABASE_BACKED_SERVICES = [
+  "epoch.v1.MetadataService",
+  "epoch.v1.TokenService",
+  "epoch.v1.NamespaceService",
+] as const;
 
 export class Health {
   private readonly statuses = new Map<string, ServingStatus>();

@@ -1,24 +1,17 @@
 /**
  * The MetadataService adapter: the read handlers (metadata-reads.ts) merged with the write
- * handlers (metadata-writes.ts: sync, IndexTag, DeleteTag) when the composition root provides
- * their collaborators. A method nothing implements answers UNIMPLEMENTED — never made-up data.
+ * handlers (metadata-writes.ts: sync, IndexTag, DeleteTag). Every call acts in its namespace's
+ * runtime (queries, sync, tag writer), picked from the call's context (namespace-context.ts).
  */
-import { MetadataServiceService, type MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
-import type { MetadataQueries } from "../services/queries/metadata-queries.js";
-import { unimplementedService } from "./handlers.js";
+import type { MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
+import type { NamespaceRuntime } from "../services/namespaces/namespace-runtimes.js";
+import type { CallContext } from "./handlers.js";
 import { metadataReadHandlers } from "./metadata-reads.js";
-import { metadataWriteHandlers, type MetadataWriteDeps } from "./metadata-writes.js";
+import { metadataWriteHandlers } from "./metadata-writes.js";
 
-export interface MetadataServiceDeps {
-  queries: MetadataQueries;
-  /** The write side's services; without them its methods answer UNIMPLEMENTED. */
-  write?: Omit<MetadataWriteDeps, "queries">;
-}
+/** The namespace runtime a call acts in. */
+export type RuntimeOf = (ctx: CallContext) => Promise<Pick<NamespaceRuntime, "queries" | "sync" | "tags">>;
 
-export function metadataService(deps: MetadataServiceDeps): MetadataServiceServer {
-  return {
-    ...(unimplementedService(MetadataServiceService) as MetadataServiceServer),
-    ...(deps.write && metadataWriteHandlers({ ...deps.write, queries: deps.queries })),
-    ...metadataReadHandlers(deps.queries),
-  };
+export function metadataService(runtimeOf: RuntimeOf): MetadataServiceServer {
+  return { ...metadataWriteHandlers(runtimeOf), ...metadataReadHandlers(runtimeOf) };
 }

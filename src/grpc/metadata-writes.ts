@@ -4,35 +4,26 @@
  * service, pack.
  */
 import type { MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
-import type { MetadataQueries } from "../services/queries/metadata-queries.js";
-import type { SyncService } from "../services/sync/sync-service.js";
 import type { SyncTrigger } from "../services/sync/sync-types.js";
-import type { TagWriter } from "../services/tags/tag-writer.js";
 import { statusWithin } from "../services/sync/status-view.js";
 import { requireRepository, requireUnbounded } from "../services/tokens/repository-bound.js";
 import { boundOf } from "./auth.js";
 import { tagToProto } from "./convert.js";
 import { serverStream, unary, type CallContext } from "./handlers.js";
+import type { RuntimeOf } from "./metadata-service.js";
 import { eventToProto, statusToProto } from "./sync-convert.js";
-
-export interface MetadataWriteDeps {
-  sync: SyncService;
-  tags: TagWriter;
-  /** IndexTag answers with the tag as GetTag shows it. */
-  queries: MetadataQueries;
-}
 
 export type MetadataWriteMethods = "syncFromCatalog" | "cancelSync" | "getSyncStatus" | "indexTag" | "deleteTag";
 
 /** Request metadata the CLI sets so a run's `trigger` says "cli" rather than "api". */
 export const SYNC_TRIGGER_METADATA = "epoch-sync-trigger";
 
-export function metadataWriteHandlers(deps: MetadataWriteDeps): Pick<MetadataServiceServer, MetadataWriteMethods> {
+export function metadataWriteHandlers(runtimeOf: RuntimeOf): Pick<MetadataServiceServer, MetadataWriteMethods> {
   return {
     syncFromCatalog: serverStream(async (req, send, ctx) => {
       requireUnbounded(boundOf(ctx.caller), "a catalog sync");
       const flags = { full: req.full, dryRun: req.dryRun, allowMassRemoval: req.allowMassRemoval };
-      const run = await deps.sync.start(flags, triggerOf(ctx));
+      const run = await (await runtimeOf(ctx)).sync.start(flags, triggerOf(ctx));
       try {
         for await (const event of run.events(ctx.signal)) await send(eventToProto(event));
       } catch (e) {
@@ -43,21 +34,23 @@ export function metadataWriteHandlers(deps: MetadataWriteDeps): Pick<MetadataSer
     }),
     cancelSync: unary(async (req, ctx) => {
       requireUnbounded(boundOf(ctx.caller), "a catalog sync");
-      await deps.sync.cancel(req.runId);
+      await (await runtimeOf(ctx)).sync.cancel(req.runId);
       return {};
     }),
     getSyncStatus: unary(async (_req, ctx) =>
-      statusToProto(statusWithin(await deps.sync.status(), boundOf(ctx.caller))),
+      statusToProto(statusWithin(await (await runtimeOf(ctx)).sync.status(), boundOf(ctx.caller))),
     ),
     indexTag: unary(async (req, ctx) => {
       const bound = boundOf(ctx.caller);
       requireRepository(bound, req.repository);
-      await deps.tags.indexTag(req.repository, req.tag);
-      return { tag: tagToProto(await deps.queries.getTag(req.repository, req.tag, bound)) };
+      const { tags, queries } = await runtimeOf(ctx);
+      await tags.indexTag(req.repository, req.tag);
+      // IndexTag answers with the tag as GetTag shows it.
+      return { tag: tagToProto(await queries.getTag(req.repository, req.tag, bound)) };
     }),
     deleteTag: unary(async (req, ctx) => {
       requireRepository(boundOf(ctx.caller), req.repository);
-      await deps.tags.deleteTag(req.repository, req.tag);
+      await (await runtimeOf(ctx)).tags.deleteTag(req.repository, req.tag);
       return {};
     }),
   };

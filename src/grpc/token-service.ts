@@ -92,21 +92,21 @@ export function tokenServiceServer(tokens: TokenService): TokenServiceServer {
         repositories: req.repositories,
         ttlMs: durationMs(req.ttl),
       };
-      const { token, secret } = await tokens.create(input, ctx.caller);
+      const { token, secret } = await tokens.create(input, ctx.caller, ctx.namespace?.id);
       return { token: toTokenMessage(token), secret };
     }),
-    listTokens: unary(async (req) => {
-      const page = await tokens.list({ pageSize: req.pageSize, pageToken: req.pageToken });
+    listTokens: unary(async (req, ctx) => {
+      const page = await tokens.list({ pageSize: req.pageSize, pageToken: req.pageToken }, ctx.namespace?.id);
       return { tokens: page.tokens.map(toTokenMessage), nextPageToken: page.nextPageToken };
     }),
-    deleteToken: unary(async (req) => {
-      await tokens.delete(req.id);
+    deleteToken: unary(async (req, ctx) => {
+      await tokens.delete(req.id, ctx.namespace?.id);
       return {};
     }),
     // The hot path: a cached hit is answered synchronously from bytes encoded once (see above
     // and services/tokens/token-cache.ts): no promise, no database work, no encoding.
-    validateToken: unaryNow((req) => {
-      const answer = tokens.validateNow(req);
+    validateToken: unaryNow((req, namespace) => {
+      const answer = tokens.validateNow(req, namespace?.id);
       return answer instanceof Promise ? answer.then(responseFor) : responseFor(answer);
     }),
     invalidateTokenCache: unary(async () => {

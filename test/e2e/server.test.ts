@@ -58,9 +58,9 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 const TOKENS: Record<string, TokenRecord> = {
-  "admin-secret": { id: 1, name: "admin", scopes: ["admin"], repositories: [] },
-  "service-secret": { id: 2, name: "service", scopes: ["service"], repositories: [] },
-  "pull-secret": { id: 3, name: "pull", scopes: ["pull", "push", "delete"], repositories: [] },
+  "admin-secret": { id: 1, namespaceId: 1, name: "admin", scopes: ["admin"], repositories: [] },
+  "service-secret": { id: 2, namespaceId: 1, name: "service", scopes: ["service"], repositories: [] },
+  "pull-secret": { id: 3, namespaceId: 1, name: "pull", scopes: ["pull", "push", "delete"], repositories: [] },
 };
 /** Answers asynchronously (like the real cache on a miss) so the interceptor's async path is exercised. */
 const fakeTokens: TokenLookup = {

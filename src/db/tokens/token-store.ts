@@ -58,7 +58,8 @@ export class TokenStore {
 
   constructor(private readonly db: Database) {}
 
-  private async defaultNamespaceId(): Promise<number> {
+  /** The id of `default`, where tokens go when no namespace is named (ids never change). */
+  async defaultNamespaceId(): Promise<number> {
     if (this.namespaceId === undefined) {
       const rows: Array<{ id: number | string }> = await this.db.ds.query("SELECT id FROM namespaces WHERE name = ?", [
         DEFAULT_NAMESPACE,
@@ -69,8 +70,8 @@ export class TokenStore {
     return this.namespaceId;
   }
 
-  async insert(token: NewToken): Promise<TokenRow> {
-    const namespaceId = await this.defaultNamespaceId();
+  async insert(token: NewToken, namespace?: number): Promise<TokenRow> {
+    const namespaceId = namespace ?? (await this.defaultNamespaceId());
     const row = { ...token, namespaceId, lastUsed: null };
     // Queued behind other SQLite writers (see write-transaction.ts) so it never joins their transaction.
     const result = await serialized(this.db, () => this.db.ds.getRepository<TokenRow>("Token").insert(row));
@@ -88,8 +89,8 @@ export class TokenStore {
   }
 
   /** One page in id order after `afterId`; `limit + 1` rows are read to tell whether more follow. */
-  async listAfter(afterId: number, limit: number): Promise<{ rows: TokenRow[]; more: boolean }> {
-    const namespaceId = await this.defaultNamespaceId();
+  async listAfter(afterId: number, limit: number, namespace?: number): Promise<{ rows: TokenRow[]; more: boolean }> {
+    const namespaceId = namespace ?? (await this.defaultNamespaceId());
     const rows: RawToken[] = await this.db.ds.query(
       `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE namespace_id = ? AND id > ? ORDER BY id LIMIT ?`,
       [namespaceId, afterId, limit + 1],
@@ -103,8 +104,8 @@ export class TokenStore {
    * committed without the signal that makes every replica drop its cache. Returns the new
    * generation, or null when there is no such token.
    */
-  async deleteAndBump(id: number): Promise<number | null> {
-    const namespaceId = await this.defaultNamespaceId();
+  async deleteAndBump(id: number, namespace?: number): Promise<number | null> {
+    const namespaceId = namespace ?? (await this.defaultNamespaceId());
     return writeTransaction(this.db, async (manager) => {
       const deleted = await execute(manager, "DELETE FROM tokens WHERE id = ? AND namespace_id = ?", [id, namespaceId]);
       return deleted === 0 ? null : this.bumpWith(manager);

@@ -87,7 +87,11 @@ export class MetadataQueries {
   constructor(
     private readonly db: Database,
     private readonly namespace: string = DEFAULT_NAMESPACE,
-  ) {}
+    /** Known already (the namespace runtimes resolve it): no lookup. */
+    namespaceId?: number,
+  ) {
+    if (namespaceId !== undefined) this.namespaceId = Promise.resolve(namespaceId);
+  }
 
   /** Repositories inside the caller's bound. */
   async listRepositories(req: ListRequest, bound: RepositoryBound = UNBOUNDED): Promise<Page<RepositoryRecord>> {
@@ -95,8 +99,9 @@ export class MetadataQueries {
     const order = parseRepositoryOrder(req.orderBy);
     const filter = compileListFilter(req.filter, REPOSITORY_FILTER_FIELDS);
     const query: PageQuery = { list: "repositories", order, scope: filter?.key ?? [] };
-    const after = decodePageToken(req.pageToken, query, keyTypes(REPOSITORY_SORTS[order]));
     const namespaceId = await this.nsId();
+    query.namespace = namespaceId;
+    const after = decodePageToken(req.pageToken, query, keyTypes(REPOSITORY_SORTS[order]));
     const page = await readPage(
       (from, rows) =>
         listRepositoryPage(this.db, {
@@ -128,8 +133,9 @@ export class MetadataQueries {
     const order = parseTagOrder(req.orderBy);
     const filter = compileListFilter(req.filter, TAG_FILTER_FIELDS);
     const query: PageQuery = { list: "tags", order, scope: [repository, ...(filter?.key ?? [])] };
-    const after = decodePageToken(req.pageToken, query, keyTypes(TAG_SORTS[order]));
     const namespaceId = await this.nsId();
+    query.namespace = namespaceId;
+    const after = decodePageToken(req.pageToken, query, keyTypes(TAG_SORTS[order]));
     const page = await readPage(
       (from, rows) =>
         listTagPage(this.db, { namespaceId, repository, order, after: from, limit: rows, filter: filter?.condition }),
@@ -182,8 +188,9 @@ export class MetadataQueries {
     const limit = pageSize(req.pageSize);
     const filter = compileListFilter(req.filter, BLOB_FILTER_FIELDS);
     const query: PageQuery = { list: "blobs", order: "digest", scope: filter?.key ?? [] };
-    const after = decodePageToken(req.pageToken, query, keyTypes(BLOB_SORT));
     const namespaceId = await this.nsId();
+    query.namespace = namespaceId;
+    const after = decodePageToken(req.pageToken, query, keyTypes(BLOB_SORT));
     const page = await readPage(
       (from, rows) =>
         listBlobPage(this.db, {

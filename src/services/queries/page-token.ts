@@ -21,6 +21,8 @@ export interface PageQuery {
   order: string;
   /** The rest of the query that selects rows, e.g. [repository, ...normalized filters]. */
   scope: readonly string[];
+  /** The id of the namespace listed: a token of one namespace is INVALID_PAGE_TOKEN in another. */
+  namespace?: number;
 }
 
 interface TokenBody {
@@ -33,7 +35,11 @@ interface TokenBody {
 
 function queryHash(query: PageQuery): string {
   return createHash("sha256")
-    .update(JSON.stringify([query.list, query.scope]))
+    .update(
+      JSON.stringify(
+        query.namespace === undefined ? [query.list, query.scope] : [query.list, query.scope, query.namespace],
+      ),
+    )
     .digest("base64url")
     .slice(0, 22);
 }
@@ -70,7 +76,7 @@ export function decodePageToken(token: string, query: PageQuery, types: readonly
   }
   if (body.q !== queryHash(query)) {
     throw invalidArgument(
-      "page_token was issued for a different query (repository or filter changed)",
+      "page_token was issued for a different query (namespace, repository or filter changed)",
       "INVALID_PAGE_TOKEN",
     );
   }

@@ -34,6 +34,7 @@ export interface RunContext {
   requests: CountingStore;
   runs: SyncRunStore;
   leases: Leases;
+  lease: string;
   holder: string;
   runId: number;
   flags: SyncFlags;

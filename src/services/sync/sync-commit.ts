@@ -22,13 +22,21 @@ import type { FaultPoints, SyncPhase } from "./sync-types.js";
 import { removeTags, writeTags } from "../tags/tag-indexer.js";
 import { serialized, writeTransaction } from "../../db/write-transaction.js";
 
-export const SYNC_LEASE = "sync";
+/**
+ * The sync lease of a namespace (single flight per namespace). `default` keeps the row name it
+ * had before namespaces existed, so replicas of both versions exclude each other during an upgrade.
+ */
+export function syncLeaseName(namespace: { id: number; name: string }): string {
+  return namespace.name === "default" ? "sync" : `sync:${namespace.id}`;
+}
 export const COMMIT_BATCH = 1000;
 
 export interface CommitContext {
   db: Database;
   scope: IndexScope;
   leases: Leases;
+  /** The namespace's lease row (syncLeaseName). */
+  lease: string;
   holder: string;
   runId: number;
   /** The DB time the catalog was read: rows IndexTag wrote after it are neither overwritten nor removed. */
@@ -129,14 +137,14 @@ export async function recordSyncTime(db: Database, scope: IndexScope): Promise<v
  * tenth of its time waiting for the disk.
  */
 async function fenced<T>(
-  c: Pick<CommitContext, "db" | "leases" | "holder" | "runId">,
+  c: Pick<CommitContext, "db" | "leases" | "lease" | "holder" | "runId">,
   fn: (m: EntityManager) => Promise<T>,
   durable = false,
 ): Promise<T> {
   const result = await writeTransaction(
     c.db,
     async (m) => {
-      if (!(await c.leases.fence(m, SYNC_LEASE, c.holder, c.runId))) {
+      if (!(await c.leases.fence(m, c.lease, c.holder, c.runId))) {
         throw aborted("this run lost the sync lease (another replica took over); it wrote nothing more", "LEASE_LOST");
       }
       return fn(m);

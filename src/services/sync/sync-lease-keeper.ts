@@ -7,13 +7,13 @@ import type { Database } from "../../db/data-source.js";
 import type { Leases } from "../../db/leases.js";
 import { aborted, cancelled } from "../../errors.js";
 import { logger } from "../../logger.js";
-import { SYNC_LEASE } from "./sync-commit.js";
 import type { SyncRunStore } from "../../db/sync-runs/sync-run-store.js";
 import { serialized } from "../../db/write-transaction.js";
 
 export interface LeaseKeeperOptions {
   db: Database;
   leases: Leases;
+  lease: string;
   runs: SyncRunStore;
   holder: string;
   runId: number;
@@ -39,7 +39,7 @@ export function keepLease(o: LeaseKeeperOptions): { stop(): void } {
   };
   const renew = setInterval(
     guard(async () => {
-      const held = await serialized(o.db, () => o.leases.renew(SYNC_LEASE, o.holder, o.ttlMs, o.runId));
+      const held = await serialized(o.db, () => o.leases.renew(o.lease, o.holder, o.ttlMs, o.runId));
       if (!held) o.controller.abort(aborted("this run lost the sync lease (another replica took over)", "LEASE_LOST"));
     }),
     o.renewIntervalMs,

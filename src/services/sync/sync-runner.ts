@@ -15,7 +15,6 @@ import type { ObjectStore } from "../../storage/object-store.js";
 import { RegistryLayout } from "../../storage/registry-layout.js";
 import { RetryingStore, type RetryOptions } from "../../storage/retrying-store.js";
 import { executeRun } from "./catalog-sync.js";
-import { SYNC_LEASE } from "./sync-commit.js";
 import { SyncEventHub } from "./sync-events.js";
 import { keepLease } from "./sync-lease-keeper.js";
 import {
@@ -33,6 +32,8 @@ export interface RunnerDeps {
   scope: IndexScope;
   runs: SyncRunStore;
   leases: Leases;
+  /** The namespace's sync lease row (syncLeaseName). */
+  lease: string;
   holder: string;
   store: ObjectStore;
   retry?: RetryOptions;
@@ -46,8 +47,8 @@ export interface RunnerDeps {
 
 /** Takes the sync lease (ABORTED SYNC_IN_PROGRESS when another replica holds it) and records a new run. */
 export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTrigger): Promise<SyncEventHub> {
-  if (!(await d.leases.acquire(SYNC_LEASE, d.holder, d.ttlMs, 0))) {
-    const lease = await d.leases.read(SYNC_LEASE);
+  if (!(await d.leases.acquire(d.lease, d.holder, d.ttlMs, 0))) {
+    const lease = await d.leases.read(d.lease);
     // The owner names its run in the lease right after recording it; 0 = it has not yet.
     const running = lease && lease.value > 0 ? `run ${lease.value}` : "its run is being recorded";
     throw aborted(
@@ -60,11 +61,11 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
     await d.faultPoints?.("lease-taken");
     runId = await d.runs.create(flags, trigger, d.holder);
     // The run id goes into the lease row: every commit fences on (holder, run id).
-    await d.leases.setValue(SYNC_LEASE, d.holder, runId);
+    await d.leases.setValue(d.lease, d.holder, runId);
     const abandoned = await d.runs.failAbandoned(runId);
     if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
   } catch (e) {
-    await d.leases.release(SYNC_LEASE, d.holder).catch(() => undefined);
+    await d.leases.release(d.lease, d.holder).catch(() => undefined);
     throw e;
   }
   logger.info({ runId, trigger, mode: modeOf(flags), dryRun: flags.dryRun }, "sync started");
@@ -156,7 +157,7 @@ async function recordEnd(d: RunnerDeps, runId: number, result: RunResult): Promi
     .finish(runId, result)
     .catch((e: unknown) => logger.error({ err: e, runId }, "could not record the end of a sync run"));
   await d.leases
-    .release(SYNC_LEASE, d.holder)
+    .release(d.lease, d.holder)
     .catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));
 }
 

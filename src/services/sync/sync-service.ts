@@ -12,7 +12,7 @@ import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { aborted, cancelled, failedPrecondition, notFound, unavailable } from "../../errors.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
-import { COMMIT_BATCH, SYNC_LEASE } from "./sync-commit.js";
+import { COMMIT_BATCH, syncLeaseName } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
 import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "../../db/sync-runs/sync-run-store.js";
 import { beginRun, driveRun, type RunnerDeps } from "./sync-runner.js";
@@ -42,6 +42,8 @@ export interface SyncServiceOptions {
   /** This replica's name in the lease row (default host:pid:random). */
   holder?: string;
   namespace?: string;
+  /** The namespace's id when known already (no lookup). */
+  namespaceId?: number;
   /** Tags per commit transaction (default and maximum 1000; tests use small batches). */
   commitBatchSize?: number;
   /** Test-only crash points (see FaultPoint). */
@@ -74,6 +76,8 @@ interface ActiveRun {
 
 export class SyncService {
   readonly holder: string;
+  /** The namespace this service syncs (its registry root is `store`). */
+  readonly namespace: string;
   private readonly leases: Leases;
   private readonly ttlMs: number;
   private active: ActiveRun | undefined;
@@ -81,6 +85,7 @@ export class SyncService {
   private context: Promise<RunnerDeps> | undefined;
 
   constructor(private readonly o: SyncServiceOptions) {
+    this.namespace = o.namespace ?? DEFAULT_NAMESPACE;
     this.holder = o.holder ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.leases = new Leases(o.db);
     this.ttlMs = o.leaseTtlMs ?? 30_000;
@@ -143,8 +148,8 @@ export class SyncService {
   }
 
   async status(): Promise<SyncStatus> {
-    const { runs } = await this.ctx();
-    const lease = await this.leases.read(SYNC_LEASE);
+    const { runs, lease: leaseName } = await this.ctx();
+    const lease = await this.leases.read(leaseName);
     const activeId = lease && lease.holder !== "" && !lease.expired ? lease.value : undefined;
     const status = await runs.status(activeId);
     const local = this.active;
@@ -174,8 +179,8 @@ export class SyncService {
   private ctx(): Promise<RunnerDeps> {
     this.context ??= (async (): Promise<RunnerDeps> => {
       const o = this.o;
-      const name = o.namespace ?? DEFAULT_NAMESPACE;
-      const namespaceId = await namespaceIdOf(o.db, name);
+      const name = this.namespace;
+      const namespaceId = o.namespaceId ?? (await namespaceIdOf(o.db, name));
       if (namespaceId === undefined)
         throw failedPrecondition(
           `namespace ${JSON.stringify(name)} does not exist: run migrations`,
@@ -186,6 +191,7 @@ export class SyncService {
         scope: { dialect: o.db.dialect, namespaceId },
         runs: new SyncRunStore(o.db, namespaceId),
         leases: this.leases,
+        lease: syncLeaseName({ id: namespaceId, name }),
         holder: this.holder,
         store: o.store,
         ...(o.retry && { retry: o.retry }),

@@ -31,7 +31,11 @@ export class TagWriter {
     /** A layout over a retrying store (front ends call these on their request path). */
     private readonly layout: RegistryLayout,
     private readonly namespace: string = DEFAULT_NAMESPACE,
-  ) {}
+    /** Known already (the namespace runtimes resolve it): no lookup. */
+    namespaceId?: number,
+  ) {
+    if (namespaceId !== undefined) this.scope = Promise.resolve({ dialect: db.dialect, namespaceId });
+  }
 
   /** Reads `repository:tag` from the object store and indexes it; an unreadable index child leaves it `incomplete`. */
   async indexTag(repository: string, tag: string): Promise<TagFacts> {

@@ -57,16 +57,22 @@ export function validateCreateInput(input: CreateTokenInput): ValidTokenInput {
   };
 }
 
-// ListTokens uses the API's one page-token format (page-token.ts), bound to this listing.
-const TOKEN_LIST: PageQuery = { list: "tokens", order: "id", scope: [] };
+// ListTokens uses the API's one page-token format (page-token.ts), bound to this listing in
+// its namespace (a token of another namespace's listing is INVALID_PAGE_TOKEN).
+const tokenList = (namespaceId: number | undefined): PageQuery => ({
+  list: "tokens",
+  order: "id",
+  scope: [],
+  ...(namespaceId !== undefined && { namespace: namespaceId }),
+});
 
 /** Opaque to callers: the listing it belongs to and the last id returned. */
-export function encodeTokenPageToken(lastId: number): string {
-  return encodePageToken(TOKEN_LIST, [lastId]);
+export function encodeTokenPageToken(lastId: number, namespaceId?: number): string {
+  return encodePageToken(tokenList(namespaceId), [lastId]);
 }
 
 /** The id to continue after; 0 for "" (the first page). Throws INVALID_PAGE_TOKEN. */
-export function decodeTokenPageToken(pageToken: string): number {
-  const key = decodePageToken(pageToken, TOKEN_LIST, ["number"]);
+export function decodeTokenPageToken(pageToken: string, namespaceId?: number): number {
+  const key = decodePageToken(pageToken, tokenList(namespaceId), ["number"]);
   return key === undefined ? 0 : (key[0] as number);
 }

@@ -6,6 +6,8 @@
 export interface TokenRecord {
   id: number;
   name: string;
+  /** The namespace the token belongs to: it authorises calls there (and, for an admin of `default`, everywhere). */
+  namespaceId: number;
   /** Scopes as stored: any of "pull", "push", "delete", "service", "admin". */
   scopes: readonly string[];
   /** Repository globs that bound every call the token makes; empty = every repository. */

@@ -34,6 +34,8 @@ export type { CreateTokenInput } from "./token-input.js";
 /** A token as callers see it: never its secret or hash. */
 export interface Token {
   id: number;
+  /** The namespace it was created in; it is valid there only. */
+  namespaceId: number;
   name: string;
   createdBy: string;
   createTime: Date;
@@ -91,6 +93,7 @@ function toEntry(row: TokenRow): TokenEntry {
 function toToken(row: TokenRow): Token {
   return {
     id: row.id,
+    namespaceId: row.namespaceId,
     name: row.name,
     createdBy: row.createdBy,
     createTime: row.createdAt,
@@ -111,20 +114,24 @@ export async function createToken(
   input: CreateTokenInput,
   now = Date.now(),
   issuer?: TokenRecord,
+  namespaceId?: number,
 ): Promise<{ token: Token; secret: string }> {
   const valid = validateCreateInput(input);
   const expiresAt = valid.ttlMs > 0 ? new Date(now + valid.ttlMs) : null;
   if (issuer) assertNotWider(issuer, { scopes: valid.scopes, repositories: valid.repositories, expiresAt });
   const secret = generateSecret();
-  const row = await store.insert({
-    name: valid.name,
-    createdBy: issuer ? issuedBy(issuer) : valid.createdBy,
-    tokenHash: hashSecret(secret),
-    createdAt: new Date(now),
-    expiresAt,
-    scopes: valid.scopes.join(","),
-    repositories: valid.repositories,
-  });
+  const row = await store.insert(
+    {
+      name: valid.name,
+      createdBy: issuer ? issuedBy(issuer) : valid.createdBy,
+      tokenHash: hashSecret(secret),
+      createdAt: new Date(now),
+      expiresAt,
+      scopes: valid.scopes.join(","),
+      repositories: valid.repositories,
+    },
+    namespaceId,
+  );
   return { token: toToken(row), secret };
 }
 
@@ -191,14 +198,22 @@ export class TokenService implements TokenLookup {
     await this.recorder.stop();
   }
 
-  create(input: CreateTokenInput, issuer?: TokenRecord): Promise<{ token: Token; secret: string }> {
-    return createToken(this.store, input, this.now(), issuer);
+  /** `namespaceId` undefined = `default` (as everywhere in this service). */
+  create(
+    input: CreateTokenInput,
+    issuer?: TokenRecord,
+    namespaceId?: number,
+  ): Promise<{ token: Token; secret: string }> {
+    return createToken(this.store, input, this.now(), issuer, namespaceId);
   }
 
-  async list(request: { pageSize: number; pageToken: string }): Promise<{ tokens: Token[]; nextPageToken: string }> {
+  async list(
+    request: { pageSize: number; pageToken: string },
+    namespaceId?: number,
+  ): Promise<{ tokens: Token[]; nextPageToken: string }> {
     const limit = pageSize(request.pageSize);
-    const after = decodeTokenPageToken(request.pageToken);
-    const { rows, more } = await this.store.listAfter(after, limit);
+    const after = decodeTokenPageToken(request.pageToken, namespaceId);
+    const { rows, more } = await this.store.listAfter(after, limit, namespaceId);
     const tokens = rows.map((row) => {
       const token = toToken(row);
       // This replica's unflushed use is newer than the row's.
@@ -207,13 +222,13 @@ export class TokenService implements TokenLookup {
       return token;
     });
     const last = rows[rows.length - 1];
-    return { tokens, nextPageToken: more && last ? encodeTokenPageToken(last.id) : "" };
+    return { tokens, nextPageToken: more && last ? encodeTokenPageToken(last.id, namespaceId) : "" };
   }
 
   /** Revokes a token: the row goes, then the generation moves (one transaction). */
-  async delete(id: number): Promise<void> {
+  async delete(id: number, namespaceId?: number): Promise<void> {
     if (!Number.isSafeInteger(id) || id < 0) throw invalidArgument("id must be a token id");
-    const generation = await this.store.deleteAndBump(id);
+    const generation = await this.store.deleteAndBump(id, namespaceId);
     if (generation === null) throw notFound(`token ${id} not found`, "TOKEN_NOT_FOUND");
     // This replica drops its cache now; the others when their next poll sees the new value.
     this.cache.observe(generation);
@@ -225,8 +240,11 @@ export class TokenService implements TokenLookup {
   }
 
   /** The hot path. An invalid secret is a normal answer; a bad action or repository is not. */
-  async validate(request: { secret: string; repository: string; action: string }): Promise<Validation> {
-    return this.validateNow(request);
+  async validate(
+    request: { secret: string; repository: string; action: string },
+    namespaceId?: number,
+  ): Promise<Validation> {
+    return this.validateNow(request, namespaceId);
   }
 
   /**
@@ -234,21 +252,26 @@ export class TokenService implements TokenLookup {
    * negative) is answered synchronously, anything else returns the pending lookup. Throws
    * (synchronously) INVALID_ARGUMENT for a bad action or repository name. The answers are
    * shared, frozen objects (one set per cached record): equal answers are the same object.
+   * With `namespaceId`, a token of another namespace is UNKNOWN_TOKEN (its existence does not leak).
    */
-  validateNow(request: { secret: string; repository: string; action: string }): Validation | Promise<Validation> {
+  validateNow(
+    request: { secret: string; repository: string; action: string },
+    namespaceId?: number,
+  ): Validation | Promise<Validation> {
     const action = parseAction(request.action);
     const repository = request.repository;
     if (repository !== "") assertRepositoryName(repository);
     if (secretKind(request.secret) === null) return MALFORMED;
     const hash = hashSecret(request.secret);
     const cached = this.cache.peek(hash);
-    if (cached !== undefined) return this.check(cached, action, repository);
-    return this.cache.get(hash).then((entry) => this.check(entry, action, repository));
+    if (cached !== undefined) return this.check(cached, action, repository, namespaceId);
+    return this.cache.get(hash).then((entry) => this.check(entry, action, repository, namespaceId));
   }
 
-  /** Expiry, action and repository against the record; every call, cached or not. */
-  private check(entry: TokenEntry | null, action: Action, repository: string): Validation {
+  /** Namespace, expiry, action and repository against the record; every call, cached or not. */
+  private check(entry: TokenEntry | null, action: Action, repository: string, namespaceId?: number): Validation {
     if (entry === null) return UNKNOWN;
+    if (namespaceId !== undefined && entry.token.namespaceId !== namespaceId) return UNKNOWN;
     const now = this.now();
     if (now >= entry.expiresAtMs) return entry.expired;
     if (!grantsAction(entry.token.scopes, action) || (repository !== "" && !entry.covers(repository)))

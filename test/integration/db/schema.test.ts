@@ -20,7 +20,12 @@ forEachDialect("schema", (dialect) => {
   });
 
   it("two concurrent migrate runs leave one correct schema", async () => {
-    const all = ["InitialSchema1763900000000", "RepositoryTagSetHash1764000000000", "TagTombstones1766100000000"];
+    const all = [
+      "InitialSchema1763900000000",
+      "RepositoryTagSetHash1764000000000",
+      "TagTombstones1766100000000",
+      "NamespaceRoots1766200000000",
+    ];
     expect(await pendingMigrations(a)).toHaveLength(all.length);
     const [ra, rb] = await Promise.all([migrate(a, { holder: "a" }), migrate(b, { holder: "b" })]);
     // Exactly one of them applied the migrations; the other found nothing left to do.

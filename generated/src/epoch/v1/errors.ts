@@ -46,10 +46,11 @@ export enum ErrorReason {
   ERROR_REASON_CANCELLED = 30,
   ERROR_REASON_CATALOG_INVALID = 31,
   ERROR_REASON_STORAGE_ERROR = 32,
-  /**
-   * ERROR_REASON_DATABASE_CONFLICT - 33-49 are left to phase two's capabilities (DESIGN §8), built in parallel with these.
-   * A deadlock or lock-wait timeout in the database (ABORTED): retry the call.
-   */
+  /** ERROR_REASON_NAMESPACE_NOT_FOUND - 33-49 are left to phase two's capabilities (DESIGN §8), built in parallel with these. */
+  ERROR_REASON_NAMESPACE_NOT_FOUND = 33,
+  ERROR_REASON_NAMESPACE_EXISTS = 34,
+  ERROR_REASON_NAMESPACE_NOT_EMPTY = 35,
+  /** ERROR_REASON_DATABASE_CONFLICT - A deadlock or lock-wait timeout in the database (ABORTED): retry the call. */
   ERROR_REASON_DATABASE_CONFLICT = 50,
   /** ERROR_REASON_DISK_FULL - The database's or the server's disk is full (RESOURCE_EXHAUSTED). */
   ERROR_REASON_DISK_FULL = 51,
@@ -159,6 +160,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 32:
     case "ERROR_REASON_STORAGE_ERROR":
       return ErrorReason.ERROR_REASON_STORAGE_ERROR;
+    case 33:
+    case "ERROR_REASON_NAMESPACE_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_NAMESPACE_NOT_FOUND;
+    case 34:
+    case "ERROR_REASON_NAMESPACE_EXISTS":
+      return ErrorReason.ERROR_REASON_NAMESPACE_EXISTS;
+    case 35:
+    case "ERROR_REASON_NAMESPACE_NOT_EMPTY":
+      return ErrorReason.ERROR_REASON_NAMESPACE_NOT_EMPTY;
     case 50:
     case "ERROR_REASON_DATABASE_CONFLICT":
       return ErrorReason.ERROR_REASON_DATABASE_CONFLICT;
@@ -243,6 +253,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_CATALOG_INVALID";
     case ErrorReason.ERROR_REASON_STORAGE_ERROR:
       return "ERROR_REASON_STORAGE_ERROR";
+    case ErrorReason.ERROR_REASON_NAMESPACE_NOT_FOUND:
+      return "ERROR_REASON_NAMESPACE_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_NAMESPACE_EXISTS:
+      return "ERROR_REASON_NAMESPACE_EXISTS";
+    case ErrorReason.ERROR_REASON_NAMESPACE_NOT_EMPTY:
+      return "ERROR_REASON_NAMESPACE_NOT_EMPTY";
     case ErrorReason.ERROR_REASON_DATABASE_CONFLICT:
       return "ERROR_REASON_DATABASE_CONFLICT";
     case ErrorReason.ERROR_REASON_DISK_FULL:

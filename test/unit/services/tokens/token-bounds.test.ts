@@ -61,6 +61,7 @@ describe("assertNotWider", () => {
   const issuer = (fields: Partial<TokenRecord>): TokenRecord => ({
     id: 7,
     name: "caller",
+    namespaceId: 1,
     scopes: ["admin"],
     repositories: [],
     ...fields,

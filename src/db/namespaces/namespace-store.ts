@@ -1,0 +1,152 @@
+/**
+ * All SQL of the `namespaces` table: lookups by name, the keyset listing, creation, what a
+ * namespace still holds, and its removal with the rows that only describe it (stats, runs,
+ * its sync lease, unreferenced manifests and blobs).
+ */
+import type { Database } from "../data-source.js";
+import { filterSql, type FilterColumns, type FilterCondition } from "../queries/filter-sql.js";
+import { afterClause, orderByClause, toRows, type SortKey } from "../queries/keyset.js";
+import type { KeysetRows, KeyValue } from "../queries/records.js";
+import { execute } from "../sql/execute.js";
+import { sqlNow } from "../sql/sql.js";
+import { toDate, toDateOrNull, toNumber } from "../sql/decode.js";
+import { writeTransaction } from "../write-transaction.js";
+
+export interface NamespaceRecord {
+  id: number;
+  name: string;
+  /** As stored: '' = the default layout (see services/namespaces/namespace-roots.ts). */
+  storageUrl: string;
+  createdAt: Date;
+  updatedAt: Date | null;
+}
+
+const COLUMNS = "n.id, n.name, n.storage_url, n.created_at, n.updated_at";
+
+/** ListNamespaces is in name order, served by uq_namespaces_name. */
+export const NAMESPACE_SORT: SortKey = {
+  index: "uq_namespaces_name",
+  columns: [{ sql: "n.name", field: "name", type: "string" }],
+  descending: false,
+};
+
+export const NAMESPACE_FILTER_COLUMNS: FilterColumns = { name: { sql: "n.name", binary: true } };
+
+function decode(row: Record<string, unknown>): NamespaceRecord {
+  return {
+    id: toNumber(row.id),
+    name: String(row.name),
+    storageUrl: String(row.storage_url ?? ""),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDateOrNull(row.updated_at),
+  };
+}
+
+export async function findNamespace(db: Database, name: string): Promise<NamespaceRecord | undefined> {
+  const rows: Array<Record<string, unknown>> = await db.read(`SELECT ${COLUMNS} FROM namespaces n WHERE n.name = ?`, [
+    name,
+  ]);
+  return rows[0] && decode(rows[0]);
+}
+
+export async function findNamespaceById(db: Database, id: number): Promise<NamespaceRecord | undefined> {
+  const rows: Array<Record<string, unknown>> = await db.read(`SELECT ${COLUMNS} FROM namespaces n WHERE n.id = ?`, [
+    id,
+  ]);
+  return rows[0] && decode(rows[0]);
+}
+
+/** Every namespace, in name order (the sync timer walks them; there are few). */
+export async function allNamespaces(db: Database): Promise<NamespaceRecord[]> {
+  const rows: Array<Record<string, unknown>> = await db.read(`SELECT ${COLUMNS} FROM namespaces n ORDER BY n.name`);
+  return rows.map(decode);
+}
+
+export async function listNamespacePage(
+  db: Database,
+  q: { after?: readonly KeyValue[]; limit: number; filter?: FilterCondition },
+): Promise<KeysetRows<NamespaceRecord>> {
+  const conditions = [];
+  if (q.after) conditions.push(afterClause(db.dialect, NAMESPACE_SORT, q.after));
+  const filter = filterSql(db.dialect, q.filter, NAMESPACE_FILTER_COLUMNS);
+  if (filter) conditions.push(filter);
+  const where = conditions.length > 0 ? `WHERE ${conditions.map((c) => c.sql).join(" AND ")}` : "";
+  const rows: Array<Record<string, unknown>> = await db.read(
+    `SELECT ${COLUMNS} FROM namespaces n ${where} ORDER BY ${orderByClause(NAMESPACE_SORT)} LIMIT ?`,
+    [...conditions.flatMap((c) => c.params), q.limit + 1],
+  );
+  return toRows(NAMESPACE_SORT, rows, q.limit, decode);
+}
+
+/** Inserts a namespace; undefined when the name is taken (the unique index decides, not a prior read). */
+export async function insertNamespace(
+  db: Database,
+  name: string,
+  storageUrl: string,
+): Promise<NamespaceRecord | undefined> {
+  try {
+    await writeTransaction(db, (m) =>
+      execute(
+        m,
+        `INSERT INTO namespaces (name, storage_url, created_at, updated_at) VALUES (?, ?, ${sqlNow(db.dialect)}, ${sqlNow(db.dialect)})`,
+        [name, storageUrl],
+      ),
+    );
+  } catch (e) {
+    if (isDuplicateKey(e)) return undefined;
+    throw e;
+  }
+  return findNamespace(db, name);
+}
+
+/** Moves `updated_at` (label changes call it in their own transaction). */
+export async function touchNamespace(db: Database, id: number): Promise<void> {
+  await writeTransaction(db, (m) =>
+    execute(m, `UPDATE namespaces SET updated_at = ${sqlNow(db.dialect)} WHERE id = ?`, [id]),
+  );
+}
+
+export interface NamespaceContents {
+  repositories: number;
+  tokens: number;
+}
+
+/**
+ * Deletes an empty namespace and every row that only describes it. Emptiness is checked inside
+ * the transaction, with the namespace row locked first on MariaDB, so a repository or token
+ * written concurrently either lands before (and the delete refuses) or fails its foreign key.
+ * Returns what it still holds when not empty, or "gone" when it no longer exists.
+ */
+export async function deleteEmptyNamespace(
+  db: Database,
+  id: number,
+  syncLeaseName: string,
+): Promise<"deleted" | "gone" | NamespaceContents> {
+  return writeTransaction(db, async (m) => {
+    const lock = db.dialect === "sqlite" ? "" : " FOR UPDATE";
+    const exists: unknown[] = await m.query(`SELECT id FROM namespaces WHERE id = ?${lock}`, [id]);
+    if (exists.length === 0) return "gone";
+    const counted: Array<{ repositories: unknown; tokens: unknown }> = await m.query(
+      `SELECT (SELECT COUNT(*) FROM repositories WHERE namespace_id = ?) AS repositories,
+              (SELECT COUNT(*) FROM tokens WHERE namespace_id = ?) AS tokens`,
+      [id, id],
+    );
+    const contents = { repositories: toNumber(counted[0]?.repositories), tokens: toNumber(counted[0]?.tokens) };
+    if (contents.repositories > 0 || contents.tokens > 0) return contents;
+    // No repository means no tag: manifests and blobs left here are unreferenced index rows
+    // (their edges cascade with the manifests).
+    await execute(m, "DELETE FROM blobs WHERE namespace_id = ?", [id]);
+    await execute(m, "DELETE FROM manifests WHERE namespace_id = ?", [id]);
+    await execute(m, "DELETE FROM registry_stats WHERE namespace_id = ?", [id]);
+    await execute(m, "DELETE FROM sync_runs WHERE namespace_id = ?", [id]);
+    await execute(m, "DELETE FROM coordination WHERE name = ?", [syncLeaseName]);
+    await execute(m, "DELETE FROM namespaces WHERE id = ?", [id]);
+    return "deleted";
+  });
+}
+
+function isDuplicateKey(e: unknown): boolean {
+  const err = e as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = err?.driverError?.code ?? err?.code;
+  return code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT";
+}

@@ -1,0 +1,95 @@
+/**
+ * The per-namespace half of the service graph: each namespace gets its own object store (its
+ * registry root), sync service (its own lease, runs and stats), tag writer and queries — built
+ * on first use and kept by namespace id. A deleted namespace's runtime is dropped; a namespace
+ * that is deleted elsewhere is simply never asked for again (its name stops resolving).
+ */
+import type { Config } from "../../config.js";
+import type { Database } from "../../db/data-source.js";
+import { logger } from "../../logger.js";
+import type { ObjectStore } from "../../storage/object-store.js";
+import { openObjectStore } from "../../storage/open-store.js";
+import { RegistryLayout } from "../../storage/registry-layout.js";
+import { RetryingStore } from "../../storage/retrying-store.js";
+import { MetadataQueries } from "../queries/metadata-queries.js";
+import { SyncService } from "../sync/sync-service.js";
+import type { FaultPoints } from "../sync/sync-types.js";
+import { TagWriter } from "../tags/tag-writer.js";
+import { effectiveStorageUrl } from "./namespace-roots.js";
+import type { NamespaceContext } from "./namespace-resolver.js";
+
+export interface NamespaceRuntime {
+  namespace: NamespaceContext;
+  queries: MetadataQueries;
+  sync: SyncService;
+  tags: TagWriter;
+  store: ObjectStore;
+}
+
+export interface RuntimeSettings {
+  storageUrl: string;
+  sync: Pick<Config["sync"], "concurrency" | "leaseTtlMs">;
+  /** Test seam: how a registry root is opened (bare, without retries: sync counts every attempt). */
+  openStore?: (url: string) => ObjectStore;
+  /** Test seam: the sync's fault points (pause or crash a run at a named step). */
+  faultPoints?: FaultPoints;
+}
+
+export class NamespaceRuntimes {
+  private readonly runtimes = new Map<number, NamespaceRuntime>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly settings: RuntimeSettings,
+  ) {}
+
+  /** The runtime of a resolved namespace (built on first use). */
+  of(namespace: NamespaceContext): NamespaceRuntime {
+    let runtime = this.runtimes.get(namespace.id);
+    if (!runtime) {
+      runtime = this.build(namespace);
+      this.runtimes.set(namespace.id, runtime);
+    }
+    return runtime;
+  }
+
+  /** After a delete: stop its syncs and close its store. */
+  async drop(id: number): Promise<void> {
+    const runtime = this.runtimes.get(id);
+    if (!runtime) return;
+    this.runtimes.delete(id);
+    await runtime.sync.shutdown();
+    await runtime.store.close().catch((e: unknown) => logger.warn({ err: e }, "closing a namespace's store failed"));
+  }
+
+  /** Shutdown, while calls drain: runs not writing yet stop with no writes. */
+  async shutdown(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map((r) => r.sync.shutdown()));
+  }
+
+  /** After the last call: every store's connections. */
+  async close(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map((r) => r.store.close().catch(() => undefined)));
+  }
+
+  private build(namespace: NamespaceContext): NamespaceRuntime {
+    const url = effectiveStorageUrl(this.settings.storageUrl, namespace);
+    const store = this.settings.openStore ? this.settings.openStore(url) : openObjectStore(url, { retry: false });
+    const { db } = this;
+    return {
+      namespace,
+      store,
+      queries: new MetadataQueries(db, namespace.name, namespace.id),
+      sync: new SyncService({
+        db,
+        store,
+        namespace: namespace.name,
+        namespaceId: namespace.id,
+        concurrency: this.settings.sync.concurrency,
+        leaseTtlMs: this.settings.sync.leaseTtlMs,
+        ...(this.settings.faultPoints && { faultPoints: this.settings.faultPoints }),
+      }),
+      tags: new TagWriter(db, new RegistryLayout(new RetryingStore(store)), namespace.name, namespace.id),
+    };
+  }
+}
