@@ -73,6 +73,16 @@ export class ColumnTypes {
       : { type: "varchar", length, nullable, charset: "utf8mb4", collation: "utf8mb4_bin" };
   }
 
+  /**
+   * Printable ASCII compared byte-wise (label keys): one byte per character on MySQL/MariaDB, so a
+   * 1024-character key still fits in an index (InnoDB keys are at most 3072 bytes; utf8mb4 takes four per character).
+   */
+  asciiKey(length: number): ColumnSpec {
+    return this.isSqlite
+      ? { type: "varchar", length }
+      : { type: "varchar", length, charset: "ascii", collation: "ascii_bin" };
+  }
+
   /** Free text of bounded length (media types, holders, reasons). */
   string(length: number, nullable = false, defaultValue?: string): ColumnSpec {
     return { type: "varchar", length, nullable, default: defaultValue };

@@ -1,6 +1,7 @@
 import { ColumnTypes, type Dialect } from "../column-types.js";
 import { blobEntity } from "./blob.js";
 import { coordinationEntity } from "./coordination.js";
+import { namespaceLabelEntity, repositoryLabelEntity, tagLabelEntity } from "./labels.js";
 import { manifestBlobEntity } from "./manifest-blob.js";
 import { manifestChildEntity } from "./manifest-child.js";
 import { manifestEntity } from "./manifest.js";
@@ -14,6 +15,7 @@ import { tokenEntity } from "./token.js";
 
 export type { BlobRow } from "./blob.js";
 export type { CoordinationRow } from "./coordination.js";
+export type { NamespaceLabelRow, RepositoryLabelRow, TagLabelRow } from "./labels.js";
 export type { ManifestBlobRow } from "./manifest-blob.js";
 export type { ManifestChildRow } from "./manifest-child.js";
 export type { ManifestRow, PlatformSizeJson } from "./manifest.js";
@@ -41,5 +43,8 @@ export function entitiesFor(dialect: Dialect) {
     syncRunEntity(t),
     coordinationEntity(t),
     registryStatsEntity(t),
+    namespaceLabelEntity(t),
+    repositoryLabelEntity(t),
+    tagLabelEntity(t),
   ];
 }

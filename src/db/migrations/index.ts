@@ -2,6 +2,7 @@ import { InitialSchema1763900000000 } from "./1763900000000-initial-schema.js";
 import { RepositoryTagSetHash1764000000000 } from "./1764000000000-repository-tag-set-hash.js";
 import { TagTombstones1766100000000 } from "./1766100000000-tag-tombstones.js";
 import { NamespaceRoots1766200000000 } from "./1766200000000-namespace-roots.js";
+import { Labels1766300000000 } from "./1766300000000-labels.js";
 
 /** Every migration, in order. Add new ones at the end. */
 export const migrations = [
@@ -9,4 +10,5 @@ export const migrations = [
   RepositoryTagSetHash1764000000000,
   TagTombstones1766100000000,
   NamespaceRoots1766200000000,
+  Labels1766300000000,
 ];

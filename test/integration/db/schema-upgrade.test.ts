@@ -1,7 +1,8 @@
 /**
  * Upgrading a database that holds data: from the first migration to the latest, every row stays
  * (on SQLite a new column may rebuild a table, which must not cascade into its children), and
- * the new column starts NULL, so the first sync after the upgrade reads every repository.
+ * the new column starts NULL, so the first sync after the upgrade reads every repository; the
+ * label tables start empty and cascade from the rows they label.
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../../src/db/data-source.js";
@@ -59,5 +60,22 @@ forEachDialect("schema upgrade", (dialect) => {
         [t, t],
       ),
     ).rejects.toThrow(/FOREIGN KEY|foreign key/);
+    // The label tables start empty and hang off the existing rows: a label of the existing tag is
+    // accepted, one of a tag that does not exist is not, and removing the tag removes its labels.
+    expect(await count(db, "tag_labels")).toBe(0);
+    await db.ds.query(
+      "INSERT INTO tag_labels (repository_id, tag_name, label_key, label_value, value_sha256) VALUES (1, 'latest', 'env', 'prod', 'h')",
+    );
+    await db.ds.query(
+      "INSERT INTO repository_labels (namespace_id, repository_name, label_key, label_value, value_sha256) VALUES (1, 'library/alpine', 'env', 'prod', 'h')",
+    );
+    await expect(
+      db.ds.query(
+        "INSERT INTO tag_labels (repository_id, tag_name, label_key, label_value, value_sha256) VALUES (1, 'nope', 'env', 'prod', 'h')",
+      ),
+    ).rejects.toThrow(/FOREIGN KEY|foreign key/);
+    await db.ds.query("DELETE FROM repositories");
+    expect(await count(db, "tag_labels")).toBe(0);
+    expect(await count(db, "repository_labels")).toBe(0);
   });
 });

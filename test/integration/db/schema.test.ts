@@ -25,6 +25,7 @@ forEachDialect("schema", (dialect) => {
       "RepositoryTagSetHash1764000000000",
       "TagTombstones1766100000000",
       "NamespaceRoots1766200000000",
+      "Labels1766300000000",
     ];
     expect(await pendingMigrations(a)).toHaveLength(all.length);
     const [ra, rb] = await Promise.all([migrate(a, { holder: "a" }), migrate(b, { holder: "b" })]);

@@ -50,7 +50,12 @@ export enum ErrorReason {
   ERROR_REASON_NAMESPACE_NOT_FOUND = 33,
   ERROR_REASON_NAMESPACE_EXISTS = 34,
   ERROR_REASON_NAMESPACE_NOT_EMPTY = 35,
-  /** ERROR_REASON_DATABASE_CONFLICT - A deadlock or lock-wait timeout in the database (ABORTED): retry the call. */
+  /** ERROR_REASON_INVALID_LABEL - A label outside the limits of DESIGN §8.2, or an update_mask path that names no label (INVALID_ARGUMENT). */
+  ERROR_REASON_INVALID_LABEL = 36,
+  /**
+   * ERROR_REASON_DATABASE_CONFLICT - 37-49 are left to phase two's other capabilities (DESIGN §8), built in parallel with these.
+   * A deadlock or lock-wait timeout in the database (ABORTED): retry the call.
+   */
   ERROR_REASON_DATABASE_CONFLICT = 50,
   /** ERROR_REASON_DISK_FULL - The database's or the server's disk is full (RESOURCE_EXHAUSTED). */
   ERROR_REASON_DISK_FULL = 51,
@@ -169,6 +174,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 35:
     case "ERROR_REASON_NAMESPACE_NOT_EMPTY":
       return ErrorReason.ERROR_REASON_NAMESPACE_NOT_EMPTY;
+    case 36:
+    case "ERROR_REASON_INVALID_LABEL":
+      return ErrorReason.ERROR_REASON_INVALID_LABEL;
     case 50:
     case "ERROR_REASON_DATABASE_CONFLICT":
       return ErrorReason.ERROR_REASON_DATABASE_CONFLICT;
@@ -259,6 +267,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_NAMESPACE_EXISTS";
     case ErrorReason.ERROR_REASON_NAMESPACE_NOT_EMPTY:
       return "ERROR_REASON_NAMESPACE_NOT_EMPTY";
+    case ErrorReason.ERROR_REASON_INVALID_LABEL:
+      return "ERROR_REASON_INVALID_LABEL";
     case ErrorReason.ERROR_REASON_DATABASE_CONFLICT:
       return "ERROR_REASON_DATABASE_CONFLICT";
     case ErrorReason.ERROR_REASON_DISK_FULL:

@@ -1,0 +1,69 @@
+/**
+ * UpdateRepository and UpdateTag without gRPC: names are checked first, then the labels change
+ * in one transaction (label-updater.ts). NOT_FOUND names what is missing, as GetTag does.
+ */
+import type { Database } from "../../db/data-source.js";
+import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
+import { lockRepository, lockTag } from "../../db/labels/label-owners.js";
+import type { Labels } from "../../db/labels/label-tables.js";
+import { namespaceIdOf } from "../../db/queries/namespaces.js";
+import { repositoryExists } from "../../db/queries/repository-queries.js";
+import { failedPrecondition, notFound } from "../../errors.js";
+import { assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
+import { parseLabelUpdate } from "./label-mask.js";
+import { updateLabels, type LabelUpdateRequest } from "./label-updater.js";
+
+export type { LabelUpdateRequest };
+
+export class MetadataLabels {
+  constructor(
+    private readonly db: Database,
+    private readonly namespace: string = DEFAULT_NAMESPACE,
+  ) {}
+
+  async updateRepository(name: string, request: LabelUpdateRequest): Promise<Labels> {
+    assertRepositoryName(name);
+    parseLabelUpdate(request.labels, request.updateMask);
+    const namespaceId = await this.namespaceId();
+    return updateLabels(
+      this.db,
+      "repository",
+      (m) => lockRepository(m, this.db.dialect, namespaceId, name),
+      request,
+      () => notFound(`repository ${quoteForMessage(name)} not found`, "REPOSITORY_NOT_FOUND"),
+    );
+  }
+
+  async updateTag(repository: string, tag: string, request: LabelUpdateRequest): Promise<Labels> {
+    assertRepositoryName(repository);
+    assertTagName(tag);
+    parseLabelUpdate(request.labels, request.updateMask);
+    const namespaceId = await this.namespaceId();
+    let missing: Error | undefined;
+    try {
+      return await updateLabels(
+        this.db,
+        "tag",
+        (m) => lockTag(m, this.db.dialect, namespaceId, repository, tag),
+        request,
+        () => (missing = new Error("tag not indexed")),
+      );
+    } catch (e) {
+      if (e !== missing) throw e;
+    }
+    // Outside the transaction: which of the two is missing is only for the message and reason.
+    if (!(await repositoryExists(this.db, namespaceId, repository)))
+      throw notFound(`repository ${quoteForMessage(repository)} not found`, "REPOSITORY_NOT_FOUND");
+    throw notFound(
+      `tag ${quoteForMessage(tag)} not found in repository ${quoteForMessage(repository)}`,
+      "TAG_NOT_FOUND",
+    );
+  }
+
+  private async namespaceId(): Promise<number> {
+    const id = await namespaceIdOf(this.db, this.namespace);
+    if (id === undefined)
+      throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+    return id;
+  }
+}
