@@ -63,7 +63,10 @@ export class MetadataLabels {
   private async namespaceId(): Promise<number> {
     const id = await namespaceIdOf(this.db, this.namespace);
     if (id === undefined)
-      throw failedPrecondition(`namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`);
+      throw failedPrecondition(
+        `namespace ${quoteForMessage(this.namespace)} does not exist: run migrations`,
+        "DATABASE_NOT_MIGRATED",
+      );
     return id;
   }
 }
