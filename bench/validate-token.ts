@@ -12,6 +12,9 @@
  *
  * BENCH_AUTH=required puts both paths behind the server's authentication interceptor, as a
  * non-loopback deployment runs (every call carries a front end's bearer token).
+ * BENCH_METRICS=on adds what EPOCH_METRICS_LISTEN adds to a call (the metrics interceptor and its
+ * registry) to ValidateToken only: its ratio to the plain empty handler, against the ratio of a
+ * run without it, is the metrics' cost (README, "Metrics").
  *
  *   npx tsx bench/validate-token.ts
  *   BENCH_CALLS=50000 BENCH_ROUNDS=3 BENCH_INVALID=1000000 BENCH_MARIADB_URL=mysql://root@127.0.0.1:3306/ …
@@ -24,7 +27,16 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { Client, credentials, Metadata, Server, ServerCredentials, type ServiceError } from "@grpc/grpc-js";
+import {
+  Client,
+  credentials,
+  Metadata,
+  Server,
+  ServerCredentials,
+  type ServerInterceptingCall,
+  type ServerInterceptor,
+  type ServiceError,
+} from "@grpc/grpc-js";
 import mysql from "mysql2/promise";
 import {
   TokenServiceService,
@@ -36,6 +48,8 @@ import { migrate } from "../src/db/migrate.js";
 import { TokenStore } from "../src/db/tokens/token-store.js";
 import { authInterceptor } from "../src/grpc/auth.js";
 import { addGuardedService } from "../src/grpc/decode-guard.js";
+import { metricsInterceptor } from "../src/grpc/metrics-interceptor.js";
+import { EpochMetrics } from "../src/metrics/registry.js";
 import { tokenServiceDefinition, tokenServiceServer } from "../src/grpc/token-service.js";
 import { configureLogger } from "../src/logger.js";
 import { generateSecret } from "../src/services/tokens/token-secret.js";
@@ -55,6 +69,7 @@ const MISSES = env("BENCH_MISSES", 2_000);
 const CONCURRENCY = [1, 16, 64];
 const MARIADB = process.env.BENCH_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/";
 const AUTH = process.env.BENCH_AUTH === "required";
+const METRICS = process.env.BENCH_METRICS === "on";
 
 const VALIDATE = TokenServiceService.validateToken;
 const EMPTY_PATH = "/epoch.bench.Empty/ValidateToken";
@@ -88,7 +103,19 @@ async function serve(): Promise<void> {
   const { secret } = await tokens.create({ name: "bench", scopes: ["pull", "push"] });
   // The front end's own token (admin: the bench-only empty method falls under "everything else").
   const caller = AUTH ? (await tokens.create({ name: "front end", scopes: ["admin"] })).secret : "";
-  const server = new Server(AUTH ? { interceptors: [authInterceptor(tokens)] } : {});
+  // In the server's order (src/server.ts): metrics first, next to the transport. Only ValidateToken
+  // pays for them, so its "vs empty" ratio measures their cost against the plain reference, in
+  // the same alternating rounds (compare with the ratio of a run without BENCH_METRICS).
+  const interceptors: ServerInterceptor[] = [];
+  if (METRICS) {
+    const measured = metricsInterceptor(new EpochMetrics({ tokenCache: () => tokens.validateCacheCounts() }));
+    // grpc-js only needs the call interface back; the cast spares the reference a wrapping layer.
+    interceptors.push((method, call) =>
+      method.path === EMPTY_PATH ? (call as ServerInterceptingCall) : measured(method, call),
+    );
+  }
+  if (AUTH) interceptors.push(authInterceptor(tokens));
+  const server = new Server({ interceptors });
   // As src/server.ts registers it: behind the decode guard (an undecodable request answers INVALID_ARGUMENT).
   addGuardedService(server, tokenServiceDefinition, tokenServiceServer(tokens));
   server.addService(
@@ -284,13 +311,23 @@ async function hotPath(rows: BenchResult["rows"], json: Record<string, unknown>)
       });
       const authed = AUTH ? " + auth" : "";
       rows.push(row(`empty handler${authed}`, empty, sums.empty.calls, 1, 1, 1));
-      rows.push(row(`ValidateToken (cached)${authed}`, validate, sums.validate.calls, ratio, cpuRatio, roundMedian));
+      rows.push(
+        row(
+          `ValidateToken (cached)${authed}${METRICS ? " + metrics" : ""}`,
+          validate,
+          sums.validate.calls,
+          ratio,
+          cpuRatio,
+          roundMedian,
+        ),
+      );
       results.push({ concurrency, empty, validate, ratio, cpu_ratio: cpuRatio, median_round_ratio: roundMedian });
     }
     json.hot_path = results;
     json.hot_path_min_ratio = Math.min(...results.map((r) => r.ratio as number));
     json.hot_path_goal = 0.9;
     json.auth = AUTH ? "required" : "none";
+    json.metrics = METRICS ? "on" : "off";
   } finally {
     client.close();
     server.stop();

@@ -13,6 +13,9 @@ import { metadataService } from "./grpc/metadata-service.js";
 import { namespaceServiceServer } from "./grpc/namespace-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
 import { configureLogger, logger } from "./logger.js";
+import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
+import { EpochMetrics } from "./metrics/registry.js";
+import { poolUsage } from "./db/pool-usage.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
 import { createNamespaceCapability } from "./services/namespaces/namespace-capability.js";
 import type { FaultPoints } from "./services/sync/sync-types.js";
@@ -31,7 +34,9 @@ export interface AppOptions {
 
 export interface App {
   server: RunningServer;
-  /** Graceful shutdown (idempotent): health, drain, hooks, database. */
+  /** The EPOCH_METRICS_LISTEN listener as bound; undefined when metrics are off. */
+  metrics?: Pick<MetricsServer, "address" | "port">;
+  /** Graceful shutdown (idempotent): health, drain, hooks, database, then the metrics listener. */
   stop(): Promise<void>;
 }
 
@@ -49,14 +54,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
 
     // ── services: construct each capability here and wire its adapter below ──
     const services: NonNullable<ServerDeps["services"]> = {};
-    const namespaces = createNamespaceCapability(db, config, options.syncFaultPoints);
+    const tokenService = (tokens = new TokenService(new TokenStore(db), config.tokens));
+    const metrics =
+      config.metricsListen &&
+      new EpochMetrics({ tokenCache: () => tokenService.validateCacheCounts(), dbPool: () => poolUsage(db) });
+    const namespaces = createNamespaceCapability(
+      db,
+      config,
+      options.syncFaultPoints,
+      metrics ? { onRunFinished: (f) => metrics.syncRunFinished(f) } : {},
+    );
     // Every call acts in its namespace (resolved by grpc/namespace-context.ts); without one
     // (a server built without the resolver) it acts in `default`.
     services.metadata = metadataService(async (ctx) =>
       namespaces.runtimes.of(ctx.namespace ?? (await namespaces.resolver.resolve("default"))),
     );
     services.namespace = namespaceServiceServer(namespaces.service);
-    const tokenService = (tokens = new TokenService(new TokenStore(db), config.tokens));
     services.token = tokenServiceServer(tokenService);
     const tokenLookup: TokenLookup = options.tokenLookup ?? tokenService;
     const beforeDrain: ShutdownHook[] = [];
@@ -76,9 +89,22 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       beforeDrain,
       afterDrain,
       ...(options.healthProbe && { healthProbe: options.healthProbe }),
+      ...(metrics && { rpcObserver: metrics }),
     });
+    let metricsServer: MetricsServer | undefined;
+    if (config.metricsListen && metrics) {
+      try {
+        metricsServer = await startMetricsServer(config.metricsListen, metrics.registry, server.health);
+      } catch (e) {
+        await server.shutdown();
+        throw e;
+      }
+    }
     namespaces.start();
-    return { server, stop: server.shutdown };
+    let stopping: Promise<void> | undefined;
+    // The probes keep answering (503) while calls drain; the listener closes last.
+    const stop = () => (stopping ??= server.shutdown().then(() => metricsServer?.close()));
+    return { server, ...(metricsServer && { metrics: metricsServer }), stop };
   } catch (e) {
     await tokens?.stop().catch(() => undefined);
     await db.close().catch(() => undefined);

@@ -44,6 +44,8 @@ export interface Config {
   tokens: TokenSettings;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
+  /** EPOCH_METRICS_LISTEN: where /metrics, /healthz and /readyz are served; unset = off. */
+  metricsListen?: ListenAddress;
 }
 
 export interface ClientConfig {
@@ -115,19 +117,24 @@ const databaseUrl = nonEmpty.regex(
   "must start with sqlite:, mysql:// or mariadb://",
 );
 const storageUrl = nonEmpty.regex(/^(file:|s3:\/\/)/, "must start with file: or s3://");
-const listen = z.string().transform((text, ctx) => {
-  const parsed = parseListenAddress(text.trim());
-  if (!parsed) {
-    ctx.addIssue({ code: "custom", message: 'must be host:port, e.g. "127.0.0.1:50051" or "[::]:50051"' });
-    return z.NEVER;
-  }
-  return parsed;
-});
+const listenOn = (examplePort: number) =>
+  z.string().transform((text, ctx) => {
+    const parsed = parseListenAddress(text.trim());
+    if (!parsed) {
+      const message = `must be host:port, e.g. "127.0.0.1:${examplePort}" or "[::]:${examplePort}"`;
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
+    }
+    return parsed;
+  });
+const listen = listenOn(50051);
 
 const VARIABLES = {
   EPOCH_DATABASE_URL: { schema: databaseUrl, default: "sqlite:./data/epoch.db", secret: true },
   EPOCH_STORAGE_URL: { schema: storageUrl, default: "file:./data/registry", secret: true },
   EPOCH_LISTEN: { schema: listen, default: "127.0.0.1:50051" },
+  // Off unless set: the metrics and probe endpoints are plain HTTP without authentication.
+  EPOCH_METRICS_LISTEN: { schema: listenOn(9464).optional(), default: undefined },
   EPOCH_AUTH: {
     schema: z.enum(["auto", "required", "none"], { error: "must be auto, required or none" }),
     default: "auto",
@@ -206,6 +213,7 @@ export function loadConfig(env: Env = process.env, overrides: Overrides = {}): C
       `EPOCH_AUTH=none is refused on the non-loopback address ${listenAddress.address}; set EPOCH_AUTH_ALLOW_OPEN=true to serve without authentication`,
     );
   }
+  const metricsListen = get("EPOCH_METRICS_LISTEN");
   return {
     databaseUrl: get("EPOCH_DATABASE_URL"),
     storageUrl: get("EPOCH_STORAGE_URL"),
@@ -228,6 +236,7 @@ export function loadConfig(env: Env = process.env, overrides: Overrides = {}): C
     },
     shutdownTimeoutMs: get("EPOCH_SHUTDOWN_TIMEOUT"),
     logLevel: get("EPOCH_LOG_LEVEL"),
+    ...(metricsListen && { metricsListen }),
   };
 }
 

@@ -12,6 +12,7 @@ import { NamespaceServiceService, type NamespaceServiceServer } from "epoch-meta
 import { ConfigError, type Config } from "./config.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
 import { addGuardedService } from "./grpc/decode-guard.js";
+import { metricsInterceptor, type RpcObserver } from "./grpc/metrics-interceptor.js";
 import { unimplementedService } from "./grpc/handlers.js";
 import { namespaceInterceptor } from "./grpc/namespace-context.js";
 import { tokenServiceDefinition } from "./grpc/token-service.js";
@@ -39,6 +40,8 @@ export interface ServerDeps {
   /** Run after the last call ended, before the database closes: flush buffers (token last_used). */
   afterDrain?: ShutdownHook[];
   healthProbe?: { intervalMs?: number; timeoutMs?: number };
+  /** Told about every call's end (the metrics); unset = no per-call accounting at all. */
+  rpcObserver?: RpcObserver;
 }
 
 export interface RunningServer {
@@ -71,8 +74,10 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   const server = new Server({
     "grpc.max_receive_message_length": MESSAGE_LIMIT,
     "grpc.max_send_message_length": MESSAGE_LIMIT,
-    // The namespace is resolved first: authentication checks that the token belongs to it.
     interceptors: [
+      // First, i.e. next to the transport: it sees every status, authentication refusals too.
+      ...(deps.rpcObserver ? [metricsInterceptor(deps.rpcObserver)] : []),
+      // The namespace is resolved before authentication: it checks that the token belongs to it.
       ...(deps.namespaces ? [namespaceInterceptor(deps.namespaces)] : []),
       ...(authRequired(config) ? [authInterceptor(deps.tokenLookup, systemNamespace(deps.namespaces))] : []),
     ],
@@ -164,16 +169,18 @@ function bind(server: Server, config: Config): Promise<number> {
     server.bindAsync(config.listen.address, creds, (err, port) => {
       if (!err) return resolve(port);
       server.forceShutdown();
-      const cause = /EADDRINUSE/.test(err.message)
-        ? "address already in use"
-        : /EACCES/.test(err.message)
-          ? "permission denied"
-          : /EADDRNOTAVAIL/.test(err.message)
-            ? "address not available on this host"
-            : err.message.split("\n")[0];
+      const cause = listenFailure(err.message);
       reject(new ListenError(`cannot listen on ${config.listen.address} (EPOCH_LISTEN): ${cause}`, { cause: err }));
     });
   });
+}
+
+/** Why a bind failed, in a few words, from the error's message. */
+export function listenFailure(message: string): string {
+  if (/EADDRINUSE/.test(message)) return "address already in use";
+  if (/EACCES/.test(message)) return "permission denied";
+  if (/EADDRNOTAVAIL/.test(message)) return "address not available on this host";
+  return message.split("\n")[0] ?? message;
 }
 
 async function drain(server: Server, health: Health, timeoutMs: number): Promise<void> {

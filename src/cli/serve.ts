@@ -8,6 +8,7 @@ interface ServeOptions {
   listen?: string;
   database?: string;
   storage?: string;
+  metricsListen?: string;
   migrate: boolean;
 }
 
@@ -18,12 +19,17 @@ export function register(program: Command): void {
     .option("--listen <host:port>", "address to listen on (EPOCH_LISTEN, default 127.0.0.1:50051)")
     .option("--database <url>", "sqlite:<path>, mysql://… or mariadb://… (EPOCH_DATABASE_URL)")
     .option("--storage <url>", "file:<dir> or s3://bucket/prefix (EPOCH_STORAGE_URL)")
+    .option(
+      "--metrics-listen <host:port>",
+      "serve /metrics, /healthz and /readyz over HTTP (EPOCH_METRICS_LISTEN, default off)",
+    )
     .option("--no-migrate", "do not apply pending migrations; refuse to start if any are pending")
     .action(async (opts: ServeOptions) => {
       const config = loadConfig(process.env, {
         EPOCH_LISTEN: opts.listen,
         EPOCH_DATABASE_URL: opts.database,
         EPOCH_STORAGE_URL: opts.storage,
+        EPOCH_METRICS_LISTEN: opts.metricsListen,
       });
       configureLogger(config.logLevel);
       const unknown = unknownVariables();

@@ -96,6 +96,8 @@ describe("loadConfig", () => {
     ["EPOCH_AUTH", "maybe", /auto, required or none/],
     ["EPOCH_AUTH_ALLOW_OPEN", "perhaps", /true or false/],
     ["EPOCH_LISTEN", "50051", /host:port/],
+    ["EPOCH_METRICS_LISTEN", "9464", /host:port/],
+    ["EPOCH_METRICS_LISTEN", "metrics.local:99999", /host:port/],
     ["EPOCH_LOG_LEVEL", "loud", /one of/],
     ["EPOCH_DATABASE_URL", "postgres://x", /sqlite:, mysql:\/\/ or mariadb:\/\//],
     ["EPOCH_STORAGE_URL", "gs://bucket", /file: or s3:\/\//],
@@ -104,6 +106,21 @@ describe("loadConfig", () => {
     expect(e.message.startsWith(name)).toBe(true);
     expect(e.message).toMatch(problem);
     expect(e.message).not.toContain("\n");
+  });
+
+  it("serves metrics only when EPOCH_METRICS_LISTEN (or --metrics-listen) names an address", () => {
+    expect(loadConfig({}).metricsListen).toBeUndefined();
+    expect(loadConfig({ EPOCH_METRICS_LISTEN: "" }).metricsListen).toBeUndefined();
+    expect(loadConfig({ EPOCH_METRICS_LISTEN: "0.0.0.0:9464" }).metricsListen).toEqual({
+      host: "0.0.0.0",
+      port: 9464,
+      address: "0.0.0.0:9464",
+    });
+    const flag = loadConfig({ EPOCH_METRICS_LISTEN: "0.0.0.0:9464" }, { EPOCH_METRICS_LISTEN: "[::1]:0" });
+    expect(flag.metricsListen?.address).toBe("[::1]:0");
+    expect(configError(() => loadConfig({ EPOCH_METRICS_LISTEN: ":9464" })).message).toBe(
+      'EPOCH_METRICS_LISTEN must be host:port, e.g. "127.0.0.1:9464" or "[::]:9464" (got ":9464")',
+    );
   });
 
   it("never echoes URLs, which may hold passwords", () => {

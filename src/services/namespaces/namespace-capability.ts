@@ -8,6 +8,7 @@ import type { Config } from "../../config.js";
 import type { Database } from "../../db/data-source.js";
 import { allNamespaces, findNamespace } from "../../db/namespaces/namespace-store.js";
 import { SyncScheduler } from "../sync/sync-scheduler.js";
+import type { SyncServiceOptions } from "../sync/sync-service.js";
 import type { FaultPoints } from "../sync/sync-types.js";
 import { DEFAULT_NAMESPACE } from "./namespace-name.js";
 import { NamespaceResolver } from "./namespace-resolver.js";
@@ -32,6 +33,7 @@ export function createNamespaceCapability(
   db: Database,
   config: Config,
   faultPoints?: FaultPoints,
+  observe: Pick<SyncServiceOptions, "onRunFinished"> = {},
 ): NamespaceCapability {
   const resolver = new NamespaceResolver((name) => findNamespace(db, name), {
     staleMaxMs: config.tokens.staleMaxMs,
@@ -40,6 +42,7 @@ export function createNamespaceCapability(
     storageUrl: config.storageUrl,
     sync: config.sync,
     ...(faultPoints && { faultPoints }),
+    ...observe,
   });
   const scheduler = new SyncScheduler(
     async () => (await allNamespaces(db)).map((namespace) => runtimes.of(namespace).sync),

@@ -12,7 +12,7 @@ import { openObjectStore } from "../../storage/open-store.js";
 import { RegistryLayout } from "../../storage/registry-layout.js";
 import { RetryingStore } from "../../storage/retrying-store.js";
 import { MetadataQueries } from "../queries/metadata-queries.js";
-import { SyncService } from "../sync/sync-service.js";
+import { SyncService, type SyncServiceOptions } from "../sync/sync-service.js";
 import type { FaultPoints } from "../sync/sync-types.js";
 import { TagWriter } from "../tags/tag-writer.js";
 import { effectiveStorageUrl } from "./namespace-roots.js";
@@ -33,6 +33,8 @@ export interface RuntimeSettings {
   openStore?: (url: string) => ObjectStore;
   /** Test seam: the sync's fault points (pause or crash a run at a named step). */
   faultPoints?: FaultPoints;
+  /** Every namespace's sync runs report here when they finish (the metrics). */
+  onRunFinished?: SyncServiceOptions["onRunFinished"];
 }
 
 export class NamespaceRuntimes {
@@ -88,6 +90,7 @@ export class NamespaceRuntimes {
         concurrency: this.settings.sync.concurrency,
         leaseTtlMs: this.settings.sync.leaseTtlMs,
         ...(this.settings.faultPoints && { faultPoints: this.settings.faultPoints }),
+        ...(this.settings.onRunFinished && { onRunFinished: this.settings.onRunFinished }),
       }),
       tags: new TagWriter(db, new RegistryLayout(new RetryingStore(store)), namespace.name, namespace.id),
     };

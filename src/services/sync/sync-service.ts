@@ -10,6 +10,7 @@ import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
 import { Leases } from "../../db/leases.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { aborted, cancelled, failedPrecondition, notFound, unavailable } from "../../errors.js";
+import { logger } from "../../logger.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
 import { COMMIT_BATCH, syncLeaseName } from "./sync-commit.js";
@@ -48,6 +49,8 @@ export interface SyncServiceOptions {
   commitBatchSize?: number;
   /** Test-only crash points (see FaultPoint). */
   faultPoints?: FaultPoints;
+  /** Called once per run this replica finished (not after a simulated crash): the metrics. */
+  onRunFinished?: (finished: SyncFinished) => void;
 }
 
 export interface SyncTicket {
@@ -228,6 +231,11 @@ export class SyncService {
       if (this.active === run) this.active = undefined;
     };
     run.done.then(clear, clear);
+    const onRunFinished = this.o.onRunFinished;
+    if (onRunFinished)
+      run.done
+        .then(onRunFinished, () => undefined)
+        .catch((e: unknown) => logger.error({ err: e }, "recording a finished sync run failed"));
     return run;
   }
 }

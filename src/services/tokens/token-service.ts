@@ -140,6 +140,17 @@ function cannotTell(e: unknown): never {
   throw isEpochError(e) ? e : unavailable("the token database is unreachable", "DATABASE_UNAVAILABLE", { cause: e });
 }
 
+/**
+ * How ValidateToken's well-formed secrets were answered since start: from a cached token, from a
+ * secret cached as unknown, or by asking the database (a miss; also while the cache is too stale
+ * to serve). Plain numbers, so the hot path pays an increment; the metrics scrape reads them.
+ */
+export interface ValidateCacheCounts {
+  hits: number;
+  negativeHits: number;
+  misses: number;
+}
+
 const MALFORMED: Validation = Object.freeze({ valid: false, reason: "MALFORMED" });
 const UNKNOWN: Validation = Object.freeze({ valid: false, reason: "UNKNOWN_TOKEN" });
 
@@ -147,6 +158,7 @@ export class TokenService implements TokenLookup {
   private readonly cache: TokenCache<TokenEntry>;
   private readonly recorder: LastUsedRecorder;
   private readonly now: () => number;
+  private readonly validateCounts: ValidateCacheCounts = { hits: 0, negativeHits: 0, misses: 0 };
 
   constructor(
     private readonly store: TokenStore,
@@ -264,7 +276,12 @@ export class TokenService implements TokenLookup {
     if (secretKind(request.secret) === null) return MALFORMED;
     const hash = hashSecret(request.secret);
     const cached = this.cache.peek(hash);
-    if (cached !== undefined) return this.check(cached, action, repository, namespaceId);
+    if (cached !== undefined) {
+      if (cached === null) this.validateCounts.negativeHits++;
+      else this.validateCounts.hits++;
+      return this.check(cached, action, repository, namespaceId);
+    }
+    this.validateCounts.misses++;
     return this.cache.get(hash).then((entry) => this.check(entry, action, repository, namespaceId));
   }
 
@@ -306,5 +323,10 @@ export class TokenService implements TokenLookup {
 
   cacheStats(): TokenCacheStats {
     return this.cache.stats();
+  }
+
+  /** ValidateToken's cache outcomes so far (a copy). */
+  validateCacheCounts(): ValidateCacheCounts {
+    return { ...this.validateCounts };
   }
 }
