@@ -9,6 +9,9 @@ import type { Config } from "./config.js";
 import { openDatabase } from "./db/data-source.js";
 import { assertMigrated, migrate } from "./db/migrate.js";
 import { TokenStore } from "./db/tokens/token-store.js";
+import { namespaceIdOf } from "./db/queries/namespaces.js";
+import { DEFAULT_NAMESPACE } from "./db/entities/index.js";
+import { eventServiceServer } from "./grpc/event-service.js";
 import { metadataService } from "./grpc/metadata-service.js";
 import { namespaceServiceServer } from "./grpc/namespace-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
@@ -21,6 +24,9 @@ import { createNamespaceCapability } from "./services/namespaces/namespace-capab
 import type { FaultPoints } from "./services/sync/sync-types.js";
 import type { TokenLookup } from "./services/tokens/token-lookup.js";
 import { TokenService } from "./services/tokens/token-service.js";
+import { EventFeed } from "./services/events/event-feed.js";
+import { EventRetention } from "./services/events/event-retention.js";
+import { eventDeliverers } from "./services/events/event-sinks.js";
 
 export interface AppOptions {
   /** Apply pending migrations at start (default); false = refuse to start with pending ones. */
@@ -71,6 +77,19 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     );
     services.namespace = namespaceServiceServer(namespaces.service);
     services.token = tokenServiceServer(tokenService);
+    const events = new EventFeed(db);
+    const defaultNamespaceId = await namespaceIdOf(db, DEFAULT_NAMESPACE);
+    services.event = eventServiceServer({
+      feed: events,
+      namespaceId: async (ctx) => ctx.namespace?.id ?? defaultNamespaceId!,
+      // An admin token of `default` (grpc/auth.ts); every caller when authentication is off.
+      isSystemAdmin: (ctx) =>
+        ctx.caller === undefined ||
+        (ctx.caller.scopes.includes("admin") && ctx.caller.namespaceId === defaultNamespaceId),
+    });
+    const retention = new EventRetention(db, config.events.retentionMs);
+    const deliverers = eventDeliverers(db, config.events, `serve@${hostname()}:${process.pid}`);
+    for (const deliverer of deliverers) await deliverer.prepare();
     const tokenLookup: TokenLookup = options.tokenLookup ?? tokenService;
     const beforeDrain: ShutdownHook[] = [];
     const afterDrain: ShutdownHook[] = [];
@@ -80,6 +99,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     await namespaces.prepare();
     beforeDrain.push(() => namespaces.stop());
     afterDrain.push(() => namespaces.close());
+    beforeDrain.push(() => retention.stop());
+    beforeDrain.push(() => events.close());
+    // Delivery goes on while calls drain; what is left, the next holder of the sink's lease sends.
+    for (const deliverer of deliverers) afterDrain.push(() => deliverer.stop());
 
     const server = await startServer(config, {
       db,
@@ -101,6 +124,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
       }
     }
     namespaces.start();
+    retention.start();
+    for (const deliverer of deliverers) deliverer.start();
     let stopping: Promise<void> | undefined;
     // The probes keep answering (503) while calls drain; the listener closes last.
     const stop = () => (stopping ??= server.shutdown().then(() => metricsServer?.close()));

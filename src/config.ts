@@ -46,6 +46,14 @@ export interface Config {
   logLevel: LogLevel;
   /** EPOCH_METRICS_LISTEN: where /metrics, /healthz and /readyz are served; unset = off. */
   metricsListen?: ListenAddress;
+  events: EventSettings;
+}
+
+/** The event outbox's retention and sinks (DESIGN §8.6). */
+export interface EventSettings {
+  retentionMs: number;
+  webhook?: { url: string; secret?: string };
+  nats?: { url: string; subjectPrefix: string };
 }
 
 export interface ClientConfig {
@@ -128,6 +136,11 @@ const listenOn = (examplePort: number) =>
     return parsed;
   });
 const listen = listenOn(50051);
+const httpUrl = nonEmpty.regex(/^https?:\/\//, "must be an http:// or https:// URL");
+const natsUrl = nonEmpty.regex(
+  /^(nats|tls):\/\/[^\s]+$/,
+  "must be a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222",
+);
 
 const VARIABLES = {
   EPOCH_DATABASE_URL: { schema: databaseUrl, default: "sqlite:./data/epoch.db", secret: true },
@@ -161,6 +174,15 @@ const VARIABLES = {
   },
   EPOCH_LAST_USED_FLUSH_INTERVAL: { schema: positiveDuration, default: "5s" },
   EPOCH_SHUTDOWN_TIMEOUT: { schema: duration, default: "10s" },
+  EPOCH_EVENTS_RETENTION: { schema: positiveDuration, default: "168h" },
+  EPOCH_EVENTS_WEBHOOK_URL: { schema: httpUrl.optional(), default: undefined, secret: true },
+  EPOCH_EVENTS_WEBHOOK_SECRET: { schema: nonEmpty.optional(), default: undefined, secret: true },
+  EPOCH_EVENTS_NATS_URL: { schema: natsUrl.optional(), default: undefined, secret: true },
+  // Subjects are "<prefix>.<namespace>.<topic with dots>" (DESIGN: prefix "epoch").
+  EPOCH_EVENTS_NATS_SUBJECT_PREFIX: {
+    schema: nonEmpty.regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be NATS subject tokens joined by dots"),
+    default: "epoch",
+  },
   EPOCH_LOG_LEVEL: {
     schema: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
       error: "must be one of fatal, error, warn, info, debug, trace, silent",
@@ -237,6 +259,24 @@ export function loadConfig(env: Env = process.env, overrides: Overrides = {}): C
     shutdownTimeoutMs: get("EPOCH_SHUTDOWN_TIMEOUT"),
     logLevel: get("EPOCH_LOG_LEVEL"),
     ...(metricsListen && { metricsListen }),
+    events: eventSettings(get),
+  };
+}
+
+function eventSettings(get: <K extends keyof Variables>(name: K) => Parsed[K]): EventSettings {
+  const webhookUrl = get("EPOCH_EVENTS_WEBHOOK_URL");
+  const webhookSecret = get("EPOCH_EVENTS_WEBHOOK_SECRET");
+  if (webhookSecret !== undefined && webhookUrl === undefined)
+    throw new ConfigError("EPOCH_EVENTS_WEBHOOK_SECRET needs EPOCH_EVENTS_WEBHOOK_URL");
+  const natsUrl = get("EPOCH_EVENTS_NATS_URL");
+  return {
+    retentionMs: get("EPOCH_EVENTS_RETENTION"),
+    ...(webhookUrl !== undefined && {
+      webhook: { url: webhookUrl, ...(webhookSecret !== undefined && { secret: webhookSecret }) },
+    }),
+    ...(natsUrl !== undefined && {
+      nats: { url: natsUrl, subjectPrefix: get("EPOCH_EVENTS_NATS_SUBJECT_PREFIX") },
+    }),
   };
 }
 

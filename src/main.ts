@@ -5,6 +5,7 @@
  */
 import { Command } from "commander";
 import * as demo from "./cli/demo.js";
+import * as events from "./cli/events.js";
 import * as migrate from "./cli/migrate.js";
 import * as namespaces from "./cli/namespaces.js";
 import { describeError } from "./cli/client.js";
@@ -24,6 +25,7 @@ const COMMANDS: Array<{ register(program: Command): void }> = [
   stats,
   token,
   namespaces,
+  events,
   demo,
 ];
 

@@ -9,6 +9,7 @@ import { Server, ServerCredentials, setLogger, type UntypedServiceImplementation
 import { MetadataServiceService, type MetadataServiceServer } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceService, type TokenServiceServer } from "epoch-meta-client/epoch/v1/token_service";
 import { NamespaceServiceService, type NamespaceServiceServer } from "epoch-meta-client/epoch/v1/namespace_service";
+import { EventServiceService, type EventServiceServer } from "epoch-meta-client/epoch/v1/event_service";
 import { ConfigError, type Config } from "./config.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
 import { addGuardedService } from "./grpc/decode-guard.js";
@@ -29,7 +30,12 @@ export interface ServerDeps {
   db: { ping(): Promise<void>; close(): Promise<void> };
   tokenLookup: TokenLookup;
   /** Missing services answer UNIMPLEMENTED for every method. */
-  services?: { metadata?: MetadataServiceServer; token?: TokenServiceServer; namespace?: NamespaceServiceServer };
+  services?: {
+    metadata?: MetadataServiceServer;
+    token?: TokenServiceServer;
+    namespace?: NamespaceServiceServer;
+    event?: EventServiceServer;
+  };
   /**
    * Resolves each call's `epoch-namespace` before authentication (grpc/namespace-context.ts).
    * Without it every call acts without a namespace context (component tests).
@@ -91,6 +97,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   // ValidateToken's serializer reuses the encoding of shared answers (grpc/token-service.ts).
   addGuardedService(server, tokenServiceDefinition, withFallback(TokenServiceService, deps.services?.token));
   addGuardedService(server, NamespaceServiceService, withFallback(NamespaceServiceService, deps.services?.namespace));
+  addGuardedService(server, EventServiceService, withFallback(EventServiceService, deps.services?.event));
 
   // Statuses are known before the first call can arrive: grpc-js serves as soon as it is bound.
   const probe = startDatabaseProbe(health, {
@@ -137,7 +144,11 @@ function systemNamespace(resolver: NamespaceResolver | undefined): () => number 
 }
 
 function withFallback(
-  definition: typeof MetadataServiceService | typeof TokenServiceService | typeof NamespaceServiceService,
+  definition:
+    | typeof MetadataServiceService
+    | typeof TokenServiceService
+    | typeof NamespaceServiceService
+    | typeof EventServiceService,
   impl: object | undefined,
 ) {
   return { ...unimplementedService(definition), ...impl } as UntypedServiceImplementation;

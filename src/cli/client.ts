@@ -19,6 +19,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import type { Command } from "commander";
+import { EventServiceClient } from "epoch-meta-client/epoch/v1/event_service";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
@@ -32,6 +33,7 @@ export interface Clients {
   metadata: MetadataServiceClient;
   tokens: TokenServiceClient;
   namespaces: NamespaceServiceClient;
+  events: EventServiceClient;
   close(): void;
 }
 
@@ -78,15 +80,18 @@ export function connect(config: ClientConfig = loadClientConfig()): Clients {
   const metadata = new MetadataServiceClient(config.server, creds, options);
   const tokens = new TokenServiceClient(config.server, creds, options);
   const namespaces = new NamespaceServiceClient(config.server, creds, options);
+  const events = new EventServiceClient(config.server, creds, options);
   return {
     server: config.server,
     metadata,
     tokens,
     namespaces,
+    events,
     close: () => {
       metadata.close();
       tokens.close();
       namespaces.close();
+      events.close();
     },
   };
 }

@@ -40,6 +40,10 @@ const SERVICE_METHODS: ReadonlySet<string> = new Set([
   "/epoch.v1.MetadataService/GetSyncStatus",
   "/epoch.v1.MetadataService/IndexTag",
   "/epoch.v1.MetadataService/DeleteTag",
+  // Event consumers (CI triggers, scanners, caches) read with a service token; all_namespaces
+  // additionally needs a system admin (grpc/event-service.ts).
+  "/epoch.v1.EventService/ListEvents",
+  "/epoch.v1.EventService/WatchEvents",
   "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 ]);

@@ -28,6 +28,7 @@ export const DATABASE_BACKED_SERVICES = [
   "epoch.v1.MetadataService",
   "epoch.v1.TokenService",
   "epoch.v1.NamespaceService",
+  "epoch.v1.EventService",
 ] as const;
 
 export class Health {

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client, credentials, Metadata, status, type MethodDefinition, type ServiceError } from "@grpc/grpc-js";
 import { loadSync, type MessageTypeDefinition, type PackageDefinition } from "@grpc/proto-loader";
+import { EventServiceService } from "epoch-meta-client/epoch/v1/event_service";
 import { MetadataServiceService } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceService } from "epoch-meta-client/epoch/v1/token_service";
 import fc from "fast-check";
@@ -39,6 +40,7 @@ type AnyMethod = Pick<MethodDefinition<unknown, unknown>, "path" | "requestStrea
 const SERVICES: Array<{ name: string; definition: Record<string, AnyMethod>; withReason: boolean }> = [
   { name: "epoch.v1.MetadataService", definition: MetadataServiceService, withReason: true },
   { name: "epoch.v1.TokenService", definition: TokenServiceService, withReason: true },
+  { name: "epoch.v1.EventService", definition: EventServiceService, withReason: true },
   // Health answers NOT_FOUND for an unknown service name as the health protocol says, without
   // our reason trailer; it is fuzzed for "never INTERNAL" only.
   { name: "grpc.health.v1.Health", definition: healthService as Record<string, AnyMethod>, withReason: false },
@@ -51,7 +53,12 @@ const METHODS = SERVICES.flatMap(({ definition, withReason }) =>
 
 /** The descriptors of every request message, from the same .proto files the server is generated from. */
 const PROTOS: PackageDefinition = loadSync(
-  ["epoch/v1/metadata_service.proto", "epoch/v1/token_service.proto", "health/v1/health.proto"],
+  [
+    "epoch/v1/metadata_service.proto",
+    "epoch/v1/token_service.proto",
+    "epoch/v1/event_service.proto",
+    "health/v1/health.proto",
+  ],
   {
     includeDirs: [join(REPO_ROOT, "proto"), resolve(healthProtoPath, "../../..")],
     longs: String,
@@ -177,11 +184,17 @@ interface Outcome {
 
 const identity = (b: Buffer) => b;
 
+/** Streams that never end by design: their first message, or a quiet wait, is the answer. */
+const isEndlessStream = (path: string) => path.endsWith("/Watch") || path.endsWith("/WatchEvents");
+
 function invoke(client: Client, method: AnyMethod, bytes: Buffer): Promise<Outcome> {
-  const deadline = Date.now() + 20_000;
+  // An endless stream that accepted its request just waits: a short deadline ends the case.
+  const endless = isEndlessStream(method.path);
+  const deadline = Date.now() + (endless ? 500 : 20_000);
   return new Promise((resolvePromise) => {
     const settle = (e: ServiceError | null) => {
-      if (!e) return resolvePromise({ code: status.OK, details: "", reason: undefined, errorInfoReason: undefined });
+      if (!e || (endless && e.code === status.DEADLINE_EXCEEDED))
+        return resolvePromise({ code: status.OK, details: "", reason: undefined, errorInfoReason: undefined });
       const [reason] = e.metadata?.get(REASON_TRAILER) ?? [];
       const [details] = e.metadata?.get(STATUS_DETAILS_TRAILER) ?? [];
       resolvePromise({
@@ -200,8 +213,7 @@ function invoke(client: Client, method: AnyMethod, bytes: Buffer): Promise<Outco
     });
     let settled = false;
     stream.on("data", () => {
-      // Health/Watch never ends by design: its first message is the answer.
-      if (method.path.endsWith("/Watch") && !settled) {
+      if (endless && !settled) {
         settled = true;
         stream.cancel();
         settle(null);

@@ -17,6 +17,7 @@ import {
   type ServiceError,
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
+import { EventServiceClient } from "epoch-meta-client/epoch/v1/event_service";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
 import { ErrorInfo } from "epoch-meta-client/google/rpc/error_details";
@@ -41,6 +42,7 @@ export interface E2EServer {
   app: App;
   metadata: MetadataServiceClient;
   tokens: TokenServiceClient;
+  events: EventServiceClient;
   health: HealthClient;
   /** Metadata carrying `authorization: Bearer <secret>`. */
   callMetadata(secret?: string): Metadata;
@@ -66,6 +68,7 @@ export async function startE2EServer(options: E2EOptions): Promise<E2EServer> {
   const clientOptions = { "grpc.ssl_target_name_override": "localhost" };
   const metadata = new MetadataServiceClient(address, creds, clientOptions);
   const tokens = new TokenServiceClient(address, creds, clientOptions);
+  const events = new EventServiceClient(address, creds, clientOptions);
   const health = new HealthClient(address, creds, clientOptions);
   const reflection = reflectionClient(address, creds, clientOptions);
   return {
@@ -74,11 +77,12 @@ export async function startE2EServer(options: E2EOptions): Promise<E2EServer> {
     app,
     metadata,
     tokens,
+    events,
     health,
     callMetadata,
     reflectionServices: (md) => listServices(reflection, md ?? new Metadata()),
     stop: async () => {
-      for (const client of [metadata, tokens, health.client, reflection]) client.close();
+      for (const client of [metadata, tokens, events, health.client, reflection]) client.close();
       await app.stop();
     },
   };

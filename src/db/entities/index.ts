@@ -2,6 +2,7 @@ import { ColumnTypes, type Dialect } from "../column-types.js";
 import { blobEntity } from "./blob.js";
 import { coordinationEntity } from "./coordination.js";
 import { namespaceLabelEntity, repositoryLabelEntity, tagLabelEntity } from "./labels.js";
+import { eventEntity } from "./event.js";
 import { manifestBlobEntity } from "./manifest-blob.js";
 import { manifestChildEntity } from "./manifest-child.js";
 import { manifestEntity } from "./manifest.js";
@@ -16,6 +17,7 @@ import { tokenEntity } from "./token.js";
 export type { BlobRow } from "./blob.js";
 export type { CoordinationRow } from "./coordination.js";
 export type { NamespaceLabelRow, RepositoryLabelRow, TagLabelRow } from "./labels.js";
+export type { EventRow } from "./event.js";
 export type { ManifestBlobRow } from "./manifest-blob.js";
 export type { ManifestChildRow } from "./manifest-child.js";
 export type { ManifestRow, PlatformSizeJson } from "./manifest.js";
@@ -27,7 +29,7 @@ export type { TagRow } from "./tag.js";
 export type { TagTombstoneRow } from "./tag-tombstone.js";
 export type { TokenRow } from "./token.js";
 
-/** Every entity of the phase-one data model, typed for one dialect. */
+/** Every entity of the data model, typed for one dialect. */
 export function entitiesFor(dialect: Dialect) {
   const t = new ColumnTypes(dialect);
   return [
@@ -46,5 +48,6 @@ export function entitiesFor(dialect: Dialect) {
     namespaceLabelEntity(t),
     repositoryLabelEntity(t),
     tagLabelEntity(t),
+    eventEntity(t),
   ];
 }

@@ -3,6 +3,7 @@ import { RepositoryTagSetHash1764000000000 } from "./1764000000000-repository-ta
 import { TagTombstones1766100000000 } from "./1766100000000-tag-tombstones.js";
 import { NamespaceRoots1766200000000 } from "./1766200000000-namespace-roots.js";
 import { Labels1766300000000 } from "./1766300000000-labels.js";
+import { Events1766400000000 } from "./1766400000000-events.js";
 
 /** Every migration, in order. Add new ones at the end. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   TagTombstones1766100000000,
   NamespaceRoots1766200000000,
   Labels1766300000000,
+  Events1766400000000,
 ];

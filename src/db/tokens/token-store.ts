@@ -7,9 +7,10 @@ import type { EntityManager } from "typeorm";
 import { coordinationValue, ensureCoordinationRow } from "../coordination.js";
 import type { Database } from "../data-source.js";
 import { DEFAULT_NAMESPACE, type TokenRow } from "../entities/index.js";
+import { appendEvents, type NewEvent } from "../events/event-store.js";
 import { toDate } from "../sql/decode.js";
 import { execute } from "../sql/execute.js";
-import { sqlTime } from "../sql/sql-params.js";
+import { forUpdate, sqlTime } from "../sql/sql-params.js";
 import { serialized, writeTransaction } from "../write-transaction.js";
 
 /** The `coordination` row every replica polls; DeleteToken and InvalidateTokenCache bump it. */
@@ -53,6 +54,10 @@ function fromRaw(r: RawToken, namespaceId: number, tokenHash: string): TokenRow 
   };
 }
 
+/** The events a write makes of the row it wrote (or removed); appended in its transaction. */
+export type Outbox<Row> = (row: Row) => NewEvent[];
+const noEvents = () => [];
+
 export class TokenStore {
   private namespaceId: number | undefined;
 
@@ -70,12 +75,16 @@ export class TokenStore {
     return this.namespaceId;
   }
 
-  async insert(token: NewToken, namespace?: number): Promise<TokenRow> {
+  /** Inserts the token and, in the same transaction, the events `outbox` makes of the new row. */
+  async insert(token: NewToken, namespace?: number, outbox: Outbox<TokenRow> = noEvents): Promise<TokenRow> {
     const namespaceId = namespace ?? (await this.defaultNamespaceId());
     const row = { ...token, namespaceId, lastUsed: null };
-    // Queued behind other SQLite writers (see write-transaction.ts) so it never joins their transaction.
-    const result = await serialized(this.db, () => this.db.ds.getRepository<TokenRow>("Token").insert(row));
-    return { ...row, id: Number((result.identifiers[0] as { id: number | string }).id) };
+    return writeTransaction(this.db, async (manager) => {
+      const result = await manager.getRepository<TokenRow>("Token").insert(row);
+      const inserted = { ...row, id: Number((result.identifiers[0] as { id: number | string }).id) };
+      await appendEvents(manager, this.db.dialect, outbox(inserted));
+      return inserted;
+    });
   }
 
   /** The token with this secret hash (the unique index), or null. */
@@ -104,11 +113,18 @@ export class TokenStore {
    * committed without the signal that makes every replica drop its cache. Returns the new
    * generation, or null when there is no such token.
    */
-  async deleteAndBump(id: number, namespace?: number): Promise<number | null> {
+  async deleteAndBump(id: number, namespace?: number, outbox: Outbox<TokenRow> = noEvents): Promise<number | null> {
     const namespaceId = namespace ?? (await this.defaultNamespaceId());
     return writeTransaction(this.db, async (manager) => {
-      const deleted = await execute(manager, "DELETE FROM tokens WHERE id = ? AND namespace_id = ?", [id, namespaceId]);
-      return deleted === 0 ? null : this.bumpWith(manager);
+      const rows: RawToken[] = await manager.query(
+        `SELECT ${TOKEN_COLUMNS} FROM tokens WHERE id = ? AND namespace_id = ?${forUpdate(this.db.dialect)}`,
+        [id, namespaceId],
+      );
+      if (!rows[0]) return null;
+      await execute(manager, "DELETE FROM tokens WHERE id = ? AND namespace_id = ?", [id, namespaceId]);
+      const generation = await this.bumpWith(manager);
+      await appendEvents(manager, this.db.dialect, outbox(fromRaw(rows[0], namespaceId, "")));
+      return generation;
     });
   }
 

@@ -28,6 +28,7 @@ import {
 import type { TokenLookup, TokenRecord } from "./token-lookup.js";
 import { assertNotWider, issuedBy } from "./token-issuer.js";
 import { generateSecret, hashSecret, secretKind } from "./token-secret.js";
+import { tokenEvent } from "../events/event-topics.js";
 
 export type { CreateTokenInput } from "./token-input.js";
 
@@ -104,6 +105,22 @@ function toToken(row: TokenRow): Token {
   };
 }
 
+/** The /tokens/create or /tokens/delete event of a row: its facts, never its hash. */
+const tokenEvents = (created: boolean) => (row: TokenRow) => [
+  tokenEvent(
+    row.namespaceId,
+    {
+      id: row.id,
+      name: row.name,
+      createdBy: row.createdBy,
+      scopes: parseStoredScopes(row.scopes),
+      repositories: row.repositories,
+      expiresAt: row.expiresAt,
+    },
+    created,
+  ),
+];
+
 /**
  * Creates a token and returns it with its secret (shown once). `issuer` is the authenticated
  * caller: the new token may not be wider than it, and it is the token's `created_by`. Without one
@@ -131,6 +148,7 @@ export async function createToken(
       repositories: valid.repositories,
     },
     namespaceId,
+    tokenEvents(true),
   );
   return { token: toToken(row), secret };
 }
@@ -240,7 +258,7 @@ export class TokenService implements TokenLookup {
   /** Revokes a token: the row goes, then the generation moves (one transaction). */
   async delete(id: number, namespaceId?: number): Promise<void> {
     if (!Number.isSafeInteger(id) || id < 0) throw invalidArgument("id must be a token id");
-    const generation = await this.store.deleteAndBump(id, namespaceId);
+    const generation = await this.store.deleteAndBump(id, namespaceId, tokenEvents(false));
     if (generation === null) throw notFound(`token ${id} not found`, "TOKEN_NOT_FOUND");
     // This replica drops its cache now; the others when their next poll sees the new value.
     this.cache.observe(generation);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../../src/db/data-source.js";
 import { migrate, pendingMigrations } from "../../../src/db/migrate.js";
+import { migrations } from "../../../src/db/migrations/index.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../../helpers/database.js";
 
 forEachDialect("schema", (dialect) => {
@@ -20,13 +21,7 @@ forEachDialect("schema", (dialect) => {
   });
 
   it("two concurrent migrate runs leave one correct schema", async () => {
-    const all = [
-      "InitialSchema1763900000000",
-      "RepositoryTagSetHash1764000000000",
-      "TagTombstones1766100000000",
-      "NamespaceRoots1766200000000",
-      "Labels1766300000000",
-    ];
+    const all = migrations.map((M) => new M().name);
     expect(await pendingMigrations(a)).toHaveLength(all.length);
     const [ra, rb] = await Promise.all([migrate(a, { holder: "a" }), migrate(b, { holder: "b" })]);
     // Exactly one of them applied the migrations; the other found nothing left to do.

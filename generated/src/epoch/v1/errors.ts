@@ -61,6 +61,8 @@ export enum ErrorReason {
   ERROR_REASON_DISK_FULL = 51,
   /** ERROR_REASON_DATABASE_NOT_MIGRATED - The database lacks migrations this server needs (FAILED_PRECONDITION): run `epoch-meta migrate`. */
   ERROR_REASON_DATABASE_NOT_MIGRATED = 52,
+  /** ERROR_REASON_EVENTS_EXPIRED - Phase two, events (DESIGN §8.6): the resume point is older than the retention kept. */
+  ERROR_REASON_EVENTS_EXPIRED = 60,
   UNRECOGNIZED = -1,
 }
 
@@ -186,6 +188,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 52:
     case "ERROR_REASON_DATABASE_NOT_MIGRATED":
       return ErrorReason.ERROR_REASON_DATABASE_NOT_MIGRATED;
+    case 60:
+    case "ERROR_REASON_EVENTS_EXPIRED":
+      return ErrorReason.ERROR_REASON_EVENTS_EXPIRED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -275,6 +280,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_DISK_FULL";
     case ErrorReason.ERROR_REASON_DATABASE_NOT_MIGRATED:
       return "ERROR_REASON_DATABASE_NOT_MIGRATED";
+    case ErrorReason.ERROR_REASON_EVENTS_EXPIRED:
+      return "ERROR_REASON_EVENTS_EXPIRED";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

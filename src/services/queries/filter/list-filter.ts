@@ -41,9 +41,8 @@ export function normalizeKind(value: string): string {
 
 /** Undefined when the filter selects everything (no elements, or an empty one: elements are ORed). */
 export function compileListFilter<R>(filter: readonly string[], fields: FilterFields<R>): ListFilter<R> | undefined {
-  if (filter.length === 0 || filter.some((element) => element.trim() === "")) return undefined;
-  if (filter.length > MAX_ELEMENTS) throw invalidArgument(`at most ${MAX_ELEMENTS} filter elements`, "INVALID_FILTER");
-  const conjunctions = filter.map(parseFilterString);
+  const conjunctions = parseElements(filter);
+  if (!conjunctions) return undefined;
   const compiled = conjunctions.map((selectors) => selectors.map((s) => compileSelector(s, fields)));
   const exact = conjunctions.every((selectors) => selectors.every((s) => s.op !== "~="));
   return {
@@ -53,6 +52,30 @@ export function compileListFilter<R>(filter: readonly string[], fields: FilterFi
       matches: (record: R, meter: Meter) => compiled.some((branch) => branch.every((s) => s.test(record, meter))),
     }),
   };
+}
+
+/**
+ * The whole filter as an in-memory test, for records that never meet SQL (the event stream);
+ * undefined when it selects everything.
+ */
+export function compileRecordFilter<R>(
+  filter: readonly string[],
+  fields: FilterFields<R>,
+): ((record: R) => boolean) | undefined {
+  const conjunctions = parseElements(filter);
+  if (!conjunctions) return undefined;
+  const compiled = conjunctions.map((selectors) => selectors.map((s) => compileSelector(s, fields)));
+  return (record) => {
+    const meter: Meter = { steps: 0 };
+    return compiled.some((branch) => branch.every((s) => s.test(record, meter)));
+  };
+}
+
+/** The parsed elements; undefined when the filter selects everything (no elements, or an empty one: elements are ORed). */
+function parseElements(filter: readonly string[]): Selector[][] | undefined {
+  if (filter.length === 0 || filter.some((element) => element.trim() === "")) return undefined;
+  if (filter.length > MAX_ELEMENTS) throw invalidArgument(`at most ${MAX_ELEMENTS} filter elements`, "INVALID_FILTER");
+  return filter.map(parseFilterString);
 }
 
 function compileSelector<R>(s: Selector, fields: FilterFields<R>): CompiledSelector<R> {

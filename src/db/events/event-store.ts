@@ -1,0 +1,122 @@
+/**
+ * The event outbox's SQL: append (inside the change's transaction), read in id order, and prune
+ * by age. Ids come from db/events/event-ids.ts, which is why `appendEvents` must be the last
+ * thing a transaction does.
+ */
+import type { EntityManager } from "typeorm";
+import type { Dialect } from "../column-types.js";
+import type { Database } from "../data-source.js";
+import { toDate, toJson, toNumber } from "../sql/decode.js";
+import { execute } from "../sql/execute.js";
+import { sqlNow, sqlNowPlusMs } from "../sql/sql.js";
+import { serialized, writeTransaction } from "../write-transaction.js";
+import { EVENTS_PRUNED, reserveEventIds } from "./event-ids.js";
+
+export interface NewEvent {
+  namespaceId: number;
+  topic: string;
+  subject: string;
+  /** `{ "<payload case>": { …fields } }`, stored as JSON. */
+  payload: Record<string, unknown>;
+}
+
+export interface StoredEvent extends NewEvent {
+  id: number;
+  namespace: string;
+  time: Date;
+}
+
+/** Rows per INSERT statement (6 parameters each). */
+const INSERT_CHUNK = 500;
+
+/**
+ * Writes `events` with dense ids as the last statements of the caller's transaction; returns the
+ * ids given. Nothing to write: no statement at all (a no-op change takes no lock).
+ */
+export async function appendEvents(m: EntityManager, dialect: Dialect, events: readonly NewEvent[]): Promise<number[]> {
+  if (events.length === 0) return [];
+  const first = await reserveEventIds(m, events.length);
+  const now = sqlNow(dialect);
+  for (let start = 0; start < events.length; start += INSERT_CHUNK) {
+    const slice = events.slice(start, start + INSERT_CHUNK);
+    const params: unknown[] = [];
+    slice.forEach((e, i) =>
+      params.push(first + start + i, e.namespaceId, e.topic, e.subject, JSON.stringify(e.payload)),
+    );
+    await m.query(
+      `INSERT INTO events (id, namespace_id, created_at, topic, subject, payload) VALUES ${slice
+        .map(() => `(?, ?, ${now}, ?, ?, ?)`)
+        .join(", ")}`,
+      params,
+    );
+  }
+  return events.map((_, i) => first + i);
+}
+
+export interface EventRange {
+  afterId: number;
+  limit: number;
+  /** Only this namespace; undefined = every namespace. */
+  namespaceId?: number;
+}
+
+/** Events after `afterId` in id order (the index on (namespace_id, id) or the primary key serves it). */
+export async function readEvents(db: Database, range: EventRange): Promise<StoredEvent[]> {
+  // SQLite has one connection, shared with any open write transaction: queue behind the writers
+  // so a reader never sees (and passes) events of a transaction that may still roll back.
+  return serialized(db, () => selectEvents(db, range));
+}
+
+async function selectEvents(db: Database, range: EventRange): Promise<StoredEvent[]> {
+  const where = range.namespaceId === undefined ? "e.id > ?" : "e.namespace_id = ? AND e.id > ?";
+  const params = range.namespaceId === undefined ? [range.afterId] : [range.namespaceId, range.afterId];
+  const rows = await db.read(
+    `SELECT e.id, e.namespace_id, n.name AS namespace, e.created_at, e.topic, e.subject, e.payload
+FROM events e JOIN namespaces n ON n.id = e.namespace_id
+WHERE ${where} ORDER BY e.id LIMIT ${Math.max(1, Math.floor(range.limit))}`,
+    params,
+  );
+  return rows.map((r) => ({
+    id: toNumber(r.id),
+    namespaceId: toNumber(r.namespace_id),
+    namespace: String(r.namespace),
+    time: toDate(r.created_at),
+    topic: String(r.topic),
+    subject: String(r.subject),
+    payload: toJson<Record<string, unknown>>(r.payload) ?? {},
+  }));
+}
+
+/** The highest id retention has removed (0: none); a consumer resuming below it has missed events. */
+export async function prunedThrough(db: Database): Promise<number> {
+  const rows = await db.read<{ value: unknown }>("SELECT value FROM coordination WHERE name = ?", [EVENTS_PRUNED]);
+  return rows[0] ? toNumber(rows[0].value) : 0;
+}
+
+/** The last id handed out (0: none yet). */
+export async function lastEventId(db: Database): Promise<number> {
+  const rows = await db.read<{ value: unknown }>("SELECT MAX(id) AS value FROM events");
+  return rows[0]?.value === null || rows[0]?.value === undefined ? 0 : toNumber(rows[0].value);
+}
+
+/**
+ * Removes events older than `retentionMs` (database clock), oldest first, at most `batch` rows,
+ * and raises `events.pruned` in the same transaction. Returns how many were removed.
+ */
+export async function pruneEvents(db: Database, retentionMs: number, batch = 10_000): Promise<number> {
+  return writeTransaction(db, async (m) => {
+    const rows: Array<{ id: unknown }> = await m.query(
+      `SELECT MAX(id) AS id FROM (SELECT id FROM events WHERE created_at < ${sqlNowPlusMs(db.dialect)} ORDER BY id LIMIT ${batch}) old`,
+      [-retentionMs],
+    );
+    const through = rows[0]?.id === null || rows[0]?.id === undefined ? 0 : toNumber(rows[0].id);
+    if (through === 0) return 0;
+    const removed = await execute(m, "DELETE FROM events WHERE id <= ?", [through]);
+    await execute(m, "UPDATE coordination SET value = ? WHERE name = ? AND value < ?", [
+      through,
+      EVENTS_PRUNED,
+      through,
+    ]);
+    return removed;
+  });
+}

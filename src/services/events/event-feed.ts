@@ -1,0 +1,162 @@
+/**
+ * Reading the outbox (DESIGN §8.6): ListEvents pages it, WatchEvents replays it and then follows
+ * it live. Ids are dense and become visible in id order (db/events/event-ids.ts), so following
+ * it is "read after the last id seen, in id order": no gap, no duplicate, also across replicas
+ * and restarts. Live events arrive by polling (other replicas' commits) and sooner by `notify()`
+ * (this replica's commits).
+ */
+import { EventEmitter } from "node:events";
+import type { Database } from "../../db/data-source.js";
+import { prunedThrough, readEvents, type StoredEvent } from "../../db/events/event-store.js";
+import { failedPrecondition, invalidArgument } from "../../errors.js";
+import { compileRecordFilter, type FilterFields } from "../queries/filter/list-filter.js";
+import { pageSize } from "../queries/list-options.js";
+import { decodePageToken, encodePageToken, type PageQuery } from "../queries/page-token.js";
+
+export interface EventQuery {
+  afterId: number;
+  filter: readonly string[];
+  /** The namespace to read; undefined = every namespace (a system admin's all_namespaces). */
+  namespaceId: number | undefined;
+}
+
+export interface EventFeedOptions {
+  /** How often a live watcher looks for other replicas' events (default 250 ms). */
+  pollIntervalMs?: number;
+  /** Rows read per statement while replaying (default 500). */
+  batchSize?: number;
+}
+
+const FIELDS: FilterFields<StoredEvent> = {
+  topic: { get: (e) => e.topic },
+  subject: { get: (e) => e.subject },
+  namespace: { get: (e) => e.namespace },
+};
+
+/** Rows a ListEvents call examines at most before it returns a short page (AIP-158). */
+const LIST_ROW_BUDGET = 10_000;
+
+export class EventFeed {
+  private readonly wake = new EventEmitter().setMaxListeners(0);
+  private readonly pollIntervalMs: number;
+  private readonly batchSize: number;
+  private closed = false;
+
+  constructor(
+    private readonly db: Database,
+    options: EventFeedOptions = {},
+  ) {
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.batchSize = options.batchSize ?? 500;
+  }
+
+  /** Tells local watchers that events were committed (they would find them at their next poll anyway). */
+  notify(): void {
+    this.wake.emit("events");
+  }
+
+  /**
+   * Shutdown: every watch ends (OK) after what it has sent, so draining does not wait for
+   * streams that never end by themselves; consumers resume elsewhere from their last id.
+   */
+  close(): void {
+    this.closed = true;
+    this.wake.emit("events");
+  }
+
+  async list(
+    query: EventQuery,
+    page: { pageSize: number; pageToken: string },
+  ): Promise<{ events: StoredEvent[]; nextPageToken: string }> {
+    const limit = pageSize(page.pageSize);
+    const matches = compileRecordFilter(query.filter, FIELDS);
+    const binding: PageQuery = {
+      list: "events",
+      order: "id",
+      scope: [String(query.afterId), String(query.namespaceId ?? "*"), ...query.filter],
+    };
+    const after = decodePageToken(page.pageToken, binding, ["number"]);
+    let cursor = after ? Number(after[0]) : checkedAfterId(query.afterId);
+    if (!after) await this.assertKept(cursor);
+    const events: StoredEvent[] = [];
+    for (let examined = 0; examined < LIST_ROW_BUDGET;) {
+      const batch = await readEvents(this.db, {
+        afterId: cursor,
+        limit: matches ? this.batchSize : limit + 1,
+        namespaceId: query.namespaceId,
+      });
+      for (const event of batch) {
+        if (matches && !matches(event)) {
+          cursor = event.id;
+          examined++;
+          continue;
+        }
+        // A match beyond the page proves another page exists.
+        if (events.length === limit) return { events, nextPageToken: encodePageToken(binding, [cursor]) };
+        events.push(event);
+        cursor = event.id;
+        examined++;
+      }
+      if (batch.length < (matches ? this.batchSize : limit + 1)) return { events, nextPageToken: "" };
+    }
+    return { events, nextPageToken: encodePageToken(binding, [cursor]) };
+  }
+
+  /** Stored events after `afterId`, then live ones, until `signal` aborts. */
+  async *watch(query: EventQuery, signal: AbortSignal): AsyncGenerator<StoredEvent> {
+    const matches = compileRecordFilter(query.filter, FIELDS);
+    let cursor = checkedAfterId(query.afterId);
+    await this.assertKept(cursor);
+    while (!signal.aborted && !this.closed) {
+      const waiting = this.nextWake(signal);
+      const batch = await readEvents(this.db, {
+        afterId: cursor,
+        limit: this.batchSize,
+        namespaceId: query.namespaceId,
+      });
+      // Checked after the read: a prune that committed before it removed ids we have not seen.
+      if (batch.length > 0 || cursor > 0) await this.assertKept(cursor);
+      for (const event of batch) {
+        cursor = event.id;
+        if (!matches || matches(event)) yield event;
+      }
+      if (batch.length < this.batchSize) await waiting.promise;
+      waiting.cancel();
+    }
+  }
+
+  /** FAILED_PRECONDITION EVENTS_EXPIRED when retention removed events after `afterId`. */
+  private async assertKept(afterId: number): Promise<void> {
+    if (afterId === 0) return;
+    const pruned = await prunedThrough(this.db);
+    if (afterId < pruned) {
+      throw failedPrecondition(
+        `events after ${afterId} are no longer kept (retention removed everything through ${pruned}): resync, then watch from the latest id`,
+        "EVENTS_EXPIRED",
+      );
+    }
+  }
+
+  /** Resolves on a local notify, after the poll interval, or on abort; armed before the read so no notify is lost. */
+  private nextWake(signal: AbortSignal): { promise: Promise<void>; cancel(): void } {
+    let cancel = () => {};
+    const promise = new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake.off("events", done);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.pollIntervalMs);
+      this.wake.once("events", done);
+      signal.addEventListener("abort", done, { once: true });
+      cancel = done;
+    });
+    return { promise, cancel };
+  }
+}
+
+function checkedAfterId(afterId: number): number {
+  if (!Number.isSafeInteger(afterId) || afterId < 0) throw invalidArgument("after_id must be an event id");
+  return afterId;
+}
