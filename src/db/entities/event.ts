@@ -1,5 +1,5 @@
 import type { ColumnTypes } from "../column-types.js";
-import { defineEntity, manyToOne } from "./define.js";
+import { defineEntity } from "./define.js";
 
 /**
  * The event outbox (DESIGN §8.6): one row per change, written in the transaction that made the
@@ -9,7 +9,9 @@ import { defineEntity, manyToOne } from "./define.js";
  */
 export interface EventRow {
   id: number;
+  /** No foreign key: the log outlives a deleted namespace, so its name is kept on the row. */
   namespaceId: number;
+  namespace: string;
   createdAt: Date;
   topic: string;
   subject: string;
@@ -22,12 +24,12 @@ export const eventEntity = (t: ColumnTypes) =>
     columns: {
       id: ["id", { ...t.bigint(undefined), primary: true }],
       namespaceId: ["namespace_id", t.ref()],
+      namespace: ["namespace", t.key(76)],
       createdAt: ["created_at", t.time()],
       topic: ["topic", t.string(64)],
       subject: ["subject", t.key(512)],
       payload: ["payload", t.json()],
     },
-    relations: { namespace: manyToOne("Namespace", "namespace_id", "fk_events_namespace", "NO ACTION") },
     indices: [
       { name: "ix_events_namespace_id", columns: ["namespaceId", "id"] },
       { name: "ix_events_created_at", columns: ["createdAt"] },

@@ -26,7 +26,7 @@ export interface StoredEvent extends NewEvent {
   time: Date;
 }
 
-/** Rows per INSERT statement (6 parameters each). */
+/** Rows per INSERT statement (7 parameters each). */
 const INSERT_CHUNK = 500;
 
 /**
@@ -41,11 +41,11 @@ export async function appendEvents(m: EntityManager, dialect: Dialect, events: r
     const slice = events.slice(start, start + INSERT_CHUNK);
     const params: unknown[] = [];
     slice.forEach((e, i) =>
-      params.push(first + start + i, e.namespaceId, e.topic, e.subject, JSON.stringify(e.payload)),
+      params.push(first + start + i, e.namespaceId, e.namespaceId, e.topic, e.subject, JSON.stringify(e.payload)),
     );
     await m.query(
-      `INSERT INTO events (id, namespace_id, created_at, topic, subject, payload) VALUES ${slice
-        .map(() => `(?, ?, ${now}, ?, ?, ?)`)
+      `INSERT INTO events (id, namespace_id, namespace, created_at, topic, subject, payload) VALUES ${slice
+        .map(() => `(?, ?, (SELECT name FROM namespaces WHERE id = ?), ${now}, ?, ?, ?)`)
         .join(", ")}`,
       params,
     );
@@ -71,8 +71,8 @@ async function selectEvents(db: Database, range: EventRange): Promise<StoredEven
   const where = range.namespaceId === undefined ? "e.id > ?" : "e.namespace_id = ? AND e.id > ?";
   const params = range.namespaceId === undefined ? [range.afterId] : [range.namespaceId, range.afterId];
   const rows = await db.read(
-    `SELECT e.id, e.namespace_id, n.name AS namespace, e.created_at, e.topic, e.subject, e.payload
-FROM events e JOIN namespaces n ON n.id = e.namespace_id
+    `SELECT e.id, e.namespace_id, e.namespace, e.created_at, e.topic, e.subject, e.payload
+FROM events e
 WHERE ${where} ORDER BY e.id LIMIT ${Math.max(1, Math.floor(range.limit))}`,
     params,
   );

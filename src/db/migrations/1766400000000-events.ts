@@ -19,6 +19,7 @@ export class Events1766400000000 implements MigrationInterface {
         columns: [
           ["id", { ...t.bigint(undefined), primary: true }],
           ["namespace_id", t.ref()],
+          ["namespace", t.key(76)],
           ["created_at", t.time()],
           ["topic", t.string(64)],
           ["subject", t.key(512)],
@@ -28,7 +29,7 @@ export class Events1766400000000 implements MigrationInterface {
           ["ix_events_namespace_id", ["namespace_id", "id"]],
           ["ix_events_created_at", ["created_at"]],
         ],
-        foreignKeys: [["namespace_id", "namespaces", "fk_events_namespace", "NO ACTION"]],
+        // No foreign key: events outlive a deleted namespace (its name is kept on each row).
       }),
     );
     for (const name of [EVENT_SEQUENCE, EVENTS_PRUNED]) {

@@ -104,9 +104,17 @@ forEachDialect("event outbox", (dialect) => {
 /** Waits until MariaDB reports a transaction waiting for a row lock (B behind A's counter row). */
 async function lockWaitSeen(db: Database): Promise<void> {
   for (let i = 0; i < 2000; i++) {
-    const rows = await db.read("SELECT COUNT(*) AS n FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'");
+    const rows = await db.read(WAITING_FOR_EVENT_IDS);
     if (Number(rows[0]!.n) > 0) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error("writer B never waited for writer A's lock");
 }
+
+/**
+ * Writers of this database whose id reservation (the counter row's UPDATE) is in flight. It
+ * cannot finish while an earlier reservation's transaction is open, so a count that stays up is
+ * a writer waiting behind it. (INNODB_TRX does not always list such a waiter: PROCESSLIST does.)
+ */
+const WAITING_FOR_EVENT_IDS = `SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST
+WHERE DB = DATABASE() AND INFO LIKE 'UPDATE coordination SET value = value + % WHERE name = %'`;
