@@ -93,12 +93,6 @@ export async function prunedThrough(db: Database): Promise<number> {
   return rows[0] ? toNumber(rows[0].value) : 0;
 }
 
-/** The last id handed out (0: none yet). */
-export async function lastEventId(db: Database): Promise<number> {
-  const rows = await db.read<{ value: unknown }>("SELECT MAX(id) AS value FROM events");
-  return rows[0]?.value === null || rows[0]?.value === undefined ? 0 : toNumber(rows[0].value);
-}
-
 /**
  * Removes events older than `retentionMs` (database clock), oldest first, at most `batch` rows,
  * and raises `events.pruned` in the same transaction. Returns how many were removed.
