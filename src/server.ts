@@ -11,6 +11,7 @@ import { TokenServiceService, type TokenServiceServer } from "epoch-meta-client/
 import { NamespaceServiceService, type NamespaceServiceServer } from "epoch-meta-client/epoch/v1/namespace_service";
 import { EventServiceService, type EventServiceServer } from "epoch-meta-client/epoch/v1/event_service";
 import { ConfigError, type Config } from "./config.js";
+import { auditInterceptor } from "./grpc/audit.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
 import { addGuardedService } from "./grpc/decode-guard.js";
 import { metricsInterceptor, type RpcObserver } from "./grpc/metrics-interceptor.js";
@@ -81,8 +82,9 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
     "grpc.max_receive_message_length": MESSAGE_LIMIT,
     "grpc.max_send_message_length": MESSAGE_LIMIT,
     interceptors: [
-      // First, i.e. next to the transport: it sees every status, authentication refusals too.
+      // First, i.e. next to the transport: they see every status, authentication refusals too.
       ...(deps.rpcObserver ? [metricsInterceptor(deps.rpcObserver)] : []),
+      auditInterceptor({ authenticating: authRequired(config) }),
       // The namespace is resolved before authentication: it checks that the token belongs to it.
       ...(deps.namespaces ? [namespaceInterceptor(deps.namespaces)] : []),
       ...(authRequired(config) ? [authInterceptor(deps.tokenLookup, systemNamespace(deps.namespaces))] : []),

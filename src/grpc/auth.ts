@@ -111,6 +111,8 @@ async function authenticate(
   if (access === "system" && namespaceOf(metadata) !== undefined && !belongs(token, metadata, access, systemNamespace))
     throw permissionDenied("this method needs a system admin: an admin token of the default namespace");
   if (!belongs(token, metadata, access, systemNamespace)) throw unauthenticated("invalid credential");
+  // Recorded before the scope check, so the audit line of a refusal names the token refused.
+  callers.set(metadata, token);
   if (!allows(token.scopes, access)) {
     throw permissionDenied(
       `this method needs a token with the ${access === "service" ? "service or admin" : "admin"} scope`,

@@ -17,6 +17,7 @@ import { RetryingStore, type RetryOptions } from "../../storage/retrying-store.j
 import { executeRun } from "./catalog-sync.js";
 import { SyncEventHub } from "./sync-events.js";
 import { keepLease } from "./sync-lease-keeper.js";
+import { logRunFinished, logRunStarted } from "./run-log.js";
 import {
   modeOf,
   SimulatedCrash,
@@ -68,14 +69,14 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
     await d.leases.release(d.lease, d.holder).catch(() => undefined);
     throw e;
   }
-  logger.info({ runId, trigger, mode: modeOf(flags), dryRun: flags.dryRun }, "sync started");
+  logRunStarted(runId, trigger, flags);
   return new SyncEventHub(runId, modeOf(flags), flags.dryRun);
 }
 
 /** Runs the sync to its end; `controller` is aborted by CancelSync, shutdown or a lost lease. */
 export async function driveRun(
   d: RunnerDeps,
-  run: { flags: SyncFlags; counts: SyncCounts; controller: AbortController },
+  run: { flags: SyncFlags; trigger: SyncTrigger; counts: SyncCounts; controller: AbortController },
   hub: SyncEventHub,
 ): Promise<SyncFinished> {
   const startedAt = Date.now();
@@ -92,16 +93,7 @@ export async function driveRun(
     ...(result.errorReason && { errorReason: result.errorReason }),
     message: result.message,
   };
-  logger.info(
-    {
-      runId: hub.runId,
-      state: finished.state,
-      counts: finished.counts,
-      durationMs: finished.durationMs,
-      reason: finished.errorReason,
-    },
-    "sync finished",
-  );
+  logRunFinished(finished, run.trigger);
   hub.finish(finished);
   return finished;
 }

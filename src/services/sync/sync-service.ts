@@ -69,6 +69,7 @@ export interface SyncStatus {
 
 interface ActiveRun {
   flags: SyncFlags;
+  trigger: SyncTrigger;
   /** Set once the run has its lease and id. */
   hub?: SyncEventHub;
   controller: AbortController;
@@ -218,6 +219,7 @@ export class SyncService {
     const ready = this.ctx().then((deps) => beginRun(deps, flags, trigger));
     const run: ActiveRun = {
       flags,
+      trigger,
       controller,
       counts,
       ready,
