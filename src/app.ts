@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import type { Config } from "./config.js";
 import { openDatabase } from "./db/data-source.js";
 import { assertMigrated, migrate } from "./db/migrate.js";
+import { databaseServer } from "./db/server-version.js";
 import { TokenStore } from "./db/tokens/token-store.js";
 import { namespaceIdOf } from "./db/queries/namespaces.js";
 import { DEFAULT_NAMESPACE } from "./db/entities/index.js";
@@ -15,7 +16,7 @@ import { eventServiceServer } from "./grpc/event-service.js";
 import { metadataService } from "./grpc/metadata-service.js";
 import { namespaceServiceServer } from "./grpc/namespace-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
-import { configureLogger, logger } from "./logger.js";
+import { configureLogger, logger, redactUrl } from "./logger.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
 import { EpochMetrics } from "./metrics/registry.js";
 import { poolUsage } from "./db/pool-usage.js";
@@ -27,6 +28,7 @@ import { TokenService } from "./services/tokens/token-service.js";
 import { EventFeed } from "./services/events/event-feed.js";
 import { EventRetention } from "./services/events/event-retention.js";
 import { eventDeliverers } from "./services/events/event-sinks.js";
+import { missingDirectoryRoot } from "./storage/directory-root.js";
 
 export interface AppOptions {
   /** Apply pending migrations at start (default); false = refuse to start with pending ones. */
@@ -104,8 +106,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // Delivery goes on while calls drain; what is left, the next holder of the sink's lease sends.
     for (const deliverer of deliverers) afterDrain.push(() => deliverer.stop());
 
+    const root = await missingDirectoryRoot(config.storageUrl);
+    if (root !== undefined) {
+      logger.warn(
+        { storage: redactUrl(config.storageUrl) },
+        `registry root ${root} does not exist: every sync fails with STORAGE_UNAVAILABLE until it does (EPOCH_STORAGE_URL; \`epoch-meta demo\` writes a sample registry)`,
+      );
+    }
     const server = await startServer(config, {
       db,
+      startInfo: {
+        database: await databaseServer(db),
+        databaseUrl: redactUrl(config.databaseUrl),
+        storage: redactUrl(config.storageUrl),
+      },
       tokenLookup,
       services,
       namespaces: namespaces.resolver,

@@ -34,3 +34,19 @@ export const logger: Logger = createLogger(process.env.EPOCH_LOG_LEVEL ?? "info"
 export function configureLogger(level: string): void {
   if (LEVELS.has(level)) logger.level = level;
 }
+
+/**
+ * A URL fit for a log line: the password (if any) replaced by `***`, everything else kept.
+ * Anything that does not parse as a URL with credentials (`sqlite:./data/epoch.db`) is returned as is.
+ */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return url;
+  }
+  if (u.password === "") return url;
+  u.password = "***";
+  return u.toString();
+}

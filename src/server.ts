@@ -49,6 +49,8 @@ export interface ServerDeps {
   healthProbe?: { intervalMs?: number; timeoutMs?: number };
   /** Told about every call's end (the metrics); unset = no per-call accounting at all. */
   rpcObserver?: RpcObserver;
+  /** Said in the "serving" line: what the server runs on (database kind and version, redacted URLs). */
+  startInfo?: Record<string, unknown>;
 }
 
 export interface RunningServer {
@@ -119,7 +121,12 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   const address = config.listen.address.replace(/:\d+$/, `:${port}`);
   logAuthMode(config, address);
   logger.info(
-    { listen: address, tls: config.tls !== undefined, mtls: config.tls?.clientCaFile !== undefined },
+    {
+      listen: address,
+      tls: config.tls !== undefined,
+      mtls: config.tls?.clientCaFile !== undefined,
+      ...deps.startInfo,
+    },
     "serving",
   );
 

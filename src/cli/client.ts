@@ -13,7 +13,6 @@ import { readFileSync } from "node:fs";
 import {
   credentials,
   InterceptingCall,
-  status,
   type ChannelCredentials,
   type Interceptor,
   type ServiceError,
@@ -26,7 +25,7 @@ import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
 import { ConfigError, loadClientConfig, type ClientConfig } from "../config.js";
 import { isEpochError } from "../errors.js";
 import { NAMESPACE_METADATA } from "../grpc/namespace-context.js";
-import { REASON_TRAILER } from "../grpc/status-map.js";
+import { describeCallError } from "./call-error.js";
 
 export interface Clients {
   server: string;
@@ -70,7 +69,11 @@ export function channelCredentials(config: ClientConfig): ChannelCredentials {
   }
 }
 
+/** The server this process dialled last, named by the error line if a call fails (one CLI command, one server). */
+let dialled: string | undefined;
+
 export function connect(config: ClientConfig = loadClientConfig()): Clients {
+  dialled = config.server;
   const creds = channelCredentials(config);
   const interceptors = [
     ...(config.token ? [bearerInterceptor(config.token)] : []),
@@ -114,13 +117,9 @@ function isServiceError(e: unknown): e is ServiceError {
   return e instanceof Error && typeof (e as Partial<ServiceError>).code === "number" && "metadata" in e;
 }
 
-/** One line for a failed command: the message, never a stack; gRPC errors with their code and reason. */
+/** One line for a failed command: the message, never a stack; gRPC errors in words (call-error.ts). */
 export function describeError(e: unknown): string {
-  if (isServiceError(e)) {
-    const [reason] = e.metadata?.get(REASON_TRAILER) ?? [];
-    const code = status[e.code] ?? String(e.code);
-    return `${code}: ${firstLine(e.details || e.message)}${reason ? ` (${String(reason)})` : ""}`;
-  }
+  if (isServiceError(e)) return describeCallError(e, dialled);
   if (isEpochError(e) || e instanceof Error) return firstLine(e.message);
   return firstLine(String(e));
 }

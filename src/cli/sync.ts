@@ -5,7 +5,6 @@
  * Exit status: 0 succeeded, 2 degraded (some tags failed), 1 failed or cancelled.
  */
 import { Metadata } from "@grpc/grpc-js";
-import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { errorReasonToJSON } from "epoch-meta-client/epoch/v1/errors";
 import {
@@ -24,6 +23,7 @@ import {
 import { SYNC_TRIGGER_METADATA } from "../grpc/metadata-writes.js";
 import { unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
+import { PhaseBars } from "./sync-progress.js";
 import { formatTime, printJson, printTable } from "./output.js";
 
 interface SyncFlags {
@@ -106,8 +106,7 @@ function jsonView(): View {
 
 function humanView(tty: boolean): View {
   const failures: TagFailure[] = [];
-  let bar: SingleBar | undefined;
-  let phase = "";
+  const bars = new PhaseBars(process.stderr);
   return {
     event(r) {
       const e = r.event;
@@ -116,29 +115,16 @@ function humanView(tty: boolean): View {
         const joined = e.started.joined ? " (joined the running one)" : "";
         process.stderr.write(`sync run ${e.started.runId}${e.started.dryRun ? ", dry run" : ""}${joined}\n`);
       } else if (e.$case === "progress" && tty) {
-        const p = name(syncPhaseToJSON(e.progress.phase), "SYNC_PHASE_").toLowerCase();
-        if (p !== phase) {
-          bar?.stop();
-          phase = p;
-          bar = new SingleBar({
-            format: `${p.padEnd(8)} [{bar}] {value}/{total}`,
-            stream: process.stderr,
-            hideCursor: true,
-            clearOnComplete: false,
-          });
-          bar.start(Math.max(e.progress.total, 1), 0);
-        }
-        bar?.setTotal(Math.max(e.progress.total, 1));
-        bar?.update(e.progress.done);
+        const phase = name(syncPhaseToJSON(e.progress.phase), "SYNC_PHASE_").toLowerCase();
+        bars.progress(phase, e.progress.done, e.progress.total);
       } else if (e.$case === "failure") {
         failures.push(e.failure);
       } else if (e.$case === "finished") {
-        bar?.stop();
-        bar = undefined;
+        bars.stop();
         printSummary(e.finished, failures);
       }
     },
-    close: () => bar?.stop(),
+    close: () => bars.stop(),
   };
 }
 

@@ -5,6 +5,7 @@ import mysql from "mysql2/promise";
 import { DataSource, QueryFailedError, type DataSourceOptions, type Logger } from "typeorm";
 import { invalidArgument, unavailable } from "../errors.js";
 import type { Dialect } from "./column-types.js";
+import { connectionError } from "./connection-error.js";
 import { entitiesFor } from "./entities/index.js";
 import { migrations } from "./migrations/index.js";
 
@@ -95,14 +96,7 @@ async function detectMysqlDialect(target: MysqlTarget): Promise<Dialect> {
     const version = String((rows as Array<{ v: string }>)[0]?.v ?? "");
     return /mariadb/i.test(version) ? "mariadb" : "mysql";
   } catch (e) {
-    const code = (e as { code?: string }).code ?? "error";
-    throw unavailable(
-      `database ${target.host}:${target.port}/${target.database} is unreachable (${code})`,
-      "DATABASE_UNAVAILABLE",
-      {
-        cause: e,
-      },
-    );
+    throw connectionError(e, target);
   } finally {
     await conn?.end().catch(() => undefined);
   }

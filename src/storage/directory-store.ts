@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type BigIntStats } from "node:fs";
-import { mkdir, open, readdir, rename, rmdir, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { LRUCache } from "lru-cache";
 import {
@@ -192,6 +192,7 @@ export class DirectoryObjectStore implements ObjectStore {
     try {
       fh = await open(file, "r");
     } catch (e) {
+      if (errno(e) === "ENOENT") await this.assertRootExists(key);
       throw mapFsError(e, key);
     }
     try {
@@ -203,6 +204,20 @@ export class DirectoryObjectStore implements ObjectStore {
     } finally {
       await fh.close();
     }
+  }
+
+  /**
+   * A missing root is a misconfiguration (a wrong EPOCH_STORAGE_URL, an unmounted volume), not
+   * an empty registry: every read says so instead of answering "not found". Checked only after
+   * a miss, so a read that finds its file costs nothing more.
+   */
+  private async assertRootExists(key: string): Promise<void> {
+    try {
+      if ((await stat(this.root)).isDirectory()) return;
+    } catch (e) {
+      if (!["ENOENT", "ENOTDIR"].includes(errno(e))) return;
+    }
+    throw storageUnavailable(`registry root ${this.root} does not exist`, key);
   }
 
   private headFile(file: string, key: string): Promise<ObjectHead> {

@@ -2,7 +2,7 @@
  * The event stream of one run, fanned out to any number of callers: the caller that started it
  * and those that joined later (DESIGN §4: `started{joined}`, the failures so far, then live
  * events, ending with exactly one `finished`). Progress is throttled (~10/s, plus one at each
- * phase change); a slow subscriber's queued progress events are coalesced, others are kept.
+ * phase change, plus the last of each phase); a slow subscriber's queued progress events are coalesced, others are kept.
  */
 import type { SyncEvent, SyncFinished, SyncMode, SyncPhase, TagFailure } from "./sync-types.js";
 
@@ -29,9 +29,11 @@ export class SyncEventHub {
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /** Throttled, except a phase's first event and its last (done = total), so every phase shown ends complete. */
   progress(phase: SyncPhase, done: number, total: number, force = false): void {
     const now = this.clock();
-    if (!force && phase === this.lastPhase && now - this.lastProgressAt < PROGRESS_INTERVAL_MS) return;
+    const last = done >= total;
+    if (!force && !last && phase === this.lastPhase && now - this.lastProgressAt < PROGRESS_INTERVAL_MS) return;
     this.lastPhase = phase;
     this.lastProgressAt = now;
     this.publish({ type: "progress", phase, done, total });
