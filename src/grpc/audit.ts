@@ -146,7 +146,7 @@ function writeLine(path: string, rule: AuditRule<unknown, unknown> | undefined, 
   const line = {
     audit: true,
     method: path,
-    caller: caller ? `token:${caller.id}/${String((caller as { name?: unknown }).name ?? "")}` : "anonymous",
+    caller: caller ? `token:${caller.id}/${caller.name}` : "anonymous",
     peer: c.peer,
     ...(rule && { target: rule.target(c.request, c.response) }),
     ...rule?.details?.(c.request, c.response),
