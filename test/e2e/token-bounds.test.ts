@@ -6,6 +6,9 @@
  * the repository exists; namespace-wide calls need an unbounded token; CreateToken never mints a
  * token wider than its caller, and records the caller as `created_by`.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import type {
   GetBlobResponse,
@@ -65,6 +68,7 @@ forEachDialect("Token repository bounds (e2e)", (dialect) => {
   };
   const DENIED = [status.PERMISSION_DENIED, "ERROR_REASON_PERMISSION_DENIED"];
 
+  let registry: string | undefined;
   beforeAll(async () => {
     const created = await createMigratedDatabase(dialect);
     cleanup = created.cleanup;
@@ -86,11 +90,18 @@ forEachDialect("Token repository bounds (e2e)", (dialect) => {
     const offline = await createToken(new TokenStore(created.db), { name: "ops", scopes: ["admin"] });
     root = offline.secret;
     rootId = offline.token.id;
-    s = await startE2EServer({ databaseUrl: created.test.url, env: { EPOCH_AUTH: "required" } });
+    // An empty registry that exists (a missing root answers STORAGE_UNAVAILABLE, not NOT_FOUND).
+    registry = mkdtempSync(join(tmpdir(), "epoch-bounds-reg-"));
+    s = await startE2EServer({
+      databaseUrl: created.test.url,
+      storageUrl: `file:${registry}`,
+      env: { EPOCH_AUTH: "required" },
+    });
   });
   afterAll(async () => {
     await s?.stop();
     await cleanup?.();
+    if (registry) rmSync(registry, { recursive: true, force: true });
   });
 
   async function listRepositories(secret: string, orderBy: string): Promise<string[]> {
