@@ -28,8 +28,14 @@ import type {
   CreateTokenResponse,
   DeleteTokenRequest,
 } from "epoch-meta-client/epoch/v1/token_service";
+import type {
+  CreateNamespaceRequest,
+  DeleteNamespaceRequest,
+  UpdateNamespaceRequest,
+} from "epoch-meta-client/epoch/v1/namespace_service";
 import { logger } from "../logger.js";
 import { callerOf } from "./auth.js";
+import { NAMESPACE_METADATA } from "./namespace-context.js";
 import { REASON_TRAILER } from "./status-map.js";
 
 /** How to name what an audited call acts on, from its request and its first response (if any). */
@@ -69,6 +75,15 @@ export const AUDITED_METHODS: Readonly<Record<string, AuditRule<unknown, unknown
     }),
   }),
   "/epoch.v1.MetadataService/CancelSync": rule<CancelSyncRequest>({ target: (req) => `sync-run:${req?.runId ?? "?"}` }),
+  "/epoch.v1.NamespaceService/CreateNamespace": rule<CreateNamespaceRequest>({
+    target: (req) => `namespace:${req?.name ?? "?"}`,
+  }),
+  "/epoch.v1.NamespaceService/UpdateNamespace": rule<UpdateNamespaceRequest>({
+    target: (req) => `namespace:${req?.name ?? "?"}`,
+  }),
+  "/epoch.v1.NamespaceService/DeleteNamespace": rule<DeleteNamespaceRequest>({
+    target: (req) => `namespace:${req?.name ?? "?"}`,
+  }),
 };
 
 /** What a call ended with (grpc-js's PartialStatusObject, which it does not export). */
@@ -143,9 +158,12 @@ function writeLine(path: string, rule: AuditRule<unknown, unknown> | undefined, 
   const caller = c.metadata && callerOf(c.metadata);
   const [reason] = c.end.metadata?.get(REASON_TRAILER) ?? [];
   const failed = c.end.code !== status.OK;
+  const [namespace] = c.metadata?.get(NAMESPACE_METADATA) ?? [];
   const line = {
     audit: true,
     method: path,
+    // The namespace the call acted in (absent header = default).
+    namespace: namespace === undefined ? "default" : String(namespace),
     caller: caller ? `token:${caller.id}/${caller.name}` : "anonymous",
     peer: c.peer,
     ...(rule && { target: rule.target(c.request, c.response) }),

@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { status } from "@grpc/grpc-js";
+import { credentials, status } from "@grpc/grpc-js";
+import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
 import type { CreateTokenResponse } from "epoch-meta-client/epoch/v1/token_service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/data-source.js";
@@ -265,5 +266,29 @@ describe("audit trail without authentication (loopback, EPOCH_AUTH=auto)", () =>
         reason: "REPOSITORY_NOT_FOUND",
       }),
     ]);
+  });
+
+  it("namespace create and delete are audited with the namespace they acted on", async () => {
+    const namespaces = new NamespaceServiceClient(s.address, credentials.createInsecure());
+    try {
+      const before = logs.lines().length;
+      await call((cb) => namespaces.createNamespace({ name: "audited", storageUrl: "", labels: {} }, md(), cb));
+      await call((cb) => namespaces.deleteNamespace({ name: "audited" }, md(), cb));
+      const lines = logs
+        .lines()
+        .slice(before)
+        .filter((l) => l.audit === true);
+      expect(lines).toEqual([
+        expect.objectContaining({
+          method: "/epoch.v1.NamespaceService/CreateNamespace",
+          target: "namespace:audited",
+          namespace: "default",
+          outcome: "OK",
+        }),
+        expect.objectContaining({ method: "/epoch.v1.NamespaceService/DeleteNamespace", target: "namespace:audited" }),
+      ]);
+    } finally {
+      namespaces.close();
+    }
   });
 });

@@ -4,7 +4,7 @@
  */
 import { PassThrough } from "node:stream";
 import { expect, it } from "vitest";
-import { PhaseBars } from "../../src/cli/sync-progress.js";
+import { PhaseBars } from "../../../src/cli/sync-progress.js";
 
 /** What a terminal shows last for each phase: "done/total" of its bar's final drawing. */
 function lastDrawn(output: string): Record<string, string> {

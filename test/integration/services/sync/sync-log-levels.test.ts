@@ -3,10 +3,10 @@
  * SUCCEEDED at info, and a timer run that changed nothing at debug (start and end).
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { SyncTrigger } from "../../src/services/sync/sync-types.js";
-import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
-import { captureLogs, type LogCapture } from "../helpers/log-capture.js";
-import { createSyncHarness, INCREMENTAL, type SyncHarness } from "../helpers/sync-harness.js";
+import type { SyncTrigger } from "../../../../src/services/sync/sync-types.js";
+import { writeRegistryFixture } from "../../../fixtures/registry-fixture.js";
+import { captureLogs, type LogCapture } from "../../../helpers/log-capture.js";
+import { createSyncHarness, INCREMENTAL, type SyncHarness } from "../../../helpers/sync-harness.js";
 
 describe("sync log levels", () => {
   let h: SyncHarness;

@@ -7,13 +7,13 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { configureLogger } from "../../src/logger.js";
-import { SyncService } from "../../src/services/sync/sync-service.js";
-import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
-import { RegistryLayout } from "../../src/storage/registry-layout.js";
-import { createMigratedDatabase } from "../helpers/database.js";
-import { NO_WAIT_RETRY, runSync } from "../helpers/sync-harness.js";
-import type { Database } from "../../src/db/data-source.js";
+import { configureLogger } from "../../../src/logger.js";
+import { SyncService } from "../../../src/services/sync/sync-service.js";
+import { DirectoryObjectStore } from "../../../src/storage/directory-store.js";
+import { RegistryLayout } from "../../../src/storage/registry-layout.js";
+import { createMigratedDatabase } from "../../helpers/database.js";
+import { NO_WAIT_RETRY, runSync } from "../../helpers/sync-harness.js";
+import type { Database } from "../../../src/db/data-source.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 

@@ -4,10 +4,10 @@
  * last one used to fall inside the throttle: a full sync ended at "commit 0/1", "cleanup 0/9").
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { configureLogger } from "../../src/logger.js";
-import type { SyncEvent } from "../../src/services/sync/sync-types.js";
-import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
-import { createSyncHarness, runSync, type SyncHarness } from "../helpers/sync-harness.js";
+import { configureLogger } from "../../../../src/logger.js";
+import type { SyncEvent } from "../../../../src/services/sync/sync-types.js";
+import { writeRegistryFixture } from "../../../fixtures/registry-fixture.js";
+import { createSyncHarness, runSync, type SyncHarness } from "../../../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
