@@ -1,10 +1,11 @@
 /**
  * Counts the requests that reach the store below it (one per get/head/put/delete call, one per
- * list page). Placed under `RetryingStore`, it counts retries too: this is the number behind a
+ * list page, one per `deleteObjects` batch — a DeleteObjects request on S3). Placed under `RetryingStore`, it counts retries too: this is the number behind a
  * sync run's `object_store_requests`.
  */
 import {
   listAll,
+  type DeleteFailure,
   type GetOptions,
   type GetResult,
   type ListOptions,
@@ -15,12 +16,14 @@ import {
   type PutOptions,
 } from "./object-store.js";
 
-export const STORE_OPS = ["get", "head", "put", "delete", "list"] as const;
+export const STORE_OPS = ["get", "head", "put", "delete", "deleteBatch", "list"] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
 
 export class CountingStore implements ObjectStore {
   total = 0;
-  byOp: Record<StoreOp, number> = { get: 0, head: 0, put: 0, delete: 0, list: 0 };
+  byOp: Record<StoreOp, number> = { get: 0, head: 0, put: 0, delete: 0, deleteBatch: 0, list: 0 };
+  /** Keys sent in `deleteObjects` batches (objects asked to be deleted, not requests). */
+  batchDeletedKeys = 0;
 
   constructor(
     readonly inner: ObjectStore,
@@ -34,6 +37,7 @@ export class CountingStore implements ObjectStore {
   reset(): void {
     this.total = 0;
     for (const op of STORE_OPS) this.byOp[op] = 0;
+    this.batchDeletedKeys = 0;
   }
 
   /** Subclasses add detail (per key); the base only tallies. */
@@ -61,6 +65,13 @@ export class CountingStore implements ObjectStore {
   delete(key: string): Promise<void> {
     this.record("delete", key);
     return this.inner.delete(key);
+  }
+
+  /** One request, recorded under its first key. */
+  deleteObjects(keys: readonly string[]): Promise<DeleteFailure[]> {
+    this.record("deleteBatch", keys[0] ?? "");
+    this.batchDeletedKeys += keys.length;
+    return this.inner.deleteObjects(keys);
   }
 
   listPage(prefix: string, opts?: ListOptions): Promise<ListPage> {

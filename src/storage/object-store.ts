@@ -46,6 +46,15 @@ export interface ListPage {
   truncated: boolean;
 }
 
+/** A key `deleteObjects` could not delete, and why. */
+export interface DeleteFailure {
+  key: string;
+  error: StorageError;
+}
+
+/** Keys per `deleteObjects` call: S3's DeleteObjects limit, so one call is one request there. */
+export const MAX_DELETE_BATCH = 1000;
+
 export interface StoreCapabilities {
   /**
    * True when `put` conditions are enforced atomically by the backend. When false, a store
@@ -64,6 +73,13 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ etag: string }>;
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes up to MAX_DELETE_BATCH keys (more, or an invalid key, is refused before any
+   * request): one DeleteObjects request on S3, bounded concurrency on a directory. Idempotent per
+   * key, like `delete`. Resolves with the keys that could not be deleted (none: all gone); throws
+   * only when the request as a whole failed.
+   */
+  deleteObjects(keys: readonly string[]): Promise<DeleteFailure[]>;
   /**
    * One page (one request) of the keys starting with `prefix`, in byte-wise (UTF-8) key order.
    * Wrappers count and retry pages; most callers want `list`.
@@ -138,6 +154,13 @@ export function assertValidKey(key: string): void {
     if (segment === "." || segment === "..") throw invalidKey(key, "relative path segment");
     if (segment.startsWith(TEMP_MARKER)) throw invalidKey(key, "reserved temp-file name");
   }
+}
+
+/** `deleteObjects`' argument rules: at most MAX_DELETE_BATCH keys, each valid. */
+export function assertDeleteBatch(keys: readonly string[]): void {
+  if (keys.length > MAX_DELETE_BATCH)
+    throw new StorageError("failed", `deleteObjects takes at most ${MAX_DELETE_BATCH} keys (got ${keys.length})`);
+  for (const key of keys) assertValidKey(key);
 }
 
 /** A list prefix may end in `/` or be empty; otherwise the key rules apply. */

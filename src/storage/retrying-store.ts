@@ -5,6 +5,7 @@
 import {
   isStorageUnavailable,
   listAll,
+  type DeleteFailure,
   type GetOptions,
   type GetResult,
   type ListOptions,
@@ -72,6 +73,29 @@ export class RetryingStore implements ObjectStore {
 
   delete(key: string): Promise<void> {
     return this.retry("delete", key, () => this.inner.delete(key));
+  }
+
+  /**
+   * Retries the whole batch when the request failed, and then only the keys that failed
+   * retryably (a throttled key, a server error), each attempt one request below.
+   */
+  async deleteObjects(keys: readonly string[]): Promise<DeleteFailure[]> {
+    let pending = keys;
+    const final: DeleteFailure[] = [];
+    for (let attempt = 1; ; attempt++) {
+      let failures: DeleteFailure[];
+      try {
+        failures = await this.inner.deleteObjects(pending);
+      } catch (e) {
+        await this.backoffOrThrow("deleteBatch", pending[0] ?? "", attempt, e);
+        continue;
+      }
+      const retryable = failures.filter((f) => isStorageUnavailable(f.error));
+      final.push(...failures.filter((f) => !isStorageUnavailable(f.error)));
+      if (retryable.length === 0 || attempt >= this.maxAttempts) return [...final, ...retryable];
+      pending = retryable.map((f) => f.key);
+      await this.backoffOrThrow("deleteBatch", pending[0]!, attempt, retryable[0]!.error);
+    }
   }
 
   listPage(prefix: string, opts?: ListOptions): Promise<ListPage> {

@@ -8,6 +8,7 @@ import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsCommand,
@@ -15,6 +16,7 @@ import {
   S3Client,
 } from "@aws-sdk/client-s3";
 import {
+  assertDeleteBatch,
   assertValidKey,
   assertValidPrefix,
   listAll,
@@ -23,6 +25,7 @@ import {
   StorageError,
   storageFailed,
   storageUnavailable,
+  type DeleteFailure,
   type GetOptions,
   type GetResult,
   type ListOptions,
@@ -207,6 +210,31 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** One DeleteObjects request (quiet: the answer lists only the keys that failed). */
+  async deleteObjects(keys: readonly string[]): Promise<DeleteFailure[]> {
+    assertDeleteBatch(keys);
+    if (keys.length === 0) return [];
+    let out;
+    try {
+      out = await this.client.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: keys.map((key) => ({ Key: this.prefix + key })), Quiet: true },
+        }),
+      );
+    } catch (e) {
+      throw classify(e, keys[0]!);
+    }
+    const failures: DeleteFailure[] = [];
+    for (const err of out.Errors ?? []) {
+      const key = (err.Key ?? "").slice(this.prefix.length);
+      // Absent is deleted (some S3-compatibles report it instead of staying quiet).
+      if (err.Code === "NoSuchKey") continue;
+      failures.push({ key, error: keyError(err.Code ?? "", err.Message ?? "", key) });
+    }
+    return failures;
+  }
+
   async listPage(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
     assertValidPrefix(prefix);
     const limit = Math.min(this.pageSize, opts.limit ?? Infinity);
@@ -252,6 +280,12 @@ export class S3ObjectStore implements ObjectStore {
     assertValidKey(key);
     return this.prefix + key;
   }
+}
+
+/** A per-key error of DeleteObjects: throttling and server errors may pass on a retry, the rest not. */
+function keyError(code: string, message: string, key: string): StorageError {
+  const detail = `${code || "error"}: ${message}`;
+  return THROTTLING.has(code) || TRANSIENT.has(code) ? storageUnavailable(detail, key) : storageFailed(detail, key);
 }
 
 function statusOf(e: unknown): number | undefined {

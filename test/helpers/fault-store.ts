@@ -11,6 +11,7 @@ import { CountingStore as BaseCountingStore, type StoreOp } from "../../src/stor
 import {
   listAll,
   StorageError,
+  type DeleteFailure,
   type GetOptions,
   type GetResult,
   type ListOptions,
@@ -93,6 +94,7 @@ export function storageErrorOf(code: StorageErrorCode, key: string): StorageErro
 
 export class FaultStore implements ObjectStore {
   private rules: Rule[] = [];
+  private keyRules: Array<{ keyMatch?: KeyMatch; error: StorageErrorCode; remaining: number }> = [];
   /** Faults injected so far. */
   injected = 0;
 
@@ -131,8 +133,15 @@ export class FaultStore implements ObjectStore {
     return this.add(f, f.times ?? Infinity, 0, { type: "hook", fn: f.fn });
   }
 
+  /** Within `deleteObjects` batches: matching keys fail one by one (the rest of the batch goes through). */
+  failKeys(f: { keyMatch?: KeyMatch; error: StorageErrorCode; times?: number }): this {
+    this.keyRules.push({ ...f, remaining: f.times ?? 1 });
+    return this;
+  }
+
   clear(): void {
     this.rules = [];
+    this.keyRules = [];
   }
 
   async get(key: string, opts?: GetOptions): Promise<GetResult> {
@@ -168,6 +177,23 @@ export class FaultStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     const faults = await this.before("delete", key);
     await this.run(faults, key, () => this.inner.delete(key));
+  }
+
+  /** Whole-request faults match op `deleteBatch` and the batch's first key; `failKeys` fails single keys. */
+  async deleteObjects(keys: readonly string[]): Promise<DeleteFailure[]> {
+    const faults = await this.before("deleteBatch", keys[0] ?? "");
+    const failed: DeleteFailure[] = [];
+    const passed = keys.filter((key) => {
+      const rule = this.keyRules.find((r) => r.remaining > 0 && matches(r.keyMatch, key));
+      if (!rule) return true;
+      rule.remaining--;
+      this.injected++;
+      failed.push({ key, error: storageErrorOf(rule.error, key) });
+      return false;
+    });
+    const inner =
+      passed.length > 0 ? await this.run(faults, keys[0] ?? "", () => this.inner.deleteObjects(passed)) : [];
+    return [...failed, ...inner];
   }
 
   async listPage(prefix: string, opts?: ListOptions): Promise<ListPage> {

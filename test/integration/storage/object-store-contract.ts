@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   isInvalidKey,
+  MAX_DELETE_BATCH,
   isNotFound,
   isPreconditionFailed,
   StorageError,
@@ -124,6 +125,31 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
       await store.delete("never/existed");
       expect(await store.head("d/x")).toBeNull();
       await rejectsWith(store.get("d/x"), isNotFound);
+    });
+
+    it("deletes a batch of keys in one call, absent ones included, and nothing else", async () => {
+      const keys = ["blobs/sha256/aa", "blobs/sha256/bb", "manifests/r/_digests/sha256-cc.json", "_uploads/u1/part"];
+      for (const k of [...keys, "blobs/sha256/keep", "catalog.json"]) await store.put(k, text(k));
+      expect(await store.deleteObjects([...keys, "blobs/sha256/never-written"])).toEqual([]);
+      for (const k of keys) expect(await store.head(k)).toBeNull();
+      expect((await collect(store.list(""))).map((o) => o.key).sort(byteOrder)).toEqual([
+        "blobs/sha256/keep",
+        "catalog.json",
+      ]);
+      expect(await store.deleteObjects(keys)).toEqual([]);
+      expect(await store.deleteObjects([])).toEqual([]);
+    });
+
+    it("deletes a full batch of MAX_DELETE_BATCH keys and refuses more, or an invalid key, before any request", async () => {
+      const keys = Array.from({ length: MAX_DELETE_BATCH }, (_, i) => `many/k${String(i).padStart(4, "0")}`);
+      for (let i = 0; i < keys.length; i += 50)
+        await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, text(k))));
+      await store.put("many/zz-last", text("stays"));
+      await rejectsWith(store.deleteObjects([...keys, "many/one-more"]), (e) => e instanceof StorageError);
+      await rejectsWith(store.deleteObjects(["many/k0000", "a/../b"]), isInvalidKey);
+      expect((await collect(store.list("many/"))).length).toBe(MAX_DELETE_BATCH + 1);
+      expect(await store.deleteObjects(keys)).toEqual([]);
+      expect((await collect(store.list("many/"))).map((o) => o.key)).toEqual(["many/zz-last"]);
     });
 
     it("lists keys under a prefix in byte order with size and etag", async () => {

@@ -268,6 +268,6 @@ describe("catalog read-modify-write with conditional puts (directory store)", ()
     const layout = new RegistryLayout(counting);
     await layout.pushManifest("r", "t", manifest(1));
     // _digests copy, tag key, catalog get (404), catalog put: no hidden HEAD for a condition.
-    expect(counting.byOp).toEqual({ get: 1, head: 0, put: 3, delete: 0, list: 0 });
+    expect(counting.byOp).toEqual({ get: 1, head: 0, put: 3, delete: 0, deleteBatch: 0, list: 0 });
   });
 });

@@ -78,6 +78,46 @@ describe("RetryingStore", () => {
   });
 });
 
+describe("batch deletes through the wrappers", () => {
+  const keys = (n: number) => Array.from({ length: n }, (_, i) => `b/k${i}`);
+
+  it("count one request per batch, and retry only the keys that failed retryably", async () => {
+    for (const k of keys(5)) await base.put(k, Buffer.from(k));
+    const faults = new FaultStore(base)
+      .failKeys({ keyMatch: "b/k1", error: "unavailable", times: 2 })
+      .failKeys({ keyMatch: "b/k3", error: "failed" });
+    const counting = new CountingStore(faults);
+    const failures = await new RetryingStore(counting, noSleep).deleteObjects(keys(5));
+    expect(failures.map((f) => f.key)).toEqual(["b/k3"]);
+    expect(counting.byOp.deleteBatch).toBe(3); // the batch, then k1 alone twice
+    expect(counting.batchDeletedKeys).toBe(7);
+    expect(await collect(base.list("b/"))).toEqual(["b/k3"]);
+  });
+
+  it("retry a batch whose request failed as a whole, then give up with the typed error", async () => {
+    for (const k of keys(3)) await base.put(k, Buffer.from(k));
+    const once = new FaultStore(base).failNext({ op: "deleteBatch", error: "unavailable" });
+    const counting = new CountingStore(once);
+    expect(await new RetryingStore(counting, noSleep).deleteObjects(keys(3))).toEqual([]);
+    expect(counting.byOp.deleteBatch).toBe(2);
+    expect(await collect(base.list("b/"))).toEqual([]);
+    const always = new FaultStore(base).failNext({ op: "deleteBatch", error: "unavailable", times: Infinity });
+    const e = await new RetryingStore(always, { ...noSleep, maxAttempts: 2 })
+      .deleteObjects(keys(1))
+      .catch((err: unknown) => err);
+    expect(isStorageUnavailable(e)).toBe(true);
+    expect(always.injected).toBe(2);
+  });
+
+  it("leave keys that fail for good in the answer after the last attempt", async () => {
+    await base.put("b/k0", Buffer.from("x"));
+    const faults = new FaultStore(base).failKeys({ keyMatch: "b/k0", error: "unavailable", times: Infinity });
+    const failures = await new RetryingStore(faults, { ...noSleep, maxAttempts: 3 }).deleteObjects(["b/k0"]);
+    expect(failures.map((f) => [f.key, isStorageUnavailable(f.error)])).toEqual([["b/k0", true]]);
+    expect(faults.injected).toBe(3);
+  });
+});
+
 describe("FaultStore", () => {
   it("fails only matching requests, the given number of times", async () => {
     await base.put("manifests/x.json", Buffer.from("{}"));
@@ -122,7 +162,7 @@ describe("FaultStore", () => {
     await counting.head("b");
     await counting.delete("a");
     expect(counting.total).toBe(4);
-    expect(counting.byOp).toEqual({ get: 1, head: 1, put: 1, delete: 1, list: 0 });
+    expect(counting.byOp).toEqual({ get: 1, head: 1, put: 1, delete: 1, deleteBatch: 0, list: 0 });
     expect(counting.forKey("a")).toBe(3);
     expect(counting.log.map((r) => r.op)).toEqual(["put", "get", "head", "delete"]);
     counting.reset();
