@@ -1,7 +1,8 @@
 import { ColumnTypes, type Dialect } from "../column-types.js";
 import { blobEntity } from "./blob.js";
 import { coordinationEntity } from "./coordination.js";
-import { namespaceLabelEntity, repositoryLabelEntity, tagLabelEntity } from "./labels.js";
+import { leaseEntity, leaseResourceEntity, uploadEntity } from "./content-leases.js";
+import { leaseLabelEntity, namespaceLabelEntity, repositoryLabelEntity, tagLabelEntity } from "./labels.js";
 import { eventEntity } from "./event.js";
 import { manifestBlobEntity } from "./manifest-blob.js";
 import { manifestChildEntity } from "./manifest-child.js";
@@ -16,7 +17,8 @@ import { tokenEntity } from "./token.js";
 
 export type { BlobRow } from "./blob.js";
 export type { CoordinationRow } from "./coordination.js";
-export type { NamespaceLabelRow, RepositoryLabelRow, TagLabelRow } from "./labels.js";
+export type { LeaseResourceRow, LeaseRow, UploadRow } from "./content-leases.js";
+export type { LeaseLabelRow, NamespaceLabelRow, RepositoryLabelRow, TagLabelRow } from "./labels.js";
 export type { EventRow } from "./event.js";
 export type { ManifestBlobRow } from "./manifest-blob.js";
 export type { ManifestChildRow } from "./manifest-child.js";
@@ -49,5 +51,9 @@ export function entitiesFor(dialect: Dialect) {
     repositoryLabelEntity(t),
     tagLabelEntity(t),
     eventEntity(t),
+    leaseEntity(t),
+    leaseLabelEntity(t),
+    leaseResourceEntity(t),
+    uploadEntity(t),
   ];
 }

@@ -7,7 +7,8 @@ import { defineEntity } from "./define.js";
  * - tag labels by (repository_id, tag_name): they belong to the tag's name, so a retag (the
  *   tags row is upserted in place) keeps them, and a tag that leaves the index takes them along;
  * - repository labels by (namespace_id, repository_name), the same way;
- * - namespace labels by namespace_id.
+ * - namespace labels by namespace_id;
+ * - lease labels by (namespace_id, lease_id).
  * Keying by name rather than by the owner's id lets the (…, label_key, value_sha256, name) index
  * serve `labels."k"==v` as one range already in name order: ListTags/ListRepositories page
  * through matching rows only (db/labels/label-filter-sql.ts).
@@ -33,6 +34,11 @@ export interface RepositoryLabelRow extends LabelValueColumns {
 
 export interface NamespaceLabelRow extends LabelValueColumns {
   namespaceId: number;
+}
+
+export interface LeaseLabelRow extends LabelValueColumns {
+  namespaceId: number;
+  leaseId: string;
 }
 
 /** A key is 1–1024 bytes of printable ASCII; key + value ≤ 4096 bytes (services/labels/label-rules.ts). */
@@ -108,4 +114,24 @@ export const namespaceLabelEntity = (t: ColumnTypes) =>
       },
     ],
     indices: [{ name: "ix_namespace_labels_value", columns: ["labelKey", "valueSha256", "namespaceId"] }],
+  });
+
+export const leaseLabelEntity = (t: ColumnTypes) =>
+  defineEntity<LeaseLabelRow>("LeaseLabel", "lease_labels", {
+    columns: {
+      namespaceId: ["namespace_id", { ...t.ref(), primary: true }],
+      leaseId: ["lease_id", { ...t.key(76), primary: true }],
+      ...labelValueColumns(t),
+    },
+    foreignKeys: [
+      {
+        name: "fk_lease_labels_lease",
+        target: "Lease",
+        columnNames: ["namespaceId", "leaseId"],
+        referencedColumnNames: ["namespaceId", "id"],
+        onDelete: "CASCADE",
+        onUpdate: "NO ACTION",
+      },
+    ],
+    indices: [{ name: "ix_lease_labels_value", columns: ["namespaceId", "labelKey", "valueSha256", "leaseId"] }],
   });

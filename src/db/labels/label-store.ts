@@ -40,7 +40,7 @@ export async function readLabels(on: Reader, kind: LabelKind, owner: LabelOwner)
  */
 export async function readLabelsOf(
   on: Reader,
-  kind: "tag" | "repository",
+  kind: "tag" | "repository" | "lease",
   parent: number,
   names: readonly string[],
 ): Promise<Map<string, Labels>> {

@@ -1,8 +1,8 @@
 /**
  * Where each kind of owner keeps its labels (the tables: entities/labels.ts). An owner is the
  * values of its table's owner columns, in order: a tag is [repository_id, tag_name], a
- * repository [namespace_id, repository_name], a namespace [namespace_id]. A later kind (leases)
- * adds its table here and in a migration; nothing else in db/labels changes.
+ * repository [namespace_id, repository_name], a namespace [namespace_id], a lease
+ * [namespace_id, lease_id]. A new kind adds its table here and in a migration.
  */
 import { createHash } from "node:crypto";
 
@@ -14,6 +14,7 @@ export const LABEL_TABLES = {
     index: "ix_repository_labels_value",
   },
   tag: { table: "tag_labels", owner: ["repository_id", "tag_name"], index: "ix_tag_labels_value" },
+  lease: { table: "lease_labels", owner: ["namespace_id", "lease_id"], index: "ix_lease_labels_value" },
 } as const;
 
 export type LabelKind = keyof typeof LABEL_TABLES;

@@ -4,6 +4,7 @@ import { TagTombstones1766100000000 } from "./1766100000000-tag-tombstones.js";
 import { NamespaceRoots1766200000000 } from "./1766200000000-namespace-roots.js";
 import { Labels1766300000000 } from "./1766300000000-labels.js";
 import { Events1766400000000 } from "./1766400000000-events.js";
+import { LeasesUploads1766500000000 } from "./1766500000000-leases-uploads.js";
 
 /** Every migration, in order. Add new ones at the end. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   NamespaceRoots1766200000000,
   Labels1766300000000,
   Events1766400000000,
+  LeasesUploads1766500000000,
 ];

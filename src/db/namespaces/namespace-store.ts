@@ -11,6 +11,8 @@ import { execute } from "../sql/execute.js";
 import { sqlNow } from "../sql/sql.js";
 import { toDate, toDateOrNull, toNumber } from "../sql/decode.js";
 import { writeTransaction } from "../write-transaction.js";
+import { countLiveLeases } from "../content-leases/lease-store.js";
+import { countOpenUploads } from "../uploads/upload-store.js";
 
 export interface NamespaceRecord {
   id: number;
@@ -109,10 +111,15 @@ export async function touchNamespace(db: Database, id: number): Promise<void> {
 export interface NamespaceContents {
   repositories: number;
   tokens: number;
+  /** Unexpired leases. */
+  leases: number;
+  /** Open, unexpired uploads. */
+  uploads: number;
 }
 
 /**
- * Deletes an empty namespace and every row that only describes it. Emptiness is checked inside
+ * Deletes an empty namespace (no repository, token, live lease or open upload) and every row
+ * that only describes it. Emptiness is checked inside
  * the transaction, with the namespace row locked first on MariaDB, so a repository or token
  * written concurrently either lands before (and the delete refuses) or fails its foreign key.
  * Returns what it still holds when not empty, or "gone" when it no longer exists.
@@ -131,8 +138,17 @@ export async function deleteEmptyNamespace(
               (SELECT COUNT(*) FROM tokens WHERE namespace_id = ?) AS tokens`,
       [id, id],
     );
-    const contents = { repositories: toNumber(counted[0]?.repositories), tokens: toNumber(counted[0]?.tokens) };
-    if (contents.repositories > 0 || contents.tokens > 0) return contents;
+    const contents = {
+      repositories: toNumber(counted[0]?.repositories),
+      tokens: toNumber(counted[0]?.tokens),
+      leases: await countLiveLeases(m, db.dialect, id),
+      uploads: await countOpenUploads(m, db.dialect, id),
+    };
+    if (Object.values(contents).some((n) => n > 0)) return contents;
+    // Expired leases and finished uploads hold nothing: they go with the namespace (labels and
+    // resources cascade with their leases). Staged objects stay in the store, like everything else.
+    await execute(m, "DELETE FROM uploads WHERE namespace_id = ?", [id]);
+    await execute(m, "DELETE FROM leases WHERE namespace_id = ?", [id]);
     // No repository means no tag: manifests and blobs left here are unreferenced index rows
     // (their edges cascade with the manifests).
     await execute(m, "DELETE FROM blobs WHERE namespace_id = ?", [id]);

@@ -18,3 +18,10 @@ export async function execute(on: Executor, sql: string, params: unknown[] = [])
     if (owned) await runner.release();
   }
 }
+
+/** A unique or primary key refused the row (MariaDB ER_DUP_ENTRY, SQLite's constraint codes). */
+export function isDuplicateKey(e: unknown): boolean {
+  const err = e as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = err?.driverError?.code ?? err?.code;
+  return code === "ER_DUP_ENTRY" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE";
+}

@@ -9,10 +9,14 @@ export function sqlNow(dialect: Dialect): string {
   return dialect === "sqlite" ? "strftime('%Y-%m-%d %H:%M:%f','now')" : "NOW(3)";
 }
 
-/** The database clock plus `?` milliseconds (one bound parameter). */
+/**
+ * The database clock plus `?` milliseconds (one bound parameter, negative for the past). SQLite's
+ * modifier takes the sign from the number itself: a written '+' before a negative one ("+-3.0
+ * seconds") is no modifier at all, and the whole expression NULL.
+ */
 export function sqlNowPlusMs(dialect: Dialect): string {
   return dialect === "sqlite"
-    ? "strftime('%Y-%m-%d %H:%M:%f','now', '+' || (? / 1000.0) || ' seconds')"
+    ? "strftime('%Y-%m-%d %H:%M:%f','now', (? / 1000.0) || ' seconds')"
     : "DATE_ADD(NOW(3), INTERVAL (? * 1000) MICROSECOND)";
 }
 

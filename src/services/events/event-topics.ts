@@ -119,3 +119,33 @@ export function syncFinishedEvent(namespaceId: number, run: RunFacts): NewEvent 
     },
   };
 }
+
+/** /leases/create or /leases/delete (by a caller, or by the collector for an expired lease). */
+export function leaseEvent(
+  namespaceId: number,
+  lease: { id: string; labels: Record<string, string> },
+  created: boolean,
+): NewEvent {
+  return {
+    namespaceId,
+    topic: created ? TOPICS.leaseCreate : TOPICS.leaseDelete,
+    subject: `lease:${lease.id}`,
+    payload: { lease: { id: lease.id, labels: { ...lease.labels } } },
+  };
+}
+
+export interface CommittedUpload {
+  id: string;
+  repository: string;
+  digest: string;
+  size: number;
+}
+
+export function uploadCommitEvent(namespaceId: number, u: CommittedUpload): NewEvent {
+  return {
+    namespaceId,
+    topic: TOPICS.uploadCommit,
+    subject: `${u.repository}@${u.digest}`,
+    payload: { upload: { id: u.id, repository: u.repository, digest: u.digest, size: u.size } },
+  };
+}

@@ -94,7 +94,7 @@ export class NamespaceService {
     throw unimplemented("namespace labels are not implemented yet (they arrive with the labels module)");
   }
 
-  /** Refuses `default` and a namespace that still has repositories or tokens. */
+  /** Refuses `default` and a namespace that still has repositories, tokens, live leases or open uploads. */
   async delete(name: string): Promise<void> {
     const found = await this.find(name);
     if (found.name === DEFAULT_NAMESPACE)
@@ -103,7 +103,7 @@ export class NamespaceService {
     if (outcome === "gone") throw namespaceNotFound(name);
     if (outcome !== "deleted") {
       throw failedPrecondition(
-        `namespace ${quoteForMessage(name)} is not empty: ${outcome.repositories} repositories and ${outcome.tokens} tokens (delete them first)`,
+        `namespace ${quoteForMessage(name)} is not empty: ${outcome.repositories} repositories, ${outcome.tokens} tokens, ${outcome.leases} leases and ${outcome.uploads} open uploads (delete or abort them first)`,
         "NAMESPACE_NOT_EMPTY",
       );
     }

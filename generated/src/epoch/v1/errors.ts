@@ -52,8 +52,18 @@ export enum ErrorReason {
   ERROR_REASON_NAMESPACE_NOT_EMPTY = 35,
   /** ERROR_REASON_INVALID_LABEL - A label outside the limits of DESIGN §8.2, or an update_mask path that names no label (INVALID_ARGUMENT). */
   ERROR_REASON_INVALID_LABEL = 36,
+  /** ERROR_REASON_LEASE_NOT_FOUND - Leases and uploads (DESIGN §8.3, §8.4). */
+  ERROR_REASON_LEASE_NOT_FOUND = 37,
+  ERROR_REASON_LEASE_EXISTS = 38,
+  ERROR_REASON_UPLOAD_NOT_FOUND = 39,
+  /** ERROR_REASON_UPLOAD_EXPIRED - The upload passed its expiry before it was committed (FAILED_PRECONDITION). */
+  ERROR_REASON_UPLOAD_EXPIRED = 40,
+  /** ERROR_REASON_BLOB_MISSING - CommitUpload found no object at blobs/sha256/<hex> (FAILED_PRECONDITION). */
+  ERROR_REASON_BLOB_MISSING = 41,
+  /** ERROR_REASON_SIZE_MISMATCH - CommitUpload's size differs from the blob object's (FAILED_PRECONDITION). */
+  ERROR_REASON_SIZE_MISMATCH = 42,
   /**
-   * ERROR_REASON_DATABASE_CONFLICT - 37-49 are left to phase two's other capabilities (DESIGN §8), built in parallel with these.
+   * ERROR_REASON_DATABASE_CONFLICT - 43-49 are left to phase two's other capabilities (DESIGN §8), built in parallel with these.
    * A deadlock or lock-wait timeout in the database (ABORTED): retry the call.
    */
   ERROR_REASON_DATABASE_CONFLICT = 50,
@@ -179,6 +189,24 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 36:
     case "ERROR_REASON_INVALID_LABEL":
       return ErrorReason.ERROR_REASON_INVALID_LABEL;
+    case 37:
+    case "ERROR_REASON_LEASE_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_LEASE_NOT_FOUND;
+    case 38:
+    case "ERROR_REASON_LEASE_EXISTS":
+      return ErrorReason.ERROR_REASON_LEASE_EXISTS;
+    case 39:
+    case "ERROR_REASON_UPLOAD_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_UPLOAD_NOT_FOUND;
+    case 40:
+    case "ERROR_REASON_UPLOAD_EXPIRED":
+      return ErrorReason.ERROR_REASON_UPLOAD_EXPIRED;
+    case 41:
+    case "ERROR_REASON_BLOB_MISSING":
+      return ErrorReason.ERROR_REASON_BLOB_MISSING;
+    case 42:
+    case "ERROR_REASON_SIZE_MISMATCH":
+      return ErrorReason.ERROR_REASON_SIZE_MISMATCH;
     case 50:
     case "ERROR_REASON_DATABASE_CONFLICT":
       return ErrorReason.ERROR_REASON_DATABASE_CONFLICT;
@@ -274,6 +302,18 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_NAMESPACE_NOT_EMPTY";
     case ErrorReason.ERROR_REASON_INVALID_LABEL:
       return "ERROR_REASON_INVALID_LABEL";
+    case ErrorReason.ERROR_REASON_LEASE_NOT_FOUND:
+      return "ERROR_REASON_LEASE_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_LEASE_EXISTS:
+      return "ERROR_REASON_LEASE_EXISTS";
+    case ErrorReason.ERROR_REASON_UPLOAD_NOT_FOUND:
+      return "ERROR_REASON_UPLOAD_NOT_FOUND";
+    case ErrorReason.ERROR_REASON_UPLOAD_EXPIRED:
+      return "ERROR_REASON_UPLOAD_EXPIRED";
+    case ErrorReason.ERROR_REASON_BLOB_MISSING:
+      return "ERROR_REASON_BLOB_MISSING";
+    case ErrorReason.ERROR_REASON_SIZE_MISMATCH:
+      return "ERROR_REASON_SIZE_MISMATCH";
     case ErrorReason.ERROR_REASON_DATABASE_CONFLICT:
       return "ERROR_REASON_DATABASE_CONFLICT";
     case ErrorReason.ERROR_REASON_DISK_FULL:
