@@ -42,6 +42,12 @@ export interface DirectoryStoreOptions {
   pageSize?: number;
   /** Files `deleteObjects` unlinks at once (default 16: more only queues on libuv's threads). */
   deleteConcurrency?: number;
+  /**
+   * The directory whose absence is a misconfiguration (default: the root itself). A namespace
+   * rooted under the server's root names the server's root: its own directory appears with its
+   * first push, and until then it is an empty registry, like an S3 prefix nobody wrote to.
+   */
+  requiredRoot?: string;
 }
 
 const md5Etag = (data: Uint8Array): string => `"${createHash("md5").update(data).digest("hex")}"`;
@@ -58,6 +64,7 @@ export class DirectoryObjectStore implements ObjectStore {
   private readonly faultHook: DirectoryStoreOptions["faultHook"];
   private readonly pageSize: number;
   private readonly deleteConcurrency: number;
+  private readonly requiredRoot: string;
   /**
    * File path → `${stamp}\n${etag}` as one flat string, about 200 bytes an entry; the bound keeps
    * it near 2 MB (unbounded per-entry objects and string pieces held 40 MB through a 100k-tag
@@ -74,6 +81,7 @@ export class DirectoryObjectStore implements ObjectStore {
     this.faultHook = opts.faultHook;
     this.pageSize = Math.max(1, opts.pageSize ?? 1000);
     this.deleteConcurrency = Math.max(1, opts.deleteConcurrency ?? 16);
+    this.requiredRoot = resolve(opts.requiredRoot ?? root);
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<GetResult> {
@@ -239,11 +247,11 @@ export class DirectoryObjectStore implements ObjectStore {
    */
   private async assertRootExists(key: string): Promise<void> {
     try {
-      if ((await stat(this.root)).isDirectory()) return;
+      if ((await stat(this.requiredRoot)).isDirectory()) return;
     } catch (e) {
       if (!["ENOENT", "ENOTDIR"].includes(errno(e))) return;
     }
-    throw storageUnavailable(`registry root ${this.root} does not exist`, key);
+    throw storageUnavailable(`registry root ${this.requiredRoot} does not exist`, key);
   }
 
   private headFile(file: string, key: string): Promise<ObjectHead> {

@@ -7,7 +7,7 @@
  * tokens and page tokens never cross; a token works only in its namespace, a system admin in
  * all of them and alone on NamespaceService; deletion refuses `default` and non-empty namespaces.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Metadata, status } from "@grpc/grpc-js";
@@ -16,6 +16,7 @@ import { NamespaceServiceClient, type Namespace } from "epoch-meta-client/epoch/
 import { SyncState } from "epoch-meta-client/epoch/v1/sync";
 import { TokenInvalidReason } from "epoch-meta-client/epoch/v1/token_service";
 import { credentials } from "@grpc/grpc-js";
+import { ErrorReason } from "epoch-meta-client/epoch/v1/errors";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/data-source.js";
 import { TokenStore } from "../../src/db/tokens/token-store.js";
@@ -137,7 +138,13 @@ forEachDialect("namespaces through the server", (dialect) => {
     const syncedBlue = await sync(root, "blue");
     expect(syncedBlue).toMatchObject({ state: SyncState.SYNC_STATE_SUCCEEDED, counts: { tagsAdded: 3 } });
     expect(syncedDefault?.runId).not.toBe(syncedBlue?.runId);
-    // green's root is empty: an empty registry.
+    // green's own storage_url does not exist yet: a misconfiguration, said as such...
+    expect(await sync(root, "green")).toMatchObject({
+      state: SyncState.SYNC_STATE_FAILED,
+      errorReason: ErrorReason.ERROR_REASON_STORAGE_UNAVAILABLE,
+    });
+    // ...and once it exists, an empty registry.
+    mkdirSync(join(dir, "green"));
     expect(await sync(root, "green")).toMatchObject({
       state: SyncState.SYNC_STATE_SUCCEEDED,
       counts: { tagsAdded: 0 },

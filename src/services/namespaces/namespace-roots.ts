@@ -14,6 +14,19 @@ export function effectiveStorageUrl(serverUrl: string, namespace: { name: string
   return prefixedUrl(serverUrl, `namespaces/${namespace.name}`);
 }
 
+/**
+ * For a namespace under the server's directory root, that root: it must exist (else the server is
+ * misconfigured), while the namespace's own directory appears with its first push.
+ */
+export function requiredDirectoryRoot(
+  serverUrl: string,
+  namespace: { name: string; storageUrl: string },
+): string | undefined {
+  if (namespace.storageUrl !== "" || namespace.name === DEFAULT_NAMESPACE) return undefined;
+  const location = parseStorageUrl(serverUrl);
+  return location.type === "file" ? location.path : undefined;
+}
+
 /** `file:` paths and `s3://bucket/prefix` both gain the sub-path; query parameters stay as they are. */
 function prefixedUrl(url: string, sub: string): string {
   const location = parseStorageUrl(url);

@@ -15,7 +15,7 @@ import { MetadataQueries } from "../queries/metadata-queries.js";
 import { SyncService, type SyncServiceOptions } from "../sync/sync-service.js";
 import type { FaultPoints } from "../sync/sync-types.js";
 import { TagWriter } from "../tags/tag-writer.js";
-import { effectiveStorageUrl } from "./namespace-roots.js";
+import { effectiveStorageUrl, requiredDirectoryRoot } from "./namespace-roots.js";
 import type { NamespaceContext } from "./namespace-resolver.js";
 
 export interface NamespaceRuntime {
@@ -76,7 +76,10 @@ export class NamespaceRuntimes {
 
   private build(namespace: NamespaceContext): NamespaceRuntime {
     const url = effectiveStorageUrl(this.settings.storageUrl, namespace);
-    const store = this.settings.openStore ? this.settings.openStore(url) : openObjectStore(url, { retry: false });
+    const requiredRoot = requiredDirectoryRoot(this.settings.storageUrl, namespace);
+    const store = this.settings.openStore
+      ? this.settings.openStore(url)
+      : openObjectStore(url, { retry: false, ...(requiredRoot !== undefined && { directory: { requiredRoot } }) });
     const { db } = this;
     return {
       namespace,

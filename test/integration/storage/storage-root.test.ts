@@ -60,4 +60,25 @@ describe("a directory store whose root does not exist", () => {
     mkdirSync(root);
     await expect(layout.readManifest("library/app", "1")).rejects.toMatchObject({ reason: "MANIFEST_MISSING" });
   });
+
+  it("is an empty registry when only a required parent root must exist (a namespace nobody pushed to)", async () => {
+    const namespaceRoot = join(root, "namespaces", "blue");
+    const layout = new RegistryLayout(new DirectoryObjectStore(namespaceRoot, { requiredRoot: root }));
+    await expect(layout.readManifest("library/app", "1")).rejects.toMatchObject({
+      reason: "STORAGE_UNAVAILABLE",
+      message: expect.stringContaining(`registry root ${root} does not exist`),
+    });
+    mkdirSync(root);
+    await expect(layout.readManifest("library/app", "1")).rejects.toMatchObject({ reason: "MANIFEST_MISSING" });
+    const sync = new SyncService({
+      db,
+      store: new DirectoryObjectStore(namespaceRoot, { requiredRoot: root }),
+      retry: NO_WAIT_RETRY,
+    });
+    try {
+      expect((await runSync(sync)).finished.state).toBe("SUCCEEDED");
+    } finally {
+      await sync.shutdown();
+    }
+  });
 });
