@@ -3,11 +3,13 @@ import type { Command } from "commander";
 import {
   GetRepositoryResponse,
   ListRepositoriesResponse,
+  UpdateRepositoryResponse,
   type ListRepositoriesRequest,
 } from "epoch-meta-client/epoch/v1/metadata_service";
 import type { Repository } from "epoch-meta-client/epoch/v1/resources";
 import { readPages, unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
+import { formatLabels, parseLabelArgs } from "./labels.js";
 import { addListFlags, pageSizeOf, type ListFlags } from "./list-flags.js";
 import { formatBytes, formatKind, formatTime, printJson, printNextPageHint, printTable } from "./output.js";
 
@@ -63,8 +65,26 @@ export function register(program: Command): void {
           ["artifact type", r.artifactType || "-"],
           ["created", formatTime(r.createTime)],
           ["updated", formatTime(r.updateTime)],
+          ["labels", formatLabels(r.labels)],
         ],
       );
+    });
+
+  addServerOption(repos.command("label"))
+    .description("set (key=value) or delete (key-) labels of a repository; other labels stay unless --replace")
+    .argument("<name>", "repository name")
+    .argument("[labels...]", "key=value to set, key- to delete")
+    .option("--replace", "make the given labels the repository's only labels (none given: remove all)")
+    .option("--json", "print the response as JSON")
+    .action(async (name: string, args: string[], flags: { server?: string; replace?: boolean; json?: boolean }) => {
+      const update = parseLabelArgs(args, flags.replace === true);
+      const res = await withMetadataClient(flags, (client) =>
+        unaryCall<UpdateRepositoryResponse>((md, options, cb) =>
+          client.updateRepository({ name, ...update }, md, options, cb),
+        ),
+      );
+      if (flags.json) printJson(UpdateRepositoryResponse.toJSON(res));
+      else process.stdout.write(`${name} labels: ${formatLabels(res.repository?.labels ?? {})}\n`);
     });
 }
 

@@ -3,12 +3,14 @@ import type { Command } from "commander";
 import {
   GetTagResponse,
   ListTagsResponse,
+  UpdateTagResponse,
   type DeleteTagResponse,
   type ListTagsRequest,
 } from "epoch-meta-client/epoch/v1/metadata_service";
 import type { Tag } from "epoch-meta-client/epoch/v1/resources";
 import { readPages, unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
+import { formatLabels, parseLabelArgs } from "./labels.js";
 import { addListFlags, pageSizeOf, type ListFlags } from "./list-flags.js";
 import {
   formatBytes,
@@ -84,6 +86,31 @@ export function register(program: Command): void {
       );
       process.stdout.write(`deleted ${repository}:${tag}\n`);
     });
+
+  addServerOption(tags.command("label"))
+    .description("set (key=value) or delete (key-) labels of a tag; other labels stay unless --replace")
+    .argument("<repository>", "repository name")
+    .argument("<tag>", "tag name")
+    .argument("[labels...]", "key=value to set, key- to delete")
+    .option("--replace", "make the given labels the tag's only labels (none given: remove all)")
+    .option("--json", "print the response as JSON")
+    .action(
+      async (
+        repository: string,
+        tag: string,
+        args: string[],
+        flags: { server?: string; replace?: boolean; json?: boolean },
+      ) => {
+        const update = parseLabelArgs(args, flags.replace === true);
+        const res = await withMetadataClient(flags, (client) =>
+          unaryCall<UpdateTagResponse>((md, options, cb) =>
+            client.updateTag({ repository, tag, ...update }, md, options, cb),
+          ),
+        );
+        if (flags.json) printJson(UpdateTagResponse.toJSON(res));
+        else process.stdout.write(`${repository}:${tag} labels: ${formatLabels(res.tag?.labels ?? {})}\n`);
+      },
+    );
 }
 
 function tagRow(t: Tag): string[] {
@@ -111,6 +138,7 @@ function printTagDetail(t: Tag): void {
       ["pushed", formatTime(t.pushTime)],
       ["synced", formatTime(t.syncTime)],
       ["incomplete", t.incomplete ? "yes: some index children could not be read" : "no"],
+      ["labels", formatLabels(t.labels)],
     ],
   );
   if (t.platformSizes.length === 0) return;

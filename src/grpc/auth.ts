@@ -40,6 +40,8 @@ const SERVICE_METHODS: ReadonlySet<string> = new Set([
   "/epoch.v1.MetadataService/GetSyncStatus",
   "/epoch.v1.MetadataService/IndexTag",
   "/epoch.v1.MetadataService/DeleteTag",
+  "/epoch.v1.MetadataService/UpdateRepository",
+  "/epoch.v1.MetadataService/UpdateTag",
   // Event consumers (CI triggers, scanners, caches) read with a service token; all_namespaces
   // additionally needs a system admin (grpc/event-service.ts).
   "/epoch.v1.EventService/ListEvents",

@@ -34,6 +34,7 @@ export function repositoryToProto(r: RepositoryRecord): Repository {
     kind: kindToProto(r.kind),
     createTime: r.createdAt,
     updateTime: r.updatedAt,
+    labels: r.labels,
   };
 }
 
@@ -65,6 +66,7 @@ export function tagToProto(t: TagRecord): Tag {
     // The last time the index read this tag from the object store (a sync or IndexTag).
     syncTime: t.syncedAt !== null && t.syncedAt > t.indexedAt ? t.syncedAt : t.indexedAt,
     incomplete: t.incomplete,
+    labels: t.labels,
   };
 }
 

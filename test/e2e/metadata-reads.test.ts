@@ -136,6 +136,7 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
       kind: ArtifactKind.ARTIFACT_KIND_IMAGE_INDEX,
       createTime: at(0),
       updateTime: at(30),
+      labels: {},
     });
   });
 

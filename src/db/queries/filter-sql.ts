@@ -4,6 +4,7 @@
  * SQL, a superset of them that it then narrows itself. Values are always bound parameters.
  */
 import type { Dialect } from "../column-types.js";
+import { valueHash } from "../labels/label-tables.js";
 import type { SqlFragment } from "./keyset.js";
 
 export type FieldTest =
@@ -16,7 +17,25 @@ export type FieldTest =
    * holds only a-z 0-9 . _ / - and `*`): an index range on its literal prefix, narrowed by
    * GLOB (SQLite) or LIKE (MariaDB) when more than a trailing `*` follows it.
    */
-  | { field: string; op: "glob"; value: string };
+  | { field: string; op: "glob"; value: string }
+  | LabelTest;
+
+/**
+ * A test of one label (containerd semantics: an absent label reads as ""): `labelEq` = present
+ * with this value; `labelNe` = absent or another value; `labelPresent` = present (any value);
+ * `labelNonEmpty` = present with a value other than "" (what `!= ""` means).
+ */
+export type LabelTest =
+  | LabelEqTest
+  | { field: "labels"; op: "labelNe"; key: string; value: string }
+  | { field: "labels"; op: "labelPresent" | "labelNonEmpty"; key: string };
+
+export interface LabelEqTest {
+  field: "labels";
+  op: "labelEq";
+  key: string;
+  value: string;
+}
 
 /** An OR of ANDs; a branch with no tests matches every row. */
 export type FilterCondition = FieldTest[][];
@@ -30,21 +49,56 @@ export interface FilterColumn {
 /** Same as `filterSql`, for each list's own columns. */
 export type FilterColumns = Readonly<Record<string, FilterColumn>>;
 
+/** Where a list's rows keep their labels: the table, and the condition tying its alias `l` to the row. */
+export interface LabelSource {
+  table: string;
+  correlate: string;
+}
+
 /** The SQL for a condition, or undefined when it selects every row. */
 export function filterSql(
   dialect: Dialect,
   condition: FilterCondition | undefined,
   columns: FilterColumns,
+  labels?: LabelSource,
 ): SqlFragment | undefined {
   if (!condition || condition.length === 0 || condition.some((branch) => branch.length === 0)) return undefined;
   const params: unknown[] = [];
   const branches = condition.map(
-    (branch) => `(${branch.map((test) => render(dialect, test, columns, params)).join(" AND ")})`,
+    (branch) => `(${branch.map((test) => render(dialect, test, columns, labels, params)).join(" AND ")})`,
   );
   return { sql: branches.length === 1 ? branches[0]! : `(${branches.join(" OR ")})`, params };
 }
 
-function render(dialect: Dialect, test: FieldTest, columns: FilterColumns, params: unknown[]): string {
+/**
+ * A single-branch condition's first label equality, served by walking the label table's
+ * (owner, key, value_sha256, name) index instead of the list's own table (tag-queries.ts,
+ * repository-queries.ts): a page then reads the matching rows only. The rest still filters.
+ */
+export function splitLabelDriver(
+  condition: FilterCondition | undefined,
+): { driver: LabelEqTest; rest: FilterCondition | undefined } | undefined {
+  if (!condition || condition.length !== 1) return undefined;
+  const [branch] = condition as [FieldTest[]];
+  const i = branch.findIndex((test) => test.op === "labelEq");
+  if (i === -1) return undefined;
+  const rest = branch.filter((_, j) => j !== i);
+  return { driver: branch[i] as LabelEqTest, rest: rest.length > 0 ? [rest] : undefined };
+}
+
+/** The driver's own conditions, on the label table's alias `d`. */
+export function labelDriverSql(driver: LabelEqTest): SqlFragment {
+  return { sql: "d.label_key = ? AND d.value_sha256 = ?", params: [driver.key, valueHash(driver.value)] };
+}
+
+function render(
+  dialect: Dialect,
+  test: FieldTest,
+  columns: FilterColumns,
+  labels: LabelSource | undefined,
+  params: unknown[],
+): string {
+  if (test.field === "labels" && test.op.startsWith("label")) return renderLabel(test as LabelTest, labels, params);
   const column = columns[test.field];
   if (!column) throw new Error(`no filter column for ${test.field}`);
   // Media types and kinds use MariaDB's default case-insensitive collation; filters compare byte-wise everywhere.
@@ -62,6 +116,29 @@ function render(dialect: Dialect, test: FieldTest, columns: FilterColumns, param
       return prefixRange(expr, test.value, params);
     case "glob":
       return globSql(dialect, expr, test.value, params);
+    default:
+      throw new Error(`unexpected filter test ${JSON.stringify(test)}`);
+  }
+}
+
+/** A semi-join on the label table's primary key (owner…, label_key): one index probe per row tested. */
+function renderLabel(test: LabelTest, labels: LabelSource | undefined, params: unknown[]): string {
+  if (!labels) throw new Error("this list has no labels");
+  const exists = (extra: string) =>
+    `EXISTS (SELECT 1 FROM ${labels.table} l WHERE ${labels.correlate} AND l.label_key = ?${extra})`;
+  params.push(test.key);
+  switch (test.op) {
+    case "labelPresent":
+      return exists("");
+    case "labelNonEmpty":
+      params.push(valueHash(""));
+      return exists(" AND l.value_sha256 <> ?");
+    case "labelEq":
+      params.push(valueHash(test.value));
+      return exists(" AND l.value_sha256 = ?");
+    case "labelNe":
+      params.push(valueHash(test.value));
+      return `NOT ${exists(" AND l.value_sha256 = ?")}`;
   }
 }
 

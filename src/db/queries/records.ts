@@ -1,5 +1,6 @@
 /** What the read queries return: plain values, no TypeORM or gRPC types. */
 import type { PlatformSizeJson } from "../entities/index.js";
+import type { Labels } from "../labels/label-tables.js";
 
 export interface RepositoryRecord {
   name: string;
@@ -10,6 +11,8 @@ export interface RepositoryRecord {
   kind: string;
   createdAt: Date;
   updatedAt: Date;
+  /** Key → value, sorted by key. */
+  labels: Labels;
 }
 
 export interface TagRecord {
@@ -28,6 +31,8 @@ export interface TagRecord {
   indexedAt: Date;
   syncedAt: Date | null;
   incomplete: boolean;
+  /** Key → value, sorted by key. */
+  labels: Labels;
 }
 
 export interface BlobRecord {

@@ -2,12 +2,22 @@
  * Reads of `tags` (with the few manifest columns a tag shows). Lists join `repositories` on its
  * unique (namespace_id, name) key, so a page is one round trip, and `manifests` on its primary
  * key; they never select `manifests.json`. Each order is served by one index of `tags`:
- * uq_tags_repository_name, ix_tags_push_time, ix_tags_total_size.
+ * uq_tags_repository_name, ix_tags_push_time, ix_tags_total_size — except under a label
+ * equality filter, which walks the label index instead (see tagPageSql). Labels are read for a
+ * page's tags in one more statement.
  */
 import type { PlatformSizeJson } from "../entities/index.js";
 import type { Database } from "../data-source.js";
 import type { Dialect } from "../column-types.js";
-import { filterSql, type FilterColumns, type FilterCondition } from "./filter-sql.js";
+import { readLabels, readLabelsOf } from "../labels/label-store.js";
+import {
+  filterSql,
+  labelDriverSql,
+  splitLabelDriver,
+  type FilterColumns,
+  type FilterCondition,
+  type LabelSource,
+} from "./filter-sql.js";
 import { toBool, toDate, toDateOrNull, toJson, toNumber } from "../sql/decode.js";
 import { afterClause, orderByClause, tableWithIndex, toRows, type SortKey, type SqlFragment } from "./keyset.js";
 import type { KeysetRows, KeyValue, TagRecord } from "./records.js";
@@ -32,7 +42,7 @@ export const TAG_SORTS = {
 
 export type TagOrder = keyof typeof TAG_SORTS;
 
-const LIST_COLUMNS = `t.name, t.digest, t.kind, t.total_size, t.pushed_at, t.incomplete, t.indexed_at, t.synced_at,
+const LIST_COLUMNS = `t.repository_id, t.name, t.digest, t.kind, t.total_size, t.pushed_at, t.incomplete, t.indexed_at, t.synced_at,
   m.media_type, m.artifact_type, m.layer_count, m.platform_sizes`;
 
 /** Fields a ListTags filter may test (services/queries/filter/list-filter.ts maps names to these). */
@@ -43,6 +53,15 @@ export const TAG_FILTER_COLUMNS: FilterColumns = {
   artifact_type: { sql: "m.artifact_type", binary: false },
   media_type: { sql: "m.media_type", binary: false },
 };
+
+/** Label tests of a ListTags filter: the tag's rows in tag_labels (primary key lookups). */
+export const TAG_LABELS: LabelSource = {
+  table: "tag_labels",
+  correlate: "l.repository_id = t.repository_id AND l.tag_name = t.name",
+};
+
+/** Name orders under a label driver: the label index's own tag_name column gives the order. */
+const DRIVEN_NAME = { sql: "d.tag_name", field: "name", type: "string" } as const;
 
 export interface TagPageQuery {
   namespaceId: number;
@@ -55,19 +74,39 @@ export interface TagPageQuery {
   filter?: FilterCondition;
 }
 
-/** The SQL and parameters of one page (exported so the query shape can be snapshotted). */
+/**
+ * The SQL and parameters of one page (exported so the query shape can be snapshotted).
+ *
+ * A filter that is one AND-list holding `labels."k"==v` is driven by that label: the query walks
+ * ix_tag_labels_value (repository_id, label_key, value_sha256, tag_name) and joins each match to
+ * its tag on uq_tags_repository_name, so it reads the matching rows only. In name order that
+ * range is already sorted (the keyset bound is on d.tag_name) and a page reads page_size rows;
+ * in the other orders the matches are sorted, a cost that follows their number, not the
+ * repository's size. Every other filter tests each row the order's index yields.
+ */
 export function tagPageSql(dialect: Dialect, q: TagPageQuery): SqlFragment {
-  const key: SortKey = TAG_SORTS[q.order];
+  const split = splitLabelDriver(q.filter);
+  const nameOrder = q.order === "name" || q.order === "name desc";
+  const key: SortKey =
+    split && nameOrder
+      ? { index: "ix_tag_labels_value", columns: [DRIVEN_NAME], descending: TAG_SORTS[q.order].descending }
+      : TAG_SORTS[q.order];
   const conditions: SqlFragment[] = [
     { sql: "r.namespace_id = ? AND r.name = ?", params: [q.namespaceId, q.repository] },
   ];
+  if (split) conditions.push(labelDriverSql(split.driver));
   if (q.after) conditions.push(afterClause(dialect, key, q.after));
-  const filter = filterSql(dialect, q.filter, TAG_FILTER_COLUMNS);
+  const filter = filterSql(dialect, split ? split.rest : q.filter, TAG_FILTER_COLUMNS, TAG_LABELS);
   if (filter) conditions.push(filter);
+  const from = split
+    ? `FROM repositories r
+JOIN ${tableWithIndex(dialect, "tag_labels d", { ...key, index: "ix_tag_labels_value" })} ON d.repository_id = r.id
+JOIN tags t ON t.repository_id = d.repository_id AND t.name = d.tag_name`
+    : `FROM repositories r
+JOIN ${tableWithIndex(dialect, "tags t", key)} ON t.repository_id = r.id`;
   return {
     sql: `SELECT ${LIST_COLUMNS}
-FROM repositories r
-JOIN ${tableWithIndex(dialect, "tags t", key)} ON t.repository_id = r.id
+${from}
 JOIN manifests m ON m.id = t.manifest_id
 WHERE ${conditions.map((c) => c.sql).join(" AND ")}
 ORDER BY ${orderByClause(key)}
@@ -80,7 +119,18 @@ LIMIT ?`,
 export async function listTagPage(db: Database, q: TagPageQuery): Promise<KeysetRows<TagRecord>> {
   const { sql, params } = tagPageSql(db.dialect, q);
   const rows: Array<Record<string, unknown>> = await db.read(sql, params);
-  return toRows(TAG_SORTS[q.order], rows, q.limit, (row) => decodeTag(q.repository, row));
+  const page = toRows(TAG_SORTS[q.order], rows, q.limit, (row) => decodeTag(q.repository, row));
+  const first = rows[0];
+  if (first && page.items.length > 0) {
+    const labels = await readLabelsOf(
+      db,
+      "tag",
+      toNumber(first.repository_id),
+      page.items.map((t) => t.name),
+    );
+    for (const tag of page.items) tag.labels = labels.get(tag.name) ?? {};
+  }
+  return page;
 }
 
 /** One tag with its manifest bytes, or undefined. */
@@ -98,7 +148,11 @@ JOIN manifests m ON m.id = t.manifest_id
 WHERE r.namespace_id = ? AND r.name = ? AND t.name = ?`,
     [namespaceId, repository, tag],
   );
-  return rows[0] && decodeTag(repository, rows[0]);
+  const row = rows[0];
+  if (!row) return undefined;
+  const found = decodeTag(repository, row);
+  found.labels = await readLabels(db, "tag", [toNumber(row.repository_id), tag]);
+  return found;
 }
 
 function decodeTag(repository: string, row: Record<string, unknown>): TagRecord {
@@ -117,5 +171,6 @@ function decodeTag(repository: string, row: Record<string, unknown>): TagRecord 
     indexedAt: toDate(row.indexed_at),
     syncedAt: toDateOrNull(row.synced_at),
     incomplete: toBool(row.incomplete),
+    labels: {},
   };
 }

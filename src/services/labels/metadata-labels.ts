@@ -19,6 +19,8 @@ export class MetadataLabels {
   constructor(
     private readonly db: Database,
     private readonly namespace: string = DEFAULT_NAMESPACE,
+    /** Known already (the namespace runtimes resolve it): no lookup. */
+    private readonly knownNamespaceId?: number,
   ) {}
 
   async updateRepository(name: string, request: LabelUpdateRequest): Promise<Labels> {
@@ -61,6 +63,7 @@ export class MetadataLabels {
   }
 
   private async namespaceId(): Promise<number> {
+    if (this.knownNamespaceId !== undefined) return this.knownNamespaceId;
     const id = await namespaceIdOf(this.db, this.namespace);
     if (id === undefined)
       throw failedPrecondition(

@@ -1,7 +1,7 @@
 /**
  * The per-namespace half of the service graph: each namespace gets its own object store (its
- * registry root), sync service (its own lease, runs and stats), tag writer and queries — built
- * on first use and kept by namespace id. A deleted namespace's runtime is dropped; a namespace
+ * registry root), sync service (its own lease, runs and stats), tag writer, queries and label
+ * updates — built on first use and kept by namespace id. A deleted namespace's runtime is dropped; a namespace
  * that is deleted elsewhere is simply never asked for again (its name stops resolving).
  */
 import type { Config } from "../../config.js";
@@ -11,6 +11,7 @@ import type { ObjectStore } from "../../storage/object-store.js";
 import { openObjectStore } from "../../storage/open-store.js";
 import { RegistryLayout } from "../../storage/registry-layout.js";
 import { RetryingStore } from "../../storage/retrying-store.js";
+import { MetadataLabels } from "../labels/metadata-labels.js";
 import { MetadataQueries } from "../queries/metadata-queries.js";
 import { SyncService, type SyncServiceOptions } from "../sync/sync-service.js";
 import type { FaultPoints } from "../sync/sync-types.js";
@@ -21,6 +22,7 @@ import type { NamespaceContext } from "./namespace-resolver.js";
 export interface NamespaceRuntime {
   namespace: NamespaceContext;
   queries: MetadataQueries;
+  labels: MetadataLabels;
   sync: SyncService;
   tags: TagWriter;
   store: ObjectStore;
@@ -85,6 +87,7 @@ export class NamespaceRuntimes {
       namespace,
       store,
       queries: new MetadataQueries(db, namespace.name, namespace.id),
+      labels: new MetadataLabels(db, namespace.name, namespace.id),
       sync: new SyncService({
         db,
         store,

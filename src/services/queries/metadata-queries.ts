@@ -97,7 +97,7 @@ export class MetadataQueries {
   async listRepositories(req: ListRequest, bound: RepositoryBound = UNBOUNDED): Promise<Page<RepositoryRecord>> {
     const limit = pageSize(req.pageSize);
     const order = parseRepositoryOrder(req.orderBy);
-    const filter = compileListFilter(req.filter, REPOSITORY_FILTER_FIELDS);
+    const filter = compileListFilter(req.filter, REPOSITORY_FILTER_FIELDS, (r) => r.labels);
     const query: PageQuery = { list: "repositories", order, scope: filter?.key ?? [] };
     const namespaceId = await this.nsId();
     query.namespace = namespaceId;
@@ -131,7 +131,7 @@ export class MetadataQueries {
     requireRepository(bound, repository);
     const limit = pageSize(req.pageSize);
     const order = parseTagOrder(req.orderBy);
-    const filter = compileListFilter(req.filter, TAG_FILTER_FIELDS);
+    const filter = compileListFilter(req.filter, TAG_FILTER_FIELDS, (t) => t.labels);
     const query: PageQuery = { list: "tags", order, scope: [repository, ...(filter?.key ?? [])] };
     const namespaceId = await this.nsId();
     query.namespace = namespaceId;

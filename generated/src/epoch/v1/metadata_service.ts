@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { FieldMask } from "../../google/protobuf/field_mask.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Blob, KindCount, Repository, Tag } from "./resources.js";
 import { SyncFinished, SyncProgress, SyncRun, SyncStarted, TagFailure } from "./sync.js";
@@ -152,6 +153,43 @@ export interface GetSyncStatusResponse {
     | undefined;
   /** The most recent finished run. */
   last: SyncRun | undefined;
+}
+
+/**
+ * update_mask (DESIGN §8.2): the path `labels` replaces every label with `labels`;
+ * `labels.<key>` (everything after the first `labels.` is the key) sets that key to its value
+ * in `labels`, or deletes it when `labels` does not have it; an empty mask means `labels`.
+ */
+export interface UpdateRepositoryRequest {
+  name: string;
+  labels: { [key: string]: string };
+  updateMask: string[] | undefined;
+}
+
+export interface UpdateRepositoryRequest_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface UpdateRepositoryResponse {
+  repository: Repository | undefined;
+}
+
+/** update_mask: as UpdateRepositoryRequest's. */
+export interface UpdateTagRequest {
+  repository: string;
+  tag: string;
+  labels: { [key: string]: string };
+  updateMask: string[] | undefined;
+}
+
+export interface UpdateTagRequest_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface UpdateTagResponse {
+  tag: Tag | undefined;
 }
 
 function createBaseListRepositoriesRequest(): ListRepositoriesRequest {
@@ -2256,6 +2294,602 @@ export const GetSyncStatusResponse: MessageFns<GetSyncStatusResponse> = {
   },
 };
 
+function createBaseUpdateRepositoryRequest(): UpdateRepositoryRequest {
+  return { name: "", labels: {}, updateMask: undefined };
+}
+
+export const UpdateRepositoryRequest: MessageFns<UpdateRepositoryRequest> = {
+  encode(message: UpdateRepositoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      UpdateRepositoryRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(18).fork()).join();
+    });
+    if (message.updateMask !== undefined) {
+      FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateRepositoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateRepositoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = UpdateRepositoryRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.labels[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateRepositoryRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      updateMask: isSet(object.updateMask)
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
+        : isSet(object.update_mask)
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateRepositoryRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.updateMask !== undefined) {
+      obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateRepositoryRequest>, I>>(base?: I): UpdateRepositoryRequest {
+    return UpdateRepositoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateRepositoryRequest>, I>>(object: I): UpdateRepositoryRequest {
+    const message = createBaseUpdateRepositoryRequest();
+    message.name = object.name ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.updateMask = object.updateMask ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateRepositoryRequest_LabelsEntry(): UpdateRepositoryRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const UpdateRepositoryRequest_LabelsEntry: MessageFns<UpdateRepositoryRequest_LabelsEntry> = {
+  encode(message: UpdateRepositoryRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateRepositoryRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateRepositoryRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateRepositoryRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UpdateRepositoryRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateRepositoryRequest_LabelsEntry>, I>>(
+    base?: I,
+  ): UpdateRepositoryRequest_LabelsEntry {
+    return UpdateRepositoryRequest_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateRepositoryRequest_LabelsEntry>, I>>(
+    object: I,
+  ): UpdateRepositoryRequest_LabelsEntry {
+    const message = createBaseUpdateRepositoryRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateRepositoryResponse(): UpdateRepositoryResponse {
+  return { repository: undefined };
+}
+
+export const UpdateRepositoryResponse: MessageFns<UpdateRepositoryResponse> = {
+  encode(message: UpdateRepositoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.repository !== undefined) {
+      Repository.encode(message.repository, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateRepositoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateRepositoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.repository = Repository.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateRepositoryResponse {
+    return { repository: isSet(object.repository) ? Repository.fromJSON(object.repository) : undefined };
+  },
+
+  toJSON(message: UpdateRepositoryResponse): unknown {
+    const obj: any = {};
+    if (message.repository !== undefined) {
+      obj.repository = Repository.toJSON(message.repository);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateRepositoryResponse>, I>>(base?: I): UpdateRepositoryResponse {
+    return UpdateRepositoryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateRepositoryResponse>, I>>(object: I): UpdateRepositoryResponse {
+    const message = createBaseUpdateRepositoryResponse();
+    message.repository = (object.repository !== undefined && object.repository !== null)
+      ? Repository.fromPartial(object.repository)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateTagRequest(): UpdateTagRequest {
+  return { repository: "", tag: "", labels: {}, updateMask: undefined };
+}
+
+export const UpdateTagRequest: MessageFns<UpdateTagRequest> = {
+  encode(message: UpdateTagRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.repository !== "") {
+      writer.uint32(10).string(message.repository);
+    }
+    if (message.tag !== "") {
+      writer.uint32(18).string(message.tag);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      UpdateTagRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    if (message.updateMask !== undefined) {
+      FieldMask.encode(FieldMask.wrap(message.updateMask), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTagRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTagRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.repository = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.tag = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = UpdateTagRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.labels[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.updateMask = FieldMask.unwrap(FieldMask.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTagRequest {
+    return {
+      repository: isSet(object.repository) ? globalThis.String(object.repository) : "",
+      tag: isSet(object.tag) ? globalThis.String(object.tag) : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      updateMask: isSet(object.updateMask)
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.updateMask))
+        : isSet(object.update_mask)
+        ? FieldMask.unwrap(FieldMask.fromJSON(object.update_mask))
+        : undefined,
+    };
+  },
+
+  toJSON(message: UpdateTagRequest): unknown {
+    const obj: any = {};
+    if (message.repository !== "") {
+      obj.repository = message.repository;
+    }
+    if (message.tag !== "") {
+      obj.tag = message.tag;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    if (message.updateMask !== undefined) {
+      obj.updateMask = FieldMask.toJSON(FieldMask.wrap(message.updateMask));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTagRequest>, I>>(base?: I): UpdateTagRequest {
+    return UpdateTagRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTagRequest>, I>>(object: I): UpdateTagRequest {
+    const message = createBaseUpdateTagRequest();
+    message.repository = object.repository ?? "";
+    message.tag = object.tag ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.updateMask = object.updateMask ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpdateTagRequest_LabelsEntry(): UpdateTagRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const UpdateTagRequest_LabelsEntry: MessageFns<UpdateTagRequest_LabelsEntry> = {
+  encode(message: UpdateTagRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTagRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTagRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTagRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: UpdateTagRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTagRequest_LabelsEntry>, I>>(base?: I): UpdateTagRequest_LabelsEntry {
+    return UpdateTagRequest_LabelsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTagRequest_LabelsEntry>, I>>(object: I): UpdateTagRequest_LabelsEntry {
+    const message = createBaseUpdateTagRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseUpdateTagResponse(): UpdateTagResponse {
+  return { tag: undefined };
+}
+
+export const UpdateTagResponse: MessageFns<UpdateTagResponse> = {
+  encode(message: UpdateTagResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tag !== undefined) {
+      Tag.encode(message.tag, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTagResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateTagResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tag = Tag.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateTagResponse {
+    return { tag: isSet(object.tag) ? Tag.fromJSON(object.tag) : undefined };
+  },
+
+  toJSON(message: UpdateTagResponse): unknown {
+    const obj: any = {};
+    if (message.tag !== undefined) {
+      obj.tag = Tag.toJSON(message.tag);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateTagResponse>, I>>(base?: I): UpdateTagResponse {
+    return UpdateTagResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateTagResponse>, I>>(object: I): UpdateTagResponse {
+    const message = createBaseUpdateTagResponse();
+    message.tag = (object.tag !== undefined && object.tag !== null) ? Tag.fromPartial(object.tag) : undefined;
+    return message;
+  },
+};
+
 /** MetadataService is the queryable index over a registry kept in object storage. */
 export type MetadataServiceService = typeof MetadataServiceService;
 export const MetadataServiceService = {
@@ -2376,6 +3010,28 @@ export const MetadataServiceService = {
       Buffer.from(GetSyncStatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetSyncStatusResponse => GetSyncStatusResponse.decode(value),
   },
+  /** Changes a repository's labels (the only field it changes); a write like IndexTag. */
+  updateRepository: {
+    path: "/epoch.v1.MetadataService/UpdateRepository" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateRepositoryRequest): Buffer =>
+      Buffer.from(UpdateRepositoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateRepositoryRequest => UpdateRepositoryRequest.decode(value),
+    responseSerialize: (value: UpdateRepositoryResponse): Buffer =>
+      Buffer.from(UpdateRepositoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateRepositoryResponse => UpdateRepositoryResponse.decode(value),
+  },
+  /** Changes a tag's labels (the only field it changes); a write like IndexTag. */
+  updateTag: {
+    path: "/epoch.v1.MetadataService/UpdateTag" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateTagRequest): Buffer => Buffer.from(UpdateTagRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateTagRequest => UpdateTagRequest.decode(value),
+    responseSerialize: (value: UpdateTagResponse): Buffer => Buffer.from(UpdateTagResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpdateTagResponse => UpdateTagResponse.decode(value),
+  },
 } as const;
 
 export interface MetadataServiceServer extends UntypedServiceImplementation {
@@ -2394,6 +3050,10 @@ export interface MetadataServiceServer extends UntypedServiceImplementation {
   syncFromCatalog: handleServerStreamingCall<SyncFromCatalogRequest, SyncFromCatalogResponse>;
   cancelSync: handleUnaryCall<CancelSyncRequest, CancelSyncResponse>;
   getSyncStatus: handleUnaryCall<GetSyncStatusRequest, GetSyncStatusResponse>;
+  /** Changes a repository's labels (the only field it changes); a write like IndexTag. */
+  updateRepository: handleUnaryCall<UpdateRepositoryRequest, UpdateRepositoryResponse>;
+  /** Changes a tag's labels (the only field it changes); a write like IndexTag. */
+  updateTag: handleUnaryCall<UpdateTagRequest, UpdateTagResponse>;
 }
 
 export interface MetadataServiceClient extends Client {
@@ -2574,6 +3234,38 @@ export interface MetadataServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetSyncStatusResponse) => void,
   ): ClientUnaryCall;
+  /** Changes a repository's labels (the only field it changes); a write like IndexTag. */
+  updateRepository(
+    request: UpdateRepositoryRequest,
+    callback: (error: ServiceError | null, response: UpdateRepositoryResponse) => void,
+  ): ClientUnaryCall;
+  updateRepository(
+    request: UpdateRepositoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateRepositoryResponse) => void,
+  ): ClientUnaryCall;
+  updateRepository(
+    request: UpdateRepositoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateRepositoryResponse) => void,
+  ): ClientUnaryCall;
+  /** Changes a tag's labels (the only field it changes); a write like IndexTag. */
+  updateTag(
+    request: UpdateTagRequest,
+    callback: (error: ServiceError | null, response: UpdateTagResponse) => void,
+  ): ClientUnaryCall;
+  updateTag(
+    request: UpdateTagRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpdateTagResponse) => void,
+  ): ClientUnaryCall;
+  updateTag(
+    request: UpdateTagRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpdateTagResponse) => void,
+  ): ClientUnaryCall;
 }
 
 export const MetadataServiceClient = makeGenericClientConstructor(
@@ -2629,6 +3321,10 @@ function longToNumber(int64: { toString(): string }): number {
     throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
   }
   return num;
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {

@@ -97,6 +97,56 @@ describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
     }).toMatchSnapshot();
   });
 
+  it("label filters: an equality drives the page through the label index; other label tests are semi-joins", () => {
+    const eq = { field: "labels", op: "labelEq", key: "env", value: "prod" } as const;
+    const shapes: Record<string, unknown> = {};
+    for (const order of Object.keys(TAG_SORTS) as TagOrder[]) {
+      shapes[`tags ${order} labels."env"==prod, kind==SNAPSHOT (next page)`] = tagPageSql(dialect, {
+        namespaceId: 1,
+        repository: "library/app",
+        order,
+        after: sampleKey(TAG_SORTS[order].columns),
+        limit: 100,
+        filter: [[eq, { field: "kind", op: "eq", value: "SNAPSHOT" }]],
+      });
+    }
+    shapes["tags: every other label test, ORed (not driven)"] = tagPageSql(dialect, {
+      namespaceId: 1,
+      repository: "library/app",
+      order: "name",
+      limit: 100,
+      filter: [
+        [eq],
+        [
+          { field: "labels", op: "labelNe", key: "env", value: "dev" },
+          { field: "labels", op: "labelPresent", key: "team" },
+          { field: "labels", op: "labelNonEmpty", key: "tier" },
+        ],
+      ],
+    });
+    for (const order of Object.keys(REPOSITORY_SORTS) as RepositoryOrder[]) {
+      shapes[`repositories ${order} labels."env"==prod (next page)`] = repositoryPageSql(dialect, {
+        namespaceId: 1,
+        order,
+        after: sampleKey(REPOSITORY_SORTS[order].columns),
+        limit: 100,
+        filter: [[eq]],
+      });
+    }
+    shapes["repositories: labels.team, name==x"] = repositoryPageSql(dialect, {
+      namespaceId: 1,
+      order: "name",
+      limit: 100,
+      filter: [
+        [
+          { field: "labels", op: "labelPresent", key: "team" },
+          { field: "name", op: "eq", value: "x" },
+        ],
+      ],
+    });
+    expect(shapes).toMatchSnapshot();
+  });
+
   it("never reads manifest bytes in a list, never uses OFFSET", () => {
     for (const order of Object.keys(TAG_SORTS) as TagOrder[]) {
       const { sql } = tagPageSql(dialect, {

@@ -29,6 +29,7 @@ const tag = (over: Partial<TagRecord>): TagRecord => ({
   indexedAt: new Date(0),
   syncedAt: null,
   incomplete: false,
+  labels: {},
   ...over,
 });
 
@@ -107,14 +108,45 @@ describe("compiled list filters", () => {
     expect(meter.steps).toBeGreaterThan(0);
   });
 
-  it("reject unknown fields and defer labels", () => {
+  it("reject unknown fields, and labels where a list has none or the key cannot exist", () => {
     expect(errorOf(() => compileListFilter(["size==1"], TAG_FILTER_FIELDS)).reason).toBe("INVALID_FILTER");
     expect(errorOf(() => compileListFilter(["name.x==1"], TAG_FILTER_FIELDS)).reason).toBe("INVALID_FILTER");
     expect(errorOf(() => compileListFilter(["digest==x"], REPOSITORY_FILTER_FIELDS)).reason).toBe("INVALID_FILTER");
     expect(errorOf(() => compileListFilter(["toString==x"], TAG_FILTER_FIELDS)).reason).toBe("INVALID_FILTER");
     expect(errorOf(() => compileListFilter(["name~=(?=x)"], TAG_FILTER_FIELDS)).reason).toBe("INVALID_FILTER");
-    const labels = errorOf(() => compileListFilter(['labels."a"==b'], TAG_FILTER_FIELDS));
-    expect([labels.kind, labels.reason]).toEqual(["unimplemented", "UNIMPLEMENTED"]);
+    expect(errorOf(() => compileListFilter(['labels."a"==b'], BLOB_FILTER_FIELDS)).reason).toBe("INVALID_FILTER");
+    const labelsOf = (t: TagRecord) => t.labels;
+    for (const bad of ['labels."a b"==x', 'labels."é"', "labels.a.b==x", "labels", 'labels.""'])
+      expect(errorOf(() => compileListFilter([bad], TAG_FILTER_FIELDS, labelsOf)).reason).toBe("INVALID_FILTER");
+  });
+
+  it('compile labels with containerd\'s semantics (absent reads as "")', () => {
+    const labelsOf = (t: TagRecord) => t.labels;
+    const m = { steps: 0 };
+    const run = (filter: string, _labels: Record<string, string>) =>
+      compileListFilter([filter], TAG_FILTER_FIELDS, labelsOf)!;
+    const check = (filter: string, labels: Record<string, string>) => {
+      const f = run(filter, labels);
+      // Exact in SQL unless a regex is involved: then `matches` decides.
+      return f.matches ? f.matches(tag({ labels }), m) : undefined;
+    };
+    expect(run('labels."env"==prod', {}).condition).toEqual([
+      [{ field: "labels", op: "labelEq", key: "env", value: "prod" }],
+    ]);
+    expect(run('labels."env"!=prod', {}).condition).toEqual([
+      [{ field: "labels", op: "labelNe", key: "env", value: "prod" }],
+    ]);
+    expect(run('labels."env"!=""', {}).condition).toEqual([[{ field: "labels", op: "labelNonEmpty", key: "env" }]]);
+    expect(run("labels.env", {}).condition).toEqual([[{ field: "labels", op: "labelPresent", key: "env" }]]);
+    // A regex that rejects "" keeps SQL to labelled rows; one that accepts "" cannot narrow in SQL.
+    expect(run('labels."env"~="^pr"', {}).condition).toEqual([[{ field: "labels", op: "labelPresent", key: "env" }]]);
+    expect(run('labels."env"~="^(pr.*)?$"', {}).condition).toEqual([[]]);
+    expect(check('labels."env"~="^pr"', { env: "prod" })).toBe(true);
+    expect(check('labels."env"~="^pr"', { env: "dev" })).toBe(false);
+    expect(check('labels."env"~="^(pr.*)?$"', {})).toBe(true);
+    expect(check('labels."env"~="^(pr.*)?$", labels."env"!=prod', { env: "prod" })).toBe(false);
+    expect(check('labels."env"~=".", labels.team', { env: "x" })).toBe(false);
+    expect(check('labels."env"~=".", labels.team', { env: "x", team: "" })).toBe(true);
   });
 
   it("offer exactly the fields the SQL layer has columns for", () => {
