@@ -139,6 +139,7 @@ forEachDialect("metadata queries", (dialect) => {
         kind: "IMAGE_INDEX",
         createdAt: at(0),
         updatedAt: at(50),
+        labels: {},
       });
     });
 
@@ -162,6 +163,7 @@ forEachDialect("metadata queries", (dialect) => {
         indexedAt: new Date(T0),
         syncedAt: null,
         incomplete: false,
+        labels: {},
       });
       const v1 = await queries.getTag("library/app", "v1");
       expect([v1.incomplete, v1.syncedAt, v1.platformSizes]).toEqual([true, at(40), []]);
@@ -240,16 +242,17 @@ forEachDialect("metadata queries", (dialect) => {
   });
 
   describe("ListTags", () => {
-    it("reads each page in one statement and never selects manifest bytes", async () => {
+    it("reads each page in one statement (and its tags' labels in one more), never selecting manifest bytes", async () => {
       counter.reset();
       const page = await queries.listTags("library/app", list({ orderBy: "push_time desc" }));
       expect(page.items.map((t) => t.name)).toEqual(["v1", "Latest", "latest", "multi"]);
       expect(page.items.every((t) => t.manifestJson === undefined)).toBe(true);
       expect(page.items[3]!.platformSizes).toHaveLength(2);
       expect(page.nextPageToken).toBe("");
-      expect(counter.statements).toHaveLength(1);
+      expect(counter.statements).toHaveLength(2);
       expect(counter.statements[0]).not.toMatch(/\bjson\b/);
       expect(counter.statements[0]).not.toMatch(/\bOFFSET\b/i);
+      expect(counter.statements[1]).toMatch(/FROM tag_labels/);
     });
 
     it("uses 100 for page_size 0 and clamps page_size above 1000", async () => {
