@@ -12,9 +12,7 @@ import { metadataReadHandlers } from "./metadata-reads.js";
 import { metadataWriteHandlers } from "./metadata-writes.js";
 
 /** The namespace runtime a call acts in. */
-export type RuntimeOf = (
-  ctx: CallContext,
-) => Promise<Pick<NamespaceRuntime, "queries" | "sync" | "tags" | "labels">>;
+export type RuntimeOf = (ctx: CallContext) => Promise<Pick<NamespaceRuntime, "queries" | "sync" | "tags" | "labels">>;
 
 export function metadataService(runtimeOf: RuntimeOf): MetadataServiceServer {
   return {

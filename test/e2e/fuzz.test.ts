@@ -106,6 +106,11 @@ const stringValue = fc.oneof(
     "epm_0000000000000000000000000000000000000000000000000",
     "epoch.v1.MetadataService",
     "a".repeat(300),
+    'labels."env"==prod',
+    "labels.env",
+    'labels."a b"~="("',
+    "labels",
+    "labels.team",
   ),
   fc.string({ maxLength: 40 }),
   fc.string({ unit: "binary", maxLength: 40 }),
@@ -116,11 +121,22 @@ type MessageDescriptor = { field: FieldDescriptor[] };
 function messageArbitrary(descriptor: MessageDescriptor, depth = 0): fc.Arbitrary<Record<string, unknown>> {
   const fields: Record<string, fc.Arbitrary<unknown>> = {};
   for (const f of descriptor.field) {
+    if (isMapField(f)) {
+      // Every map in the protos is map<string, string> (labels).
+      fields[f.name] = fc.dictionary(fc.oneof(labelKey, stringValue), stringValue, { maxKeys: 4 });
+      continue;
+    }
     const value = fieldArbitrary(f, depth);
     if (value) fields[f.name] = f.label === "LABEL_REPEATED" ? fc.array(value, { maxLength: 4 }) : value;
   }
   return fc.record(fields, { requiredKeys: [] });
 }
+
+const labelKey = fc.constantFrom("env", "team", "labels.x", "bad key", "", "k".repeat(1025), "é");
+
+/** proto-loader describes a map as a repeated message whose entry type it does not export. */
+const isMapField = (f: FieldDescriptor) =>
+  f.type === "TYPE_MESSAGE" && f.label === "LABEL_REPEATED" && !PROTOS[f.typeName.replace(/^\./, "")];
 
 const descriptorOf = (fullName: string) =>
   (PROTOS[fullName.replace(/^\./, "")] as MessageTypeDefinition<unknown, unknown>).type as MessageDescriptor;

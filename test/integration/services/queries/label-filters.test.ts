@@ -5,16 +5,16 @@
  * reads the matching rows only (two statements a page; the plan walks the label index).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Database } from "../../src/db/data-source.js";
-import type { SqlFragment } from "../../src/db/queries/keyset.js";
-import { tagPageSql } from "../../src/db/queries/tag-queries.js";
-import { MetadataLabels } from "../../src/services/labels/metadata-labels.js";
-import { TAG_ORDERS } from "../../src/services/queries/list-options.js";
-import { MetadataQueries, type TagRecord } from "../../src/services/queries/metadata-queries.js";
-import { createMigratedDatabase, forEachDialect } from "../helpers/database.js";
-import { IndexSeeder } from "../helpers/seed-index.js";
-import { seedLabels } from "../helpers/seed-labels.js";
-import { StatementCounter } from "../helpers/statement-counter.js";
+import type { Database } from "../../../../src/db/data-source.js";
+import type { SqlFragment } from "../../../../src/db/queries/keyset.js";
+import { tagPageSql } from "../../../../src/db/queries/tag-queries.js";
+import { MetadataLabels } from "../../../../src/services/labels/metadata-labels.js";
+import { TAG_ORDERS } from "../../../../src/services/queries/list-options.js";
+import { MetadataQueries, type TagRecord } from "../../../../src/services/queries/metadata-queries.js";
+import { createMigratedDatabase, forEachDialect } from "../../../helpers/database.js";
+import { IndexSeeder } from "../../../helpers/seed-index.js";
+import { seedLabels } from "../../../helpers/seed-labels.js";
+import { StatementCounter } from "../../../helpers/statement-counter.js";
 
 const list = (over: Partial<{ pageSize: number; pageToken: string; filter: string[]; orderBy: string }> = {}) => ({
   pageSize: 0,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatLabels, parseLabelArgs } from "../../src/cli/labels.js";
+import { formatLabels, parseLabelArgs } from "../../../src/cli/labels.js";
 
 describe("label arguments of the CLI", () => {
   it("key=value sets, key- deletes, each named in the mask; --replace replaces all", () => {

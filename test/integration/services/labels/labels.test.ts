@@ -5,15 +5,15 @@
  * them along), repository labels go with the repository.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readLabels } from "../../src/db/labels/label-store.js";
-import { MetadataLabels } from "../../src/services/labels/metadata-labels.js";
-import { configureLogger } from "../../src/logger.js";
-import { removeCatalogTag } from "../../src/storage/registry-layout.js";
-import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
-import { forEachDialect } from "../helpers/database.js";
-import { rejection } from "../helpers/errors.js";
-import { image } from "../helpers/images.js";
-import { createSyncHarness, FULL, runSync, type SyncHarness } from "../helpers/sync-harness.js";
+import { readLabels } from "../../../../src/db/labels/label-store.js";
+import { MetadataLabels } from "../../../../src/services/labels/metadata-labels.js";
+import { configureLogger } from "../../../../src/logger.js";
+import { removeCatalogTag } from "../../../../src/storage/registry-layout.js";
+import { writeRegistryFixture } from "../../../fixtures/registry-fixture.js";
+import { forEachDialect } from "../../../helpers/database.js";
+import { rejection } from "../../../helpers/errors.js";
+import { image } from "../../../helpers/images.js";
+import { createSyncHarness, FULL, runSync, type SyncHarness } from "../../../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 

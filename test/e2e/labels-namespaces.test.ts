@@ -1,0 +1,173 @@
+/**
+ * Labels are per namespace (DESIGN §8.1, §8.2), through the real server with authentication on,
+ * on SQLite and MariaDB: `default` and `blue` index the same repository and tag names from two
+ * registry roots; labels set in one namespace are invisible to the other's gets, lists and
+ * label filters, a label-filtered page token does not cross, a namespace's token cannot label
+ * another namespace's objects, and each namespace's syncs keep its own labels.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { credentials, Metadata, status } from "@grpc/grpc-js";
+import type {
+  GetTagResponse,
+  ListRepositoriesResponse,
+  ListTagsResponse,
+  UpdateTagResponse,
+} from "epoch-meta-client/epoch/v1/metadata_service";
+import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { openDatabase } from "../../src/db/data-source.js";
+import { TokenStore } from "../../src/db/tokens/token-store.js";
+import { configureLogger } from "../../src/logger.js";
+import { createToken } from "../../src/services/tokens/token-service.js";
+import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
+import { RegistryLayout } from "../../src/storage/registry-layout.js";
+import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
+import { call, callError, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { image } from "../helpers/images.js";
+
+configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
+
+forEachDialect("labels in namespaces", (dialect) => {
+  let dir: string;
+  let testDb: TestDatabase;
+  let s: E2EServer;
+  let namespaces: NamespaceServiceClient;
+  /** A system admin (an admin token of `default`). */
+  let root: string;
+
+  const md = (secret: string, namespace?: string) => {
+    const m = new Metadata();
+    m.set("authorization", `Bearer ${secret}`);
+    if (namespace !== undefined) m.set("epoch-namespace", namespace);
+    return m;
+  };
+  const sync = (namespace: string | undefined, full = false) =>
+    collect(s.metadata.syncFromCatalog({ full, dryRun: false, allowMassRemoval: false }, md(root, namespace)));
+  const updateTag = (namespace: string | undefined, tag: string, labels: Record<string, string>, secret = root) =>
+    call<UpdateTagResponse>((cb) =>
+      s.metadata.updateTag({ repository: "app", tag, labels, updateMask: undefined }, md(secret, namespace), cb),
+    );
+  const tagLabels = async (namespace: string | undefined, tag: string) =>
+    (await call<GetTagResponse>((cb) => s.metadata.getTag({ repository: "app", tag }, md(root, namespace), cb))).tag
+      ?.labels;
+  const listTags = (namespace: string | undefined, filter: string[], pageSize = 0, pageToken = "") =>
+    call<ListTagsResponse>((cb) =>
+      s.metadata.listTags({ repository: "app", pageSize, pageToken, filter, orderBy: "" }, md(root, namespace), cb),
+    );
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "epoch-ns-labels-"));
+    const roots = [join(dir, "root"), join(dir, "root", "namespaces", "blue")];
+    for (const [n, path] of roots.entries()) {
+      const layout = new RegistryLayout(new DirectoryObjectStore(path));
+      for (const tag of ["v1", "v2", "v3"]) await layout.pushManifest("app", tag, image(10 * n + Number(tag[1])));
+    }
+    testDb = await createTestDatabase(dialect);
+    s = await startE2EServer({
+      databaseUrl: testDb.url,
+      storageUrl: `file:${join(dir, "root")}`,
+      env: { EPOCH_AUTH: "required" },
+    });
+    namespaces = new NamespaceServiceClient(s.address, credentials.createInsecure());
+    const db = await openDatabase(testDb.url);
+    try {
+      root = (await createToken(new TokenStore(db), { name: "root", scopes: ["admin"] })).secret;
+    } finally {
+      await db.close();
+    }
+    await call((cb) => namespaces.createNamespace({ name: "blue", storageUrl: "", labels: {} }, md(root), cb));
+    await sync(undefined);
+    await sync("blue");
+  });
+  afterAll(async () => {
+    namespaces?.close();
+    await s?.stop();
+    await testDb?.drop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps tag and repository labels to their namespace: gets, lists and filters", async () => {
+    await updateTag(undefined, "v1", { env: "prod", ns: "default" });
+    await updateTag("blue", "v1", { env: "dev", ns: "blue" });
+    await updateTag("blue", "v2", { env: "prod", ns: "blue" });
+    expect(await tagLabels(undefined, "v1")).toEqual({ env: "prod", ns: "default" });
+    expect(await tagLabels("blue", "v1")).toEqual({ env: "dev", ns: "blue" });
+    expect(await tagLabels(undefined, "v2")).toEqual({});
+
+    const names = async (ns: string | undefined, filter: string[]) =>
+      (await listTags(ns, filter)).tags.map((t) => t.name);
+    expect(await names(undefined, ['labels."env"==prod'])).toEqual(["v1"]);
+    expect(await names("blue", ['labels."env"==prod'])).toEqual(["v2"]);
+    expect(await names(undefined, ['labels."ns"==blue'])).toEqual([]);
+    expect(await names("blue", ['labels."ns"!=blue'])).toEqual(["v3"]);
+
+    await call((cb) =>
+      s.metadata.updateRepository(
+        { name: "app", labels: { owner: "blue-team" }, updateMask: undefined },
+        md(root, "blue"),
+        cb,
+      ),
+    );
+    const repos = async (ns: string | undefined) =>
+      (
+        await call<ListRepositoriesResponse>((cb) =>
+          s.metadata.listRepositories(
+            { pageSize: 0, pageToken: "", filter: ["labels.owner"], orderBy: "" },
+            md(root, ns),
+            cb,
+          ),
+        )
+      ).repositories.map((r) => [r.name, r.labels]);
+    expect(await repos("blue")).toEqual([["app", { owner: "blue-team" }]]);
+    expect(await repos(undefined)).toEqual([]);
+  });
+
+  it("binds a label-filtered page token to its namespace", async () => {
+    await updateTag("blue", "v3", { env: "prod" });
+    const first = await listTags("blue", ['labels."env"==prod'], 1);
+    expect(first.tags.map((t) => t.name)).toEqual(["v2"]);
+    const crossed = await callError(listTags(undefined, ['labels."env"==prod'], 1, first.nextPageToken));
+    expect([crossed.code, crossed.reason]).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_PAGE_TOKEN"]);
+    expect((await listTags("blue", ['labels."env"==prod'], 1, first.nextPageToken)).tags.map((t) => t.name)).toEqual([
+      "v3",
+    ]);
+  });
+
+  it("refuses a namespace's token on another namespace's labels", async () => {
+    const blueService = (
+      await call<{ secret: string }>((cb) =>
+        s.tokens.createToken(
+          { name: "blue-service", createdBy: "", scopes: ["service"], repositories: [], ttl: undefined },
+          md(root, "blue"),
+          cb,
+        ),
+      )
+    ).secret;
+    expect((await updateTag("blue", "v1", { by: "blue" }, blueService)).tag?.labels).toEqual({ by: "blue" });
+    const refused = await callError(updateTag(undefined, "v1", { by: "blue" }, blueService));
+    expect(refused.code).toBe(status.UNAUTHENTICATED);
+    expect(await tagLabels(undefined, "v1")).toEqual({ env: "prod", ns: "default" });
+  });
+
+  it("each namespace's syncs (incremental, full) and a retag keep its own labels", async () => {
+    const before = { default: await tagLabels(undefined, "v1"), blue: await tagLabels("blue", "v1") };
+    const digest = async () =>
+      (await call<GetTagResponse>((cb) => s.metadata.getTag({ repository: "app", tag: "v1" }, md(root, "blue"), cb)))
+        .tag?.digest;
+    const oldDigest = await digest();
+    // A retag in blue: v1 now points at another manifest.
+    await new RegistryLayout(new DirectoryObjectStore(join(dir, "root", "namespaces", "blue"))).pushManifest(
+      "app",
+      "v1",
+      image(99),
+    );
+    await sync("blue");
+    await sync("blue", true);
+    await sync(undefined, true);
+    expect(await digest()).not.toBe(oldDigest);
+    expect(await tagLabels(undefined, "v1")).toEqual(before.default);
+    expect(await tagLabels("blue", "v1")).toEqual(before.blue);
+  });
+});
