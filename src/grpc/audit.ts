@@ -22,6 +22,8 @@ import type {
   IndexTagRequest,
   SyncFromCatalogRequest,
   SyncFromCatalogResponse,
+  UpdateRepositoryRequest,
+  UpdateTagRequest,
 } from "epoch-meta-client/epoch/v1/metadata_service";
 import type {
   CreateTokenRequest,
@@ -51,6 +53,11 @@ const tagTarget = rule<IndexTagRequest | DeleteTagRequest>({
   target: (req) => `${req?.repository ?? "?"}:${req?.tag ?? "?"}`,
 });
 
+/** Label updates name the keys they touch (the mask), not the values. */
+const maskDetails = (req: { updateMask?: string[] | undefined } | undefined) => ({
+  updateMask: req?.updateMask ?? [],
+});
+
 /**
  * The mutating methods, one line each. A new RPC that changes state (namespaces, leases, GC) is
  * audited by adding its path here.
@@ -65,6 +72,14 @@ export const AUDITED_METHODS: Readonly<Record<string, AuditRule<unknown, unknown
   "/epoch.v1.TokenService/InvalidateTokenCache": rule({ target: () => "token-cache" }),
   "/epoch.v1.MetadataService/IndexTag": tagTarget,
   "/epoch.v1.MetadataService/DeleteTag": tagTarget,
+  "/epoch.v1.MetadataService/UpdateTag": rule<UpdateTagRequest>({
+    target: (req) => `${req?.repository ?? "?"}:${req?.tag ?? "?"}`,
+    details: maskDetails,
+  }),
+  "/epoch.v1.MetadataService/UpdateRepository": rule<UpdateRepositoryRequest>({
+    target: (req) => `repository:${req?.name ?? "?"}`,
+    details: maskDetails,
+  }),
   "/epoch.v1.MetadataService/SyncFromCatalog": rule<SyncFromCatalogRequest, SyncFromCatalogResponse>({
     target: (_req, res) => (res?.event?.$case === "started" ? `sync-run:${res.event.started.runId}` : "catalog"),
     details: (req, res) => ({

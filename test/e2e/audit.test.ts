@@ -1,7 +1,7 @@
 /**
  * The audit trail through a real server: every mutating call (token create/delete, cache
- * invalidation, IndexTag, DeleteTag, SyncFromCatalog, CancelSync) and every refused credential
- * writes exactly one `"audit": true` line naming the method, the caller (token id/name or
+ * invalidation, IndexTag, DeleteTag, UpdateTag, UpdateRepository, SyncFromCatalog, CancelSync)
+ * and every refused credential writes exactly one `"audit": true` line naming the method, the caller (token id/name or
  * "anonymous"), the peer, the target and the outcome with its reason; reads write none; no line
  * carries a secret or its hash. The log is captured in process (test/helpers/log-capture.ts).
  */
@@ -181,6 +181,49 @@ describe("audit trail", () => {
       ["/epoch.v1.MetadataService/DeleteTag", `${tag.repository}:${tag.tag}`, "OK", undefined],
       ["/epoch.v1.MetadataService/DeleteTag", `${tag.repository}:${tag.tag}`, "NOT_FOUND", "TAG_NOT_FOUND"],
     ]);
+  });
+
+  it("label updates: one line each naming the object and the mask, never the values", async () => {
+    const repos = await call<{ repositories: Array<{ name: string }> }>((cb) =>
+      s.metadata.listRepositories({ pageSize: 1, pageToken: "", filter: [], orderBy: "" }, md(service.secret), cb),
+    );
+    const repository = repos.repositories[0]!.name;
+    const tags = await call<{ tags: Array<{ name: string }> }>((cb) =>
+      s.metadata.listTags({ repository, pageSize: 1, pageToken: "", filter: [], orderBy: "" }, md(service.secret), cb),
+    );
+    const tag = tags.tags[0]!.name;
+    const lines = await auditDuring(async () => {
+      await call((cb) =>
+        s.metadata.updateTag(
+          { repository, tag, labels: { env: "secret-value" }, updateMask: ["labels.env"] },
+          md(service.secret),
+          cb,
+        ),
+      );
+      await call((cb) =>
+        s.metadata.updateRepository(
+          { name: repository, labels: { owner: "secret-value" }, updateMask: undefined },
+          md(service.secret),
+          cb,
+        ),
+      );
+    });
+    expect(lines).toEqual([
+      expect.objectContaining({
+        method: "/epoch.v1.MetadataService/UpdateTag",
+        caller: `token:${service.id}/front-end`,
+        target: `${repository}:${tag}`,
+        updateMask: ["labels.env"],
+        outcome: "OK",
+      }),
+      expect.objectContaining({
+        method: "/epoch.v1.MetadataService/UpdateRepository",
+        target: `repository:${repository}`,
+        updateMask: [],
+        outcome: "OK",
+      }),
+    ]);
+    expect(JSON.stringify(lines)).not.toContain("secret-value");
   });
 
   it("reads and ValidateToken write no audit line", async () => {
