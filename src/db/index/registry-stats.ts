@@ -31,6 +31,7 @@ export async function applyBlobStats(m: EntityManager, scope: IndexScope, ...del
  * defines them): full sync runs and the Epoch adoption, and where no row has been filled yet.
  */
 export async function recomputeStats(m: EntityManager, scope: IndexScope): Promise<void> {
+  await lockStatsRow(m, scope);
   const [blobs]: Array<{ n: unknown; size: unknown }> = await m.query(
     "SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS size FROM blobs WHERE namespace_id = ? AND ref_count > 0",
     [scope.namespaceId],
@@ -48,6 +49,7 @@ export async function recomputeStats(m: EntityManager, scope: IndexScope): Promi
  * numbers the writes maintain: the end of an incremental sync run, which thus reads no blob.
  */
 export async function recountTagStats(m: EntityManager, scope: IndexScope): Promise<void> {
+  await lockStatsRow(m, scope);
   const [repos]: Array<{ n: unknown }> = await m.query(
     "SELECT COUNT(*) AS n FROM repositories WHERE namespace_id = ?",
     [scope.namespaceId],
@@ -62,7 +64,6 @@ export async function recountTagStats(m: EntityManager, scope: IndexScope): Prom
     kinds[String(r.kind)] = toNumber(r.n);
     tagCount += toNumber(r.n);
   }
-  await ensureStatsRow(m, scope);
   await execute(m, "UPDATE registry_stats SET repository_count = ?, tag_count = ?, kinds = ? WHERE namespace_id = ?", [
     toNumber(repos?.n),
     tagCount,
@@ -77,6 +78,20 @@ export async function markSynced(on: EntityManager | DataSource, scope: IndexSco
   if ((await execute(on, sql, [scope.namespaceId])) === 1) return;
   await ensureStatsRow(on, scope);
   await execute(on, sql, [scope.namespaceId]);
+}
+
+/**
+ * Locks the stats row before a recount reads anything. A tag writer (IndexTag, DeleteTag on any
+ * replica) moves the counts under this same lock (`lockedKindCounts`), so it either committed
+ * before the recount's first read — InnoDB takes the read view at the first plain SELECT, after
+ * this locking one — or it waits and then moves the recounted value. Without it, a delete that
+ * committed between the recount's read and its UPDATE was overwritten (a lost update).
+ */
+async function lockStatsRow(m: EntityManager, scope: IndexScope): Promise<void> {
+  await ensureStatsRow(m, scope);
+  await m.query(`SELECT namespace_id FROM registry_stats WHERE namespace_id = ?${forUpdate(scope.dialect)}`, [
+    scope.namespaceId,
+  ]);
 }
 
 async function ensureStatsRow(m: EntityManager | DataSource, scope: IndexScope): Promise<void> {
