@@ -96,11 +96,15 @@ export function tokenServiceServer(tokens: TokenService): TokenServiceServer {
       return { token: toTokenMessage(token), secret };
     }),
     listTokens: unary(async (req, ctx) => {
-      const page = await tokens.list({ pageSize: req.pageSize, pageToken: req.pageToken }, ctx.namespace?.id);
+      const page = await tokens.list(
+        { pageSize: req.pageSize, pageToken: req.pageToken },
+        ctx.namespace?.id,
+        ctx.caller,
+      );
       return { tokens: page.tokens.map(toTokenMessage), nextPageToken: page.nextPageToken };
     }),
     deleteToken: unary(async (req, ctx) => {
-      await tokens.delete(req.id, ctx.namespace?.id);
+      await tokens.delete(req.id, ctx.namespace?.id, ctx.caller);
       return {};
     }),
     // The hot path: a cached hit is answered synchronously from bytes encoded once (see above

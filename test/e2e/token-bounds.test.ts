@@ -17,7 +17,11 @@ import type {
   ListTagsResponse,
   SyncFromCatalogResponse,
 } from "epoch-meta-client/epoch/v1/metadata_service";
-import type { CreateTokenResponse, CreateTokenRequest } from "epoch-meta-client/epoch/v1/token_service";
+import type {
+  CreateTokenRequest,
+  CreateTokenResponse,
+  ListTokensResponse,
+} from "epoch-meta-client/epoch/v1/token_service";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenStore } from "../../src/db/tokens/token-store.js";
 import { configureLogger } from "../../src/logger.js";
@@ -264,6 +268,32 @@ forEachDialect("Token repository bounds (e2e)", (dialect) => {
       expect(
         await denied(call((cb) => s.metadata.getRepository({ name: "team/app/api" }, md(narrower.secret), cb))),
       ).toEqual(DENIED);
+    });
+
+    it("lists and deletes only the tokens it could have minted", async () => {
+      const inside = await createAs(root, { name: "lib-ci", scopes: ["push"], repositories: ["library/app"] });
+      const outside = await createAs(root, { name: "team-ci", scopes: ["push"], repositories: ["team/*"] });
+      const listed: string[] = [];
+      let pageToken = "";
+      do {
+        const page = await call<ListTokensResponse>((cb) =>
+          s.tokens.listTokens({ pageSize: 2, pageToken }, md(libAdmin.secret), cb),
+        );
+        listed.push(...page.tokens.map((t) => t.name));
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "");
+      expect(listed).toContain("lib-ci");
+      expect(listed).not.toContain("team-ci");
+      expect(listed).not.toContain("ops"); // its maker: no repository limit, wider than the caller
+      expect(
+        await denied(call((cb) => s.tokens.deleteToken({ id: outside.token!.id }, md(libAdmin.secret), cb))),
+      ).toEqual(DENIED);
+      // Refused means nothing was deleted: the unbounded admin still lists it.
+      const all = await call<ListTokensResponse>((cb) =>
+        s.tokens.listTokens({ pageSize: 0, pageToken: "" }, md(root), cb),
+      );
+      expect(all.tokens.map((t) => t.name)).toContain("team-ci");
+      await call((cb) => s.tokens.deleteToken({ id: inside.token!.id }, md(libAdmin.secret), cb));
     });
 
     it("refuses an expiry later than the caller's", async () => {

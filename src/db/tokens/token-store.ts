@@ -111,9 +111,15 @@ export class TokenStore {
   /**
    * Deletes the token, then bumps the generation, in one transaction: a revocation is never
    * committed without the signal that makes every replica drop its cache. Returns the new
-   * generation, or null when there is no such token.
+   * generation, or null when there is no such token. `guard` sees the row first and may refuse
+   * (throw), which deletes nothing.
    */
-  async deleteAndBump(id: number, namespace?: number, outbox: Outbox<TokenRow> = noEvents): Promise<number | null> {
+  async deleteAndBump(
+    id: number,
+    namespace?: number,
+    outbox: Outbox<TokenRow> = noEvents,
+    guard?: (row: TokenRow) => void,
+  ): Promise<number | null> {
     const namespaceId = namespace ?? (await this.defaultNamespaceId());
     return writeTransaction(this.db, async (manager) => {
       const rows: RawToken[] = await manager.query(
@@ -121,6 +127,7 @@ export class TokenStore {
         [id, namespaceId],
       );
       if (!rows[0]) return null;
+      guard?.(fromRaw(rows[0], namespaceId, ""));
       await execute(manager, "DELETE FROM tokens WHERE id = ? AND namespace_id = ?", [id, namespaceId]);
       const generation = await this.bumpWith(manager);
       await appendEvents(manager, this.db.dialect, outbox(fromRaw(rows[0], namespaceId, "")));

@@ -38,6 +38,17 @@ export function assertNotWider(issuer: TokenRecord, requested: RequestedToken): 
     throw permissionDenied(`the new token must expire no later than the calling token (${limit.toISOString()})`);
 }
 
+/**
+ * Whether a caller limited to some repositories may see or delete `token`: only tokens it could
+ * have minted itself, i.e. each of whose globs one of the caller's covers. A caller without limits
+ * reaches every token of its namespace.
+ */
+export function reachesToken(issuer: TokenRecord | undefined, token: { repositories: readonly string[] }): boolean {
+  if (!issuer || issuer.repositories.length === 0) return true;
+  if (token.repositories.length === 0) return false;
+  return token.repositories.every((p) => issuer.repositories.some((o) => patternCovers(o, p)));
+}
+
 /** `token:<id>/<name>`, the name shortened so the whole fits created_by's 255 characters. */
 export function issuedBy(issuer: TokenRecord): string {
   const prefix = `token:${issuer.id}/`;

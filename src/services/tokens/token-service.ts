@@ -10,7 +10,7 @@
  * gRPC adapter can keep each answer's encoding beside it.
  */
 import type { TokenSettings } from "../../config.js";
-import { invalidArgument, isEpochError, notFound, unavailable } from "../../errors.js";
+import { invalidArgument, isEpochError, notFound, permissionDenied, unavailable } from "../../errors.js";
 import { logger } from "../../logger.js";
 import { assertRepositoryName } from "../../oci/names.js";
 import type { TokenRow } from "../../db/entities/index.js";
@@ -26,7 +26,7 @@ import {
   type CreateTokenInput,
 } from "./token-input.js";
 import type { TokenLookup, TokenRecord } from "./token-lookup.js";
-import { assertNotWider, issuedBy } from "./token-issuer.js";
+import { assertNotWider, issuedBy, reachesToken } from "./token-issuer.js";
 import { generateSecret, hashSecret, secretKind } from "./token-secret.js";
 import { tokenEvent } from "../events/event-topics.js";
 
@@ -237,28 +237,42 @@ export class TokenService implements TokenLookup {
     return createToken(this.store, input, this.now(), issuer, namespaceId);
   }
 
+  /**
+   * A page of the namespace's tokens. A caller limited to some repositories sees only the tokens
+   * it could have minted (`reachesToken`), so a page may hold fewer than it asked for; the page
+   * token still moves past every row read.
+   */
   async list(
     request: { pageSize: number; pageToken: string },
     namespaceId?: number,
+    caller?: TokenRecord,
   ): Promise<{ tokens: Token[]; nextPageToken: string }> {
     const limit = pageSize(request.pageSize);
     const after = decodeTokenPageToken(request.pageToken, namespaceId);
     const { rows, more } = await this.store.listAfter(after, limit, namespaceId);
-    const tokens = rows.map((row) => {
-      const token = toToken(row);
-      // This replica's unflushed use is newer than the row's.
-      const pending = this.recorder.pendingFor(token.id);
-      if (pending && (!token.lastUsedTime || pending > token.lastUsedTime)) token.lastUsedTime = pending;
-      return token;
-    });
+    const tokens = rows
+      .filter((row) => reachesToken(caller, row))
+      .map((row) => {
+        const token = toToken(row);
+        // This replica's unflushed use is newer than the row's.
+        const pending = this.recorder.pendingFor(token.id);
+        if (pending && (!token.lastUsedTime || pending > token.lastUsedTime)) token.lastUsedTime = pending;
+        return token;
+      });
     const last = rows[rows.length - 1];
     return { tokens, nextPageToken: more && last ? encodeTokenPageToken(last.id, namespaceId) : "" };
   }
 
-  /** Revokes a token: the row goes, then the generation moves (one transaction). */
-  async delete(id: number, namespaceId?: number): Promise<void> {
+  /**
+   * Revokes a token: the row goes, then the generation moves (one transaction). A caller limited
+   * to some repositories may revoke only the tokens it could have minted.
+   */
+  async delete(id: number, namespaceId?: number, caller?: TokenRecord): Promise<void> {
     if (!Number.isSafeInteger(id) || id < 0) throw invalidArgument("id must be a token id");
-    const generation = await this.store.deleteAndBump(id, namespaceId, tokenEvents(false));
+    const generation = await this.store.deleteAndBump(id, namespaceId, tokenEvents(false), (row) => {
+      if (!reachesToken(caller, row))
+        throw permissionDenied(`token ${id} reaches repositories outside the ones the calling token is limited to`);
+    });
     if (generation === null) throw notFound(`token ${id} not found`, "TOKEN_NOT_FOUND");
     // This replica drops its cache now; the others when their next poll sees the new value.
     this.cache.observe(generation);
