@@ -1,13 +1,15 @@
-/** `epoch-meta namespaces list|create|get|delete`: NamespaceService through a running server (system admin). */
+/** `epoch-meta namespaces list|create|get|label|delete`: NamespaceService through a running server (system admin). */
 import type { Command } from "commander";
 import {
   CreateNamespaceResponse,
   GetNamespaceResponse,
   ListNamespacesResponse,
+  UpdateNamespaceResponse,
   type Namespace,
 } from "epoch-meta-client/epoch/v1/namespace_service";
 import { readPages, unaryCall } from "./calls.js";
 import { addServerOption, clientConfigFrom, connect, type Clients } from "./client.js";
+import { formatLabels, parseLabelArgs } from "./labels.js";
 import { addListFlags, pageSizeOf, type ListFlags } from "./list-flags.js";
 import { formatTime, printJson, printNextPageHint, printTable } from "./output.js";
 
@@ -28,7 +30,7 @@ async function withNamespaceClient<T>(
 export function register(program: Command): void {
   const namespaces = program
     .command("namespaces")
-    .description("list, create, show and delete namespaces (through the server; needs a system admin token)");
+    .description("list, create, show, label and delete namespaces (through the server; needs a system admin token)");
 
   addListFlags(addServerOption(namespaces.command("list")), 'order: "name" (the only one)')
     .description("list namespaces")
@@ -51,8 +53,8 @@ export function register(program: Command): void {
         return;
       }
       printTable(
-        ["NAME", "STORAGE", "CREATED"],
-        result.items.map((n) => [n.name, n.storageUrl, formatTime(n.createTime)]),
+        ["NAME", "STORAGE", "LABELS", "CREATED"],
+        result.items.map((n) => [n.name, n.storageUrl, formatLabels(n.labels), formatTime(n.createTime)]),
       );
       printNextPageHint(result.nextPageToken);
     });
@@ -64,11 +66,13 @@ export function register(program: Command): void {
       "--storage-url <url>",
       "its registry root (default: namespaces/<name>/ under the server's EPOCH_STORAGE_URL)",
     )
+    .option("--label <key=value>", "a label of the new namespace (repeatable)", collect, [])
     .option("--json", "print the response as JSON")
-    .action(async (name: string, flags: ServerFlags & { storageUrl?: string; json?: boolean }) => {
+    .action(async (name: string, flags: ServerFlags & { storageUrl?: string; label: string[]; json?: boolean }) => {
+      const { labels } = parseLabelArgs(flags.label, true);
       const res = await withNamespaceClient(flags, (client) =>
         unaryCall<CreateNamespaceResponse>((md, options, cb) =>
-          client.createNamespace({ name, storageUrl: flags.storageUrl ?? "", labels: {} }, md, options, cb),
+          client.createNamespace({ name, storageUrl: flags.storageUrl ?? "", labels }, md, options, cb),
         ),
       );
       if (flags.json) printJson(CreateNamespaceResponse.toJSON(res));
@@ -87,6 +91,23 @@ export function register(program: Command): void {
       else if (res.namespace) show(res.namespace);
     });
 
+  addServerOption(namespaces.command("label"))
+    .description("set (key=value) or delete (key-) labels of a namespace; other labels stay unless --replace")
+    .argument("<name>", "namespace name")
+    .argument("[labels...]", "key=value to set, key- to delete")
+    .option("--replace", "make the given labels the namespace's only labels (none given: remove all)")
+    .option("--json", "print the response as JSON")
+    .action(async (name: string, args: string[], flags: ServerFlags & { replace?: boolean; json?: boolean }) => {
+      const update = parseLabelArgs(args, flags.replace === true);
+      const res = await withNamespaceClient(flags, (client) =>
+        unaryCall<UpdateNamespaceResponse>((md, options, cb) =>
+          client.updateNamespace({ name, ...update }, md, options, cb),
+        ),
+      );
+      if (flags.json) printJson(UpdateNamespaceResponse.toJSON(res));
+      else process.stdout.write(`namespace ${name} labels: ${formatLabels(res.namespace?.labels ?? {})}\n`);
+    });
+
   addServerOption(namespaces.command("delete"))
     .description("delete an empty namespace (no repositories, no tokens); never `default`")
     .argument("<name>", "namespace name")
@@ -98,14 +119,18 @@ export function register(program: Command): void {
     });
 }
 
+/** Commander's accumulator for a repeatable option. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 function show(n: Namespace): void {
-  const labels = Object.entries(n.labels).map(([k, v]) => `${k}=${v}`);
   printTable(
     ["FIELD", "VALUE"],
     [
       ["name", n.name],
       ["storage", n.storageUrl],
-      ["labels", labels.length > 0 ? labels.join(", ") : "-"],
+      ["labels", formatLabels(n.labels)],
       ["created", formatTime(n.createTime)],
       ["updated", formatTime(n.updateTime)],
     ],

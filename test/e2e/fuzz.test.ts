@@ -18,6 +18,7 @@ import { Client, credentials, Metadata, status, type MethodDefinition, type Serv
 import { loadSync, type MessageTypeDefinition, type PackageDefinition } from "@grpc/proto-loader";
 import { EventServiceService } from "epoch-meta-client/epoch/v1/event_service";
 import { MetadataServiceService } from "epoch-meta-client/epoch/v1/metadata_service";
+import { NamespaceServiceService } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceService } from "epoch-meta-client/epoch/v1/token_service";
 import fc from "fast-check";
 import { protoPath as healthProtoPath, service as healthService } from "grpc-health-check";
@@ -41,6 +42,9 @@ const SERVICES: Array<{ name: string; definition: Record<string, AnyMethod>; wit
   { name: "epoch.v1.MetadataService", definition: MetadataServiceService, withReason: true },
   { name: "epoch.v1.TokenService", definition: TokenServiceService, withReason: true },
   { name: "epoch.v1.EventService", definition: EventServiceService, withReason: true },
+  // Open server (loopback, no auth): the caller counts as a system admin. Random storage URLs
+  // are only validated and stored (a root is opened when a namespace is first used).
+  { name: "epoch.v1.NamespaceService", definition: NamespaceServiceService, withReason: true },
   // Health answers NOT_FOUND for an unknown service name as the health protocol says, without
   // our reason trailer; it is fuzzed for "never INTERNAL" only.
   { name: "grpc.health.v1.Health", definition: healthService as Record<string, AnyMethod>, withReason: false },
@@ -57,6 +61,7 @@ const PROTOS: PackageDefinition = loadSync(
     "epoch/v1/metadata_service.proto",
     "epoch/v1/token_service.proto",
     "epoch/v1/event_service.proto",
+    "epoch/v1/namespace_service.proto",
     "health/v1/health.proto",
   ],
   {

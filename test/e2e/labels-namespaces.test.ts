@@ -3,7 +3,9 @@
  * on SQLite and MariaDB: `default` and `blue` index the same repository and tag names from two
  * registry roots; labels set in one namespace are invisible to the other's gets, lists and
  * label filters, a label-filtered page token does not cross, a namespace's token cannot label
- * another namespace's objects, and each namespace's syncs keep its own labels.
+ * another namespace's objects, and each namespace's syncs keep its own labels. Namespace labels:
+ * CreateNamespace and UpdateNamespace (update_mask), Get/List answers, ListNamespaces label
+ * filters across pages, system admins only, and `epoch-meta namespaces create --label` / `label`.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,7 +17,11 @@ import type {
   ListTagsResponse,
   UpdateTagResponse,
 } from "epoch-meta-client/epoch/v1/metadata_service";
-import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
+import {
+  NamespaceServiceClient,
+  type ListNamespacesResponse,
+  type Namespace,
+} from "epoch-meta-client/epoch/v1/namespace_service";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/data-source.js";
 import { TokenStore } from "../../src/db/tokens/token-store.js";
@@ -23,6 +29,7 @@ import { configureLogger } from "../../src/logger.js";
 import { createToken } from "../../src/services/tokens/token-service.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { RegistryLayout } from "../../src/storage/registry-layout.js";
+import { runCli } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
 import { call, callError, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { image } from "../helpers/images.js";
@@ -169,5 +176,71 @@ forEachDialect("labels in namespaces", (dialect) => {
     expect(await digest()).not.toBe(oldDigest);
     expect(await tagLabels(undefined, "v1")).toEqual(before.default);
     expect(await tagLabels("blue", "v1")).toEqual(before.blue);
+  });
+
+  const updateNamespace = (name: string, labels: Record<string, string>, paths?: string[], secret = root) =>
+    call<{ namespace?: Namespace }>((cb) =>
+      namespaces.updateNamespace({ name, labels, updateMask: paths }, md(secret), cb),
+    );
+  const listNamespaces = async (filter: string[], pageSize: number) => {
+    const names: string[] = [];
+    let pageToken = "";
+    do {
+      const page = await call<ListNamespacesResponse>((cb) =>
+        namespaces.listNamespaces({ pageSize, pageToken, filter }, md(root), cb),
+      );
+      names.push(...page.namespaces.map((n) => n.name));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    return names;
+  };
+
+  it("namespace labels: create, update with a mask, get, and filter ListNamespaces across pages", async () => {
+    const created = await call<{ namespace?: Namespace }>((cb) =>
+      namespaces.createNamespace({ name: "gold", storageUrl: "", labels: { tier: "gold", team: "a" } }, md(root), cb),
+    );
+    expect(created.namespace?.labels).toEqual({ team: "a", tier: "gold" });
+    expect((await updateNamespace("blue", { tier: "gold", env: "x" })).namespace?.labels).toEqual({
+      env: "x",
+      tier: "gold",
+    });
+    expect((await updateNamespace("blue", {}, ["labels.env"])).namespace?.labels).toEqual({ tier: "gold" });
+    expect((await updateNamespace("default", { tier: "silver" }, ["labels.tier"])).namespace?.labels).toEqual({
+      tier: "silver",
+    });
+    const got = await call<{ namespace?: Namespace }>((cb) => namespaces.getNamespace({ name: "gold" }, md(root), cb));
+    expect(got.namespace?.labels).toEqual({ team: "a", tier: "gold" });
+
+    expect(await listNamespaces(['labels."tier"==gold'], 1)).toEqual(["blue", "gold"]);
+    expect(await listNamespaces(['labels."tier"!=gold'], 1)).toEqual(["default"]);
+    expect(await listNamespaces(["labels.team"], 1)).toEqual(["gold"]);
+    expect(await listNamespaces(['labels."tier"~="^s"', "name==blue"], 1)).toEqual(["blue", "default"]);
+
+    const bad = await callError(updateNamespace("gold", { "bad key": "1" }));
+    expect([bad.code, bad.reason]).toEqual([status.INVALID_ARGUMENT, "ERROR_REASON_INVALID_LABEL"]);
+    const unknown = await callError(updateNamespace("nope", {}));
+    expect([unknown.code, unknown.reason]).toEqual([status.NOT_FOUND, "ERROR_REASON_NAMESPACE_NOT_FOUND"]);
+    // Namespace admins are no system admins.
+    const blueAdmin = (
+      await call<{ secret: string }>((cb) =>
+        s.tokens.createToken(
+          { name: "blue-admin", createdBy: "", scopes: ["admin"], repositories: [], ttl: undefined },
+          md(root, "blue"),
+          cb,
+        ),
+      )
+    ).secret;
+    const denied = await callError(updateNamespace("blue", { a: "b" }, undefined, blueAdmin));
+    expect(denied.code).toBe(status.PERMISSION_DENIED);
+  });
+
+  // Each CLI run is a fresh node + tsx process: slow on a loaded machine, hence the timeout.
+  it("the CLI creates a namespace with labels and sets and deletes them", { timeout: 240_000 }, async () => {
+    const env = { EPOCH_SERVER: s.address, EPOCH_TOKEN: root, EPOCH_LOG_LEVEL: "silent" };
+    const created = await runCli(["namespaces", "create", "cli-ns", "--label", "a=1", "--label", "b=2"], env);
+    expect(created.stderr).toBe("");
+    expect(created.stdout).toMatch(/^labels\s+a=1, b=2$/m);
+    const labelled = await runCli(["namespaces", "label", "cli-ns", "c=3", "a-"], env);
+    expect(labelled.stdout).toBe("namespace cli-ns labels: b=2, c=3\n");
   });
 });

@@ -1,10 +1,15 @@
 /**
- * All SQL of the `namespaces` table: lookups by name, the keyset listing, creation, what a
- * namespace still holds, and its removal with the rows that only describe it (stats, runs,
- * its sync lease, unreferenced manifests and blobs).
+ * All SQL of the `namespaces` table: lookups by name, the keyset listing (with each page's
+ * labels), creation (with its labels), what a namespace still holds, and its removal with the
+ * rows that only describe it (stats, runs, its sync lease, unreferenced manifests and blobs;
+ * its labels cascade).
  */
+import type { EntityManager } from "typeorm";
+import type { Dialect } from "../column-types.js";
 import type { Database } from "../data-source.js";
-import { filterSql, type FilterColumns, type FilterCondition } from "../queries/filter-sql.js";
+import { readNamespaceLabelsOf, writeLabelChange } from "../labels/label-store.js";
+import type { Labels } from "../labels/label-tables.js";
+import { filterSql, type FilterColumns, type FilterCondition, type LabelSource } from "../queries/filter-sql.js";
 import { afterClause, orderByClause, toRows, type SortKey } from "../queries/keyset.js";
 import type { KeysetRows, KeyValue } from "../queries/records.js";
 import { execute } from "../sql/execute.js";
@@ -23,6 +28,11 @@ export interface NamespaceRecord {
   updatedAt: Date | null;
 }
 
+/** A namespace with its labels (what NamespaceService shows and filters on). */
+export interface LabelledNamespace extends NamespaceRecord {
+  labels: Labels;
+}
+
 const COLUMNS = "n.id, n.name, n.storage_url, n.created_at, n.updated_at";
 
 /** ListNamespaces is in name order, served by uq_namespaces_name. */
@@ -33,6 +43,12 @@ export const NAMESPACE_SORT: SortKey = {
 };
 
 export const NAMESPACE_FILTER_COLUMNS: FilterColumns = { name: { sql: "n.name", binary: true } };
+
+/**
+ * Label tests of a ListNamespaces filter: a probe of namespace_labels' primary key per namespace
+ * walked in name order. Namespaces are few (tenants, not objects), so no label-driven plan.
+ */
+export const NAMESPACE_LABELS: LabelSource = { table: "namespace_labels", correlate: "l.namespace_id = n.id" };
 
 function decode(row: Record<string, unknown>): NamespaceRecord {
   return {
@@ -64,36 +80,52 @@ export async function allNamespaces(db: Database): Promise<NamespaceRecord[]> {
   return rows.map(decode);
 }
 
+/** A page of namespaces in name order, with their labels (one more statement for the page). */
 export async function listNamespacePage(
   db: Database,
   q: { after?: readonly KeyValue[]; limit: number; filter?: FilterCondition },
-): Promise<KeysetRows<NamespaceRecord>> {
+): Promise<KeysetRows<LabelledNamespace>> {
   const conditions = [];
   if (q.after) conditions.push(afterClause(db.dialect, NAMESPACE_SORT, q.after));
-  const filter = filterSql(db.dialect, q.filter, NAMESPACE_FILTER_COLUMNS);
+  const filter = filterSql(db.dialect, q.filter, NAMESPACE_FILTER_COLUMNS, NAMESPACE_LABELS);
   if (filter) conditions.push(filter);
   const where = conditions.length > 0 ? `WHERE ${conditions.map((c) => c.sql).join(" AND ")}` : "";
   const rows: Array<Record<string, unknown>> = await db.read(
     `SELECT ${COLUMNS} FROM namespaces n ${where} ORDER BY ${orderByClause(NAMESPACE_SORT)} LIMIT ?`,
     [...conditions.flatMap((c) => c.params), q.limit + 1],
   );
-  return toRows(NAMESPACE_SORT, rows, q.limit, decode);
+  const page = toRows(NAMESPACE_SORT, rows, q.limit, (row): LabelledNamespace => ({ ...decode(row), labels: {} }));
+  if (page.items.length > 0) {
+    const labels = await readNamespaceLabelsOf(
+      db,
+      page.items.map((n) => n.id),
+    );
+    for (const n of page.items) n.labels = labels.get(n.id) ?? {};
+  }
+  return page;
 }
 
-/** Inserts a namespace; undefined when the name is taken (the unique index decides, not a prior read). */
+/**
+ * Inserts a namespace with its labels (validated by the caller) in one transaction; undefined
+ * when the name is taken (the unique index decides, not a prior read).
+ */
 export async function insertNamespace(
   db: Database,
   name: string,
   storageUrl: string,
+  labels: Labels = {},
 ): Promise<NamespaceRecord | undefined> {
   try {
-    await writeTransaction(db, (m) =>
-      execute(
+    await writeTransaction(db, async (m) => {
+      await execute(
         m,
         `INSERT INTO namespaces (name, storage_url, created_at, updated_at) VALUES (?, ?, ${sqlNow(db.dialect)}, ${sqlNow(db.dialect)})`,
         [name, storageUrl],
-      ),
-    );
+      );
+      if (Object.keys(labels).length === 0) return;
+      const rows: Array<Record<string, unknown>> = await m.query("SELECT id FROM namespaces WHERE name = ?", [name]);
+      await writeLabelChange(m, "namespace", [toNumber(rows[0]!.id)], { set: labels, remove: [] });
+    });
   } catch (e) {
     if (isDuplicateKey(e)) return undefined;
     throw e;
@@ -101,11 +133,9 @@ export async function insertNamespace(
   return findNamespace(db, name);
 }
 
-/** Moves `updated_at` (label changes call it in their own transaction). */
-export async function touchNamespace(db: Database, id: number): Promise<void> {
-  await writeTransaction(db, (m) =>
-    execute(m, `UPDATE namespaces SET updated_at = ${sqlNow(db.dialect)} WHERE id = ?`, [id]),
-  );
+/** Moves `updated_at`, inside the transaction that changed the namespace (its labels). */
+export async function touchNamespace(m: EntityManager, dialect: Dialect, id: number): Promise<void> {
+  await execute(m, `UPDATE namespaces SET updated_at = ${sqlNow(dialect)} WHERE id = ?`, [id]);
 }
 
 export interface NamespaceContents {

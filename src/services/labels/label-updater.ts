@@ -24,6 +24,8 @@ export async function updateLabels(
   request: LabelUpdateRequest,
   /** The NOT_FOUND error for a missing owner. */
   missing: () => Error,
+  /** Runs in the same transaction when the labels changed (e.g. to move the owner's update time). */
+  changed?: (m: EntityManager, owner: LabelOwner) => Promise<void>,
 ): Promise<Labels> {
   const update = parseLabelUpdate(request.labels, request.updateMask);
   return writeTransaction(db, async (m) => {
@@ -31,7 +33,10 @@ export async function updateLabels(
     if (!owner) throw missing();
     const current = await readLabels(m, kind, owner);
     const { change, result } = planLabelChange(current, update);
-    if (Object.keys(change.set).length > 0 || change.remove.length > 0) await writeLabelChange(m, kind, owner, change);
+    if (Object.keys(change.set).length > 0 || change.remove.length > 0) {
+      await writeLabelChange(m, kind, owner, change);
+      await changed?.(m, owner);
+    }
     return result;
   });
 }

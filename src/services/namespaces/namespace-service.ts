@@ -5,17 +5,25 @@
  * changed (other replicas follow within the resolver's TTL).
  */
 import type { Database } from "../../db/data-source.js";
+import { lockNamespace } from "../../db/labels/label-owners.js";
+import { readLabels } from "../../db/labels/label-store.js";
+import type { Labels } from "../../db/labels/label-tables.js";
 import {
   deleteEmptyNamespace,
   findNamespace,
   insertNamespace,
   listNamespacePage,
+  NAMESPACE_SORT,
+  touchNamespace,
+  type LabelledNamespace,
   type NamespaceRecord,
 } from "../../db/namespaces/namespace-store.js";
 import { keyTypes } from "../../db/queries/keyset.js";
-import { NAMESPACE_SORT } from "../../db/namespaces/namespace-store.js";
-import { alreadyExists, failedPrecondition, unimplemented } from "../../errors.js";
+import { alreadyExists, failedPrecondition } from "../../errors.js";
 import { quoteForMessage } from "../../oci/names.js";
+import { assertLabels } from "../labels/label-rules.js";
+import { parseLabelUpdate, sortedLabels } from "../labels/label-mask.js";
+import { updateLabels, type LabelUpdateRequest } from "../labels/label-updater.js";
 import { readPage } from "../queries/filtered-page.js";
 import { compileListFilter, type FilterFields } from "../queries/filter/list-filter.js";
 import { pageSize } from "../queries/list-options.js";
@@ -42,7 +50,7 @@ export interface CreateNamespaceInput {
   labels: Record<string, string>;
 }
 
-export const NAMESPACE_FILTER_FIELDS: FilterFields<NamespaceRecord> = { name: { get: (n) => n.name } };
+export const NAMESPACE_FILTER_FIELDS: FilterFields<LabelledNamespace> = { name: { get: (n) => n.name } };
 
 export class NamespaceService {
   constructor(
@@ -56,15 +64,16 @@ export class NamespaceService {
   async create(input: CreateNamespaceInput): Promise<Namespace> {
     assertNamespaceName(input.name);
     const storageUrl = checkStorageUrl(input.storageUrl);
-    assertNoLabels(input.labels);
-    const created = await insertNamespace(this.db, input.name, storageUrl);
+    assertLabels(input.labels);
+    const created = await insertNamespace(this.db, input.name, storageUrl, input.labels);
     if (!created) throw alreadyExists(`namespace ${quoteForMessage(input.name)} already exists`, "NAMESPACE_EXISTS");
     this.resolver.evict(input.name);
-    return this.view(created);
+    return this.view(created, sortedLabels(input.labels));
   }
 
   async get(name: string): Promise<Namespace> {
-    return this.view(await this.find(name));
+    const found = await this.find(name);
+    return this.view(found, await readLabels(this.db, "namespace", [found.id]));
   }
 
   async list(req: {
@@ -73,7 +82,7 @@ export class NamespaceService {
     filter: readonly string[];
   }): Promise<{ namespaces: Namespace[]; nextPageToken: string }> {
     const limit = pageSize(req.pageSize);
-    const filter = compileListFilter(req.filter, NAMESPACE_FILTER_FIELDS);
+    const filter = compileListFilter(req.filter, NAMESPACE_FILTER_FIELDS, (n) => n.labels);
     const query: PageQuery = { list: "namespaces", order: "name", scope: filter?.key ?? [] };
     const after = decodePageToken(req.pageToken, query, keyTypes(NAMESPACE_SORT));
     const page = await readPage(
@@ -83,15 +92,27 @@ export class NamespaceService {
       filter?.matches,
     );
     return {
-      namespaces: page.items.map((n) => this.view(n)),
+      namespaces: page.items.map((n) => this.view(n, n.labels)),
       nextPageToken: page.lastKey ? encodePageToken(query, page.lastKey) : "",
     };
   }
 
-  /** Labels only; they arrive with the labels module (db/labels). */
-  async update(req: { name: string; labels: Record<string, string>; updateMask: string[] }): Promise<Namespace> {
-    await this.find(req.name);
-    throw unimplemented("namespace labels are not implemented yet (they arrive with the labels module)");
+  /**
+   * Labels only (DESIGN §8.2 update_mask semantics, services/labels); `update_time` moves when
+   * they change, in the same transaction.
+   */
+  async update(req: { name: string } & LabelUpdateRequest): Promise<Namespace> {
+    assertNamespaceName(req.name);
+    parseLabelUpdate(req.labels, req.updateMask);
+    await updateLabels(
+      this.db,
+      "namespace",
+      (m) => lockNamespace(m, this.db.dialect, req.name),
+      req,
+      () => namespaceNotFound(req.name),
+      (m, [id]) => touchNamespace(m, this.db.dialect, Number(id)),
+    );
+    return this.get(req.name);
   }
 
   /** Refuses `default` and a namespace that still has repositories, tokens, live leases or open uploads. */
@@ -118,18 +139,13 @@ export class NamespaceService {
     return found;
   }
 
-  private view(n: NamespaceRecord): Namespace {
+  private view(n: NamespaceRecord, labels: Labels): Namespace {
     return {
       name: n.name,
       storageUrl: redactStorageUrl(effectiveStorageUrl(this.serverStorageUrl, n)),
-      labels: {},
+      labels,
       createTime: n.createdAt,
       updateTime: n.updatedAt ?? n.createdAt,
     };
   }
-}
-
-function assertNoLabels(labels: Record<string, string>): void {
-  if (Object.keys(labels).length > 0)
-    throw unimplemented("namespace labels are not implemented yet (they arrive with the labels module)");
 }
