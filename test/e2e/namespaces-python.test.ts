@@ -3,6 +3,8 @@
  * time from proto/, sends `epoch-namespace` as plain request metadata. It creates a namespace
  * through NamespaceService (system admin), syncs and lists it, creates a token in it, and sees
  * the refusals as the proto names them (NAMESPACE_NOT_FOUND, UNKNOWN_TOKEN across namespaces).
+ * Labels too: UpdateTag and UpdateNamespace with a google.protobuf.FieldMask, label filters on
+ * ListTags and ListNamespaces, INVALID_LABEL.
  * Skipped loudly when python3-grpcio is absent; under CI=true that is a failure.
  */
 import { execFile, spawnSync } from "node:child_process";
@@ -34,6 +36,7 @@ from epoch.v1 import metadata_service_pb2 as m, metadata_service_pb2_grpc as mg
 from epoch.v1 import token_service_pb2 as t, token_service_pb2_grpc as tg
 from epoch.v1 import namespace_service_pb2 as n, namespace_service_pb2_grpc as ng
 from epoch.v1 import sync_pb2
+from google.protobuf import field_mask_pb2
 
 def md(secret, namespace=None):
     pairs = [("authorization", "Bearer " + secret)]
@@ -67,6 +70,17 @@ with grpc.insecure_channel(sys.argv[2]) as ch:
     out["validate_in_py"] = [v.valid, v.token.name]
     out["unknown"] = failure(lambda: meta.GetStats(m.GetStatsRequest(), metadata=md(root, "nope"), timeout=10))
     out["bad_name"] = failure(lambda: meta.GetStats(m.GetStatsRequest(), metadata=md(root, "Bad!"), timeout=10))
+    mask = lambda *paths: field_mask_pb2.FieldMask(paths=list(paths))
+    meta.UpdateTag(m.UpdateTagRequest(repository="py/app", tag="1", labels={"env": "prod", "team": "py"}), metadata=md(root, "py"), timeout=10)
+    updated = meta.UpdateTag(m.UpdateTagRequest(repository="py/app", tag="1", update_mask=mask("labels.team")), metadata=md(root, "py"), timeout=10)
+    out["tag_labels"] = dict(updated.tag.labels)
+    tags = lambda ns: [x.name for x in meta.ListTags(m.ListTagsRequest(repository="py/app", filter=['labels."env"==prod']), metadata=md(root, ns), timeout=10).tags]
+    out["label_filter"] = tags("py")
+    out["label_filter_in_default"] = failure(lambda: tags(None))
+    out["bad_label"] = failure(lambda: meta.UpdateTag(m.UpdateTagRequest(repository="py/app", tag="2", labels={"bad key": "x"}), metadata=md(root, "py"), timeout=10))
+    ns = spaces.UpdateNamespace(n.UpdateNamespaceRequest(name="py", labels={"tier": "gold"}, update_mask=mask("labels.tier")), metadata=md(root), timeout=10).namespace
+    out["namespace_labels"] = dict(ns.labels)
+    out["namespace_filter"] = [x.name for x in spaces.ListNamespaces(n.ListNamespacesRequest(filter=['labels."tier"==gold']), metadata=md(root), timeout=10).namespaces]
     out["not_empty"] = failure(lambda: spaces.DeleteNamespace(n.DeleteNamespaceRequest(name="py"), metadata=md(root), timeout=10))
 print(json.dumps(out))
 `;
@@ -136,6 +150,12 @@ describe.skipIf(!available)("namespaces from Python grpcio", () => {
     expect(out.validate_in_py).toEqual([true, "py-service"]);
     expect(out.unknown).toEqual(["NOT_FOUND", "ERROR_REASON_NAMESPACE_NOT_FOUND"]);
     expect(out.bad_name).toEqual(["INVALID_ARGUMENT", "ERROR_REASON_INVALID_NAME"]);
+    expect(out.tag_labels).toEqual({ env: "prod" });
+    expect(out.label_filter).toEqual(["1"]);
+    expect(out.label_filter_in_default).toEqual(["NOT_FOUND", "ERROR_REASON_REPOSITORY_NOT_FOUND"]);
+    expect(out.bad_label).toEqual(["INVALID_ARGUMENT", "ERROR_REASON_INVALID_LABEL"]);
+    expect(out.namespace_labels).toEqual({ tier: "gold" });
+    expect(out.namespace_filter).toEqual(["py"]);
     expect(out.not_empty).toEqual(["FAILED_PRECONDITION", "ERROR_REASON_NAMESPACE_NOT_EMPTY"]);
   });
 });
