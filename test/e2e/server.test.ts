@@ -143,13 +143,17 @@ describe("health", () => {
     const seen: string[] = [];
     watch.on("data", (m: { status: string }) => seen.push(m.status));
     watch.on("error", () => undefined);
+    // The watch's first answer before the outage, so it cannot start at NOT_SERVING. The margins
+    // are generous: the probe runs on a timer, and a loaded CI machine delays it.
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["SERVING"]);
     h.db.healthy = false;
-    await expect.poll(() => h.health.check("epoch.v1.MetadataService"), { timeout: 2000 }).toBe("NOT_SERVING");
+    await expect.poll(() => h.health.check("epoch.v1.MetadataService"), { timeout: 10_000 }).toBe("NOT_SERVING");
     expect(await h.health.check("epoch.v1.TokenService")).toBe("NOT_SERVING");
     expect(await h.health.check("")).toBe("SERVING");
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["SERVING", "NOT_SERVING"]);
     h.db.healthy = true;
-    await expect.poll(() => h.health.check("epoch.v1.MetadataService"), { timeout: 2000 }).toBe("SERVING");
-    await expect.poll(() => seen, { timeout: 2000 }).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
+    await expect.poll(() => h.health.check("epoch.v1.MetadataService"), { timeout: 10_000 }).toBe("SERVING");
+    await expect.poll(() => seen, { timeout: 10_000 }).toEqual(["SERVING", "NOT_SERVING", "SERVING"]);
     watch.cancel();
   });
 
