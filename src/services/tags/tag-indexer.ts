@@ -22,7 +22,9 @@ import {
   tagKey,
   upsertTagRows,
   type RemovalTarget,
+  type RemovalVictim,
 } from "../../db/index/tag-rows.js";
+import type { TagChange } from "../events/event-topics.js";
 
 export interface WriteOptions {
   /**
@@ -35,7 +37,10 @@ export interface WriteOptions {
 }
 
 export interface WriteResult {
-  repositoriesCreated: number;
+  /** Repositories this write created, in name order of first appearance. */
+  repositoriesCreated: string[];
+  /** What happened to each tag written: the /tags/… events of the write (tag-indexer callers append them). */
+  tagChanges: TagChange[];
   /** Repository name → id for every repository of the batch. */
   repositoryIds: Map<string, number>;
   /** Tags skipped because IndexTag wrote or DeleteTag removed them after the sync read the catalog. */
@@ -85,23 +90,34 @@ export async function writeTags(
   const refreshedRefs = await refreshBlobRefs(m, scope, upgraded);
   await applyBlobStats(m, scope, movedRefs, refreshedRefs);
   await deleteOrphanManifests(m, [...new Set(moved.flatMap((r) => (r.old ? [r.old.manifestId] : [])))]);
-  return { repositoriesCreated: created, repositoryIds: ids, keptNewer: tags.length - toWrite.length };
+  return {
+    repositoriesCreated: created,
+    tagChanges: rows.map(({ t, old }) => ({
+      repository: t.repository,
+      tag: t.tag,
+      ...(old && { oldDigest: old.digest }),
+      digest: t.manifest.digest,
+      kind: t.manifest.kind,
+    })),
+    repositoryIds: ids,
+    keptNewer: tags.length - toWrite.length,
+  };
 }
 
 /**
  * Deletes tags set-based (never one statement per tag), sparing rows written after
- * `keepNewerThan`; returns the number of tag rows deleted.
+ * `keepNewerThan`; returns the tag rows deleted.
  */
 export async function removeTags(
   m: EntityManager,
   scope: IndexScope,
   targets: readonly RemovalTarget[],
   keepNewerThan?: unknown,
-): Promise<number> {
+): Promise<RemovalVictim[]> {
   const victims = await lockTagsForRemoval(m, scope, targets, keepNewerThan);
-  if (victims.length === 0) return 0;
+  if (victims.length === 0) return [];
   await markAggregatesStale(m, [...new Set(targets.map((t) => t.repositoryId))]);
-  const removed = await deleteTagRows(
+  await deleteTagRows(
     m,
     victims.map((v) => v.id),
   );
@@ -115,5 +131,18 @@ export async function removeTags(
     ),
   );
   await deleteOrphanManifests(m, [...new Set(victims.map((v) => v.manifestId))]);
-  return removed;
+  return victims;
+}
+
+/** The /tags/delete changes of removed rows; `repositoryName` maps their repository ids. */
+export function removedTagChanges(
+  victims: readonly RemovalVictim[],
+  repositoryName: (id: number) => string,
+): TagChange[] {
+  return victims.map((v) => ({
+    repository: repositoryName(v.repositoryId),
+    tag: v.name,
+    oldDigest: v.digest,
+    kind: v.kind,
+  }));
 }
