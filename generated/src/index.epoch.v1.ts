@@ -9,6 +9,7 @@ export * from "./epoch/v1/errors.js";
 export * from "./epoch/v1/resources.js";
 export * from "./epoch/v1/sync.js";
 export * from "./epoch/v1/event_service.js";
+export * from "./epoch/v1/gc_service.js";
 export * from "./epoch/v1/metadata_service.js";
 export * from "./epoch/v1/namespace_service.js";
 export * from "./epoch/v1/token_service.js";

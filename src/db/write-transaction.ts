@@ -43,17 +43,12 @@ export interface WriteTransactionOptions {
    * not come back after a power cut.
    */
   deferFsync?: boolean;
-}
-
-/** What runs once a transaction has committed, by its EntityManager (see `afterCommit`). */
-const committedHooks = new WeakMap<EntityManager, Array<() => void>>();
-
-/**
- * Runs `hook` once the writeTransaction that owns `m` has committed (never after a rollback or a
- * retried attempt). Outside a writeTransaction the hook never runs.
- */
-export function afterCommit(m: EntityManager, hook: () => void): void {
-  committedHooks.get(m)?.push(hook);
+  /**
+   * MariaDB only: READ COMMITTED, so every statement reads what is committed now rather than the
+   * transaction's first snapshot (the GC's marking re-check, after it waited for a row lock).
+   * SQLite's single writer needs no such thing.
+   */
+  isolation?: "READ COMMITTED";
 }
 
 export async function writeTransaction<T>(
@@ -62,20 +57,16 @@ export async function writeTransaction<T>(
   opts: WriteTransactionOptions = {},
 ): Promise<T> {
   const attempts = opts.attempts ?? 3;
+  const isolation = db.dialect === "sqlite" ? undefined : opts.isolation;
+  const run =
+    opts.deferFsync && db.dialect === "sqlite"
+      ? () => withoutFsync(db, () => db.ds.transaction(fn))
+      : isolation
+        ? () => db.ds.transaction(isolation, fn)
+        : () => db.ds.transaction(fn);
   for (let attempt = 1; ; attempt++) {
-    const hooks: Array<() => void> = [];
-    const body = (m: EntityManager) => {
-      committedHooks.set(m, hooks);
-      return fn(m);
-    };
-    const run =
-      opts.deferFsync && db.dialect === "sqlite"
-        ? () => withoutFsync(db, () => db.ds.transaction(body))
-        : () => db.ds.transaction(body);
     try {
-      const result = await serialized(db, run);
-      for (const hook of hooks) hook();
-      return result;
+      return await serialized(db, run);
     } catch (e) {
       if (attempt >= attempts || !isLockConflict(e)) throw e;
     }

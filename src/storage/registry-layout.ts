@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { aborted, notFound } from "../errors.js";
 import { computeDigest } from "../oci/digest.js";
-import { assertRepositoryName, assertTagName, digestHex } from "../oci/names.js";
+import { assertRepositoryName, assertTagName, digestHex, isRepositoryName } from "../oci/names.js";
 import {
   emptyCatalogDocument,
   isRepositoryEntry,
@@ -40,6 +40,33 @@ export function manifestDigestKey(repository: string, digest: string): string {
 
 export function blobKey(digest: string): string {
   return `blobs/sha256/${digestHex(digest)}`;
+}
+
+/** Where upload staging objects live (`_uploads/<id>/…`, DESIGN §8.4). */
+export const UPLOADS_PREFIX = "_uploads/";
+export const BLOBS_PREFIX = "blobs/sha256/";
+export const MANIFESTS_PREFIX = "manifests/";
+
+const BLOB_KEY = /^blobs\/sha256\/([0-9a-f]{64})$/;
+const DIGEST_MANIFEST_KEY = /^manifests\/(.+)\/_digests\/sha256-([0-9a-f]{64})\.json$/;
+
+/** The digest a `blobs/sha256/<hex>` key holds; undefined for any other key. */
+export function blobDigestOfKey(key: string): string | undefined {
+  const m = BLOB_KEY.exec(key);
+  return m ? `sha256:${m[1]}` : undefined;
+}
+
+/** Repository and digest of a `manifests/<repo>/_digests/sha256-<hex>.json` key with a valid repository name. */
+export function digestManifestOfKey(key: string): { repository: string; digest: string } | undefined {
+  const m = DIGEST_MANIFEST_KEY.exec(key);
+  return m && isRepositoryName(m[1]!) ? { repository: m[1]!, digest: `sha256:${m[2]}` } : undefined;
+}
+
+/** The upload id of an `_uploads/<id>/…` key. */
+export function uploadIdOfKey(key: string): string | undefined {
+  if (!key.startsWith(UPLOADS_PREFIX)) return undefined;
+  const slash = key.indexOf("/", UPLOADS_PREFIX.length);
+  return slash > UPLOADS_PREFIX.length ? key.slice(UPLOADS_PREFIX.length, slash) : undefined;
 }
 
 export type CatalogRead =

@@ -4,6 +4,7 @@ import { coordinationEntity } from "./coordination.js";
 import { leaseEntity, leaseResourceEntity, uploadEntity } from "./content-leases.js";
 import { leaseLabelEntity, namespaceLabelEntity, repositoryLabelEntity, tagLabelEntity } from "./labels.js";
 import { eventEntity } from "./event.js";
+import { gcReviewEntity, gcRunEntity } from "./gc.js";
 import { manifestBlobEntity } from "./manifest-blob.js";
 import { manifestChildEntity } from "./manifest-child.js";
 import { manifestEntity } from "./manifest.js";
@@ -20,6 +21,7 @@ export type { CoordinationRow } from "./coordination.js";
 export type { LeaseResourceRow, LeaseRow, UploadRow } from "./content-leases.js";
 export type { LeaseLabelRow, NamespaceLabelRow, RepositoryLabelRow, TagLabelRow } from "./labels.js";
 export type { EventRow } from "./event.js";
+export type { GcReviewRow, GcRunRow } from "./gc.js";
 export type { ManifestBlobRow } from "./manifest-blob.js";
 export type { ManifestChildRow } from "./manifest-child.js";
 export type { ManifestRow, PlatformSizeJson } from "./manifest.js";
@@ -55,5 +57,7 @@ export function entitiesFor(dialect: Dialect) {
     leaseLabelEntity(t),
     leaseResourceEntity(t),
     uploadEntity(t),
+    gcReviewEntity(t),
+    gcRunEntity(t),
   ];
 }

@@ -19,4 +19,6 @@ export const manifestChildEntity = (t: ColumnTypes) =>
       platform: ["platform", t.string(255, false, "")],
     },
     relations: { parent: manyToOne("Manifest", "parent_id", "fk_manifest_children_parent", "CASCADE") },
+    // The garbage collector asks which indexes hold a child (migration 1766600000000-gc).
+    indices: [{ name: "ix_manifest_children_child", columns: ["childDigest"] }],
   });

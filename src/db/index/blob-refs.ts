@@ -16,6 +16,11 @@ export interface BlobStatsDelta {
   bytes: number;
 }
 
+/** A write's BlobStatsDelta, and the blobs it left unreferenced (for the GC's review queue). */
+export interface BlobRefsChange extends BlobStatsDelta {
+  unreferenced: string[];
+}
+
 /** A tag moving between manifests: `from` absent for an added tag, `to` absent for a removed one. */
 export interface TagMove {
   from?: number;
@@ -38,12 +43,13 @@ async function blobRefs(m: EntityManager, scope: IndexScope, digests: readonly s
 }
 
 /** The change in referenced blobs between two readings of the same digests. */
-function referencedDelta(before: BlobRefs, refsAfter: (digest: string) => number): BlobStatsDelta {
-  const delta = { count: 0, bytes: 0 };
+function referencedDelta(before: BlobRefs, refsAfter: (digest: string) => number): BlobRefsChange {
+  const delta: BlobRefsChange = { count: 0, bytes: 0, unreferenced: [] };
   for (const [digest, b] of before) {
     const change = Number(refsAfter(digest) > 0) - Number(b.refs > 0);
     delta.count += change;
     delta.bytes += change * b.size;
+    if (change < 0) delta.unreferenced.push(digest);
   }
   return delta;
 }
@@ -61,7 +67,7 @@ export async function moveBlobRefs(
   moves: readonly TagMove[],
   /** Blob sets the caller already knows (manifests it just inserted), so they are not read back. */
   known: ReadonlyMap<number, string[]> = new Map(),
-): Promise<BlobStatsDelta> {
+): Promise<BlobRefsChange> {
   const edges = await blobSetsOf(m, movedManifestIds(moves), known);
   const delta = refDeltas(moves, edges);
   const before = await blobRefs(m, scope, [...delta.keys()]);
@@ -138,7 +144,7 @@ export async function refreshBlobRefs(
   m: EntityManager,
   scope: IndexScope,
   manifestIds: readonly number[],
-): Promise<BlobStatsDelta> {
+): Promise<BlobRefsChange> {
   const digests = new Set<string>();
   for (const ids of chunk(manifestIds, 1000)) {
     const rows: Array<{ blob_digest: string }> = await m.query(
@@ -150,7 +156,7 @@ export async function refreshBlobRefs(
   const before = await blobRefs(m, scope, [...digests]);
   // The digest list is literal (not a subquery) so MariaDB updates by primary key, not by scan.
   for (const part of chunk([...digests], 1000)) await recountBlobRefs(m, scope.namespaceId, part);
-  if (before.size === 0) return { count: 0, bytes: 0 };
+  if (before.size === 0) return { count: 0, bytes: 0, unreferenced: [] };
   const after = await blobRefs(m, scope, [...before.keys()]);
   return referencedDelta(before, (digest) => after.get(digest)?.refs ?? 0);
 }

@@ -19,14 +19,14 @@ export interface RepositoryRecompute {
 
 /**
  * Recomputes the aggregates of these repositories, then deletes those left without tags.
- * Returns the names of the repositories deleted.
+ * Returns the number of repositories deleted.
  */
 export async function recomputeRepositories(
   m: EntityManager,
   scope: IndexScope,
   repos: readonly RepositoryRecompute[],
-): Promise<string[]> {
-  const removed: string[] = [];
+): Promise<number> {
+  let removed = 0;
   const share = scope.dialect === "sqlite" ? "" : " LOCK IN SHARE MODE";
   for (const part of chunk(repos, 500)) {
     const ids = part.map((r) => r.id);
@@ -75,18 +75,7 @@ WHERE id IN (${list})`,
         ...ids,
       ],
     );
-    // The rows are locked since the start of this function: the ones read here are the ones deleted.
-    const empty: Array<{ id: unknown; name: unknown }> = await m.query(
-      `SELECT id, name FROM repositories WHERE id IN (${list}) AND tag_count = 0`,
-      ids,
-    );
-    if (empty.length === 0) continue;
-    await execute(
-      m,
-      `DELETE FROM repositories WHERE id IN (${placeholders(empty.length)})`,
-      empty.map((r) => toNumber(r.id)),
-    );
-    removed.push(...empty.map((r) => String(r.name)));
+    removed += await execute(m, `DELETE FROM repositories WHERE id IN (${list}) AND tag_count = 0`, ids);
   }
   return removed;
 }

@@ -5,6 +5,7 @@ import { NamespaceRoots1766200000000 } from "./1766200000000-namespace-roots.js"
 import { Labels1766300000000 } from "./1766300000000-labels.js";
 import { Events1766400000000 } from "./1766400000000-events.js";
 import { LeasesUploads1766500000000 } from "./1766500000000-leases-uploads.js";
+import { Gc1766600000000 } from "./1766600000000-gc.js";
 
 /** Every migration, in order. Add new ones at the end. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   Labels1766300000000,
   Events1766400000000,
   LeasesUploads1766500000000,
+  Gc1766600000000,
 ];

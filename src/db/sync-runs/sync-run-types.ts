@@ -10,7 +10,8 @@ export interface SyncFlags {
   allowMassRemoval: boolean;
 }
 
-export type SyncTrigger = "api" | "timer" | "start" | "cli";
+/** "gc": the incremental sync a garbage collection runs first, under its lease. */
+export type SyncTrigger = "api" | "timer" | "start" | "cli" | "gc";
 export type SyncMode = "INCREMENTAL" | "FULL";
 export type SyncState = "RUNNING" | "SUCCEEDED" | "DEGRADED" | "CANCELLED" | "FAILED";
 

@@ -45,8 +45,6 @@ export interface RunContext {
   /** Tags per commit transaction (≤ 1000). */
   batchSize: number;
   faultPoints?: FaultPoints;
-  /** Benchmark seam: false commits without events (SyncServiceOptions.writeEvents). */
-  writeEvents?: boolean;
   /** Counters so far, readable while the run goes (GetSyncStatus). */
   counts: SyncCounts;
 }
@@ -123,7 +121,7 @@ async function commitPlanned(
     plan: PlanWithoutFetches;
     index: Map<string, IndexedRepository>;
     catalogReadAt: unknown;
-    failedRepositories: ReadonlySet<string>;
+    failedRepositories: Set<string>;
   },
 ): Promise<void> {
   if (!(await c.runs.enterCommit(c.runId))) throw cancelledBeforeCommit();
@@ -134,6 +132,18 @@ async function commitPlanned(
       catalogReadAt: input.catalogReadAt,
       recountBlobs: c.flags.full,
       progress: (phase, done, total) => c.hub.progress(phase, done, total, done === 0),
+      collected: (t) => {
+        // Like a missing index child: indexed incomplete, a failure, retried by later runs.
+        input.failedRepositories.add(t.repository);
+        const first = t.items[0]!;
+        const what = first.kind === "blob" ? `blob ${first.digest}` : `manifest ${first.repository}@${first.digest}`;
+        c.hub.failure({
+          repository: t.repository,
+          tag: t.tag,
+          reason: "BLOB_UNKNOWN",
+          message: `${what} was garbage collected; indexed as incomplete until it is pushed again`,
+        });
+      },
     },
     {
       writes: input.spool,

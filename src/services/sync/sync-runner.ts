@@ -14,11 +14,10 @@ import { CountingStore } from "../../storage/counting-store.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import { RegistryLayout } from "../../storage/registry-layout.js";
 import { RetryingStore, type RetryOptions } from "../../storage/retrying-store.js";
-import type { NewEvent } from "../../db/events/event-store.js";
-import { syncFinishedEvent } from "../events/event-topics.js";
 import { executeRun } from "./catalog-sync.js";
 import { SyncEventHub } from "./sync-events.js";
 import { keepLease } from "./sync-lease-keeper.js";
+import { isCollectorHolder } from "./sync-commit.js";
 import { logRunFinished, logRunStarted } from "./run-log.js";
 import {
   modeOf,
@@ -46,8 +45,6 @@ export interface RunnerDeps {
   renewIntervalMs: number;
   cancelPollMs: number;
   faultPoints?: FaultPoints;
-  /** Benchmark seam (SyncServiceOptions.writeEvents): false writes no events. */
-  writeEvents?: boolean;
 }
 
 /** Takes the sync lease (ABORTED SYNC_IN_PROGRESS when another replica holds it) and records a new run. */
@@ -56,6 +53,8 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
     const lease = await d.leases.read(d.lease);
     // The owner names its run in the lease right after recording it; 0 = it has not yet.
     const running = lease && lease.value > 0 ? `run ${lease.value}` : "its run is being recorded";
+    if (lease && isCollectorHolder(lease.holder))
+      throw aborted(`a garbage collection of this namespace is running (holder ${lease.holder})`, "GC_IN_PROGRESS");
     throw aborted(
       `a sync is running on another replica (${running}; holder ${lease?.holder || "?"})`,
       "SYNC_IN_PROGRESS",
@@ -67,9 +66,7 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
     runId = await d.runs.create(flags, trigger, d.holder);
     // The run id goes into the lease row: every commit fences on (holder, run id).
     await d.leases.setValue(d.lease, d.holder, runId);
-    const abandoned = await d.runs.failAbandoned(runId, (ended) =>
-      d.writeEvents === false ? [] : ended.map((run) => syncFinishedEvent(d.scope.namespaceId, run)),
-    );
+    const abandoned = await d.runs.failAbandoned(runId);
     if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
   } catch (e) {
     await d.leases.release(d.lease, d.holder).catch(() => undefined);
@@ -84,14 +81,15 @@ export async function driveRun(
   d: RunnerDeps,
   run: { flags: SyncFlags; trigger: SyncTrigger; counts: SyncCounts; controller: AbortController },
   hub: SyncEventHub,
+  /** False for a garbage collection's sync: the collector goes on under the lease afterwards. */
+  releaseLease = true,
 ): Promise<SyncFinished> {
   const startedAt = Date.now();
   const requests = new CountingStore(d.store);
   const result = await runKeepingLease(d, run, hub, requests);
   result.counts.objectStoreRequests = requests.total;
   result.counts.tagsFailed = hub.failures.length;
-  const event = d.writeEvents === false ? undefined : finishedEvent(d.scope.namespaceId, hub, run.trigger, result);
-  await recordEnd(d, hub.runId, result, event ? [event] : []);
+  await recordEnd(d, hub.runId, result, releaseLease);
   const finished: SyncFinished = {
     runId: hub.runId,
     state: result.state,
@@ -150,25 +148,12 @@ const crashAt =
     }
   };
 
-/**
- * The run's /sync/finished, or none for a run that changed nothing and nobody asked for: a dry
- * run, or a timer (or start-up) run that SUCCEEDED without a change — every replica's timer makes
- * one per namespace every EPOCH_SYNC_INTERVAL, and an event for each would bury the changes.
- */
-function finishedEvent(namespaceId: number, hub: SyncEventHub, trigger: SyncTrigger, result: RunResult) {
-  if (hub.dryRun) return undefined;
-  const c = result.counts;
-  const changed = c.tagsAdded + c.tagsUpdated + c.tagsRemoved + c.repositoriesAdded + c.repositoriesRemoved > 0;
-  const automatic = trigger === "timer" || trigger === "start";
-  if (automatic && result.state === "SUCCEEDED" && !changed) return undefined;
-  return syncFinishedEvent(namespaceId, { runId: hub.runId, state: result.state, mode: hub.mode, counts: c });
-}
-
-/** Records the outcome (with its event) and releases the lease; neither failure changes what the caller is told. */
-async function recordEnd(d: RunnerDeps, runId: number, result: RunResult, events: NewEvent[]): Promise<void> {
+/** Records the outcome and releases the lease; neither failure changes what the caller is told. */
+async function recordEnd(d: RunnerDeps, runId: number, result: RunResult, releaseLease: boolean): Promise<void> {
   await d.runs
-    .finish(runId, result, events)
+    .finish(runId, result)
     .catch((e: unknown) => logger.error({ err: e, runId }, "could not record the end of a sync run"));
+  if (!releaseLease) return;
   await d.leases
     .release(d.lease, d.holder)
     .catch((e: unknown) => logger.warn({ err: e }, "could not release the sync lease"));

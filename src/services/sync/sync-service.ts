@@ -49,12 +49,6 @@ export interface SyncServiceOptions {
   commitBatchSize?: number;
   /** Test-only crash points (see FaultPoint). */
   faultPoints?: FaultPoints;
-  /**
-   * Benchmark seam: false commits runs without writing their events (the "events off" reference
-   * of bench/sync-events.ts). The server never sets it: a change without its event is a gap for
-   * every consumer.
-   */
-  writeEvents?: boolean;
   /** Called once per run this replica finished (not after a simulated crash): the metrics. */
   onRunFinished?: (finished: SyncFinished) => void;
 }
@@ -124,6 +118,29 @@ export class SyncService {
     }
     const run = this.launch(flags, trigger);
     return ticket(await run.ready, run, false);
+  }
+
+  /**
+   * The incremental sync a garbage collection runs before it marks (DESIGN §8.5), under the
+   * namespace lease the collector already holds as `holder`; the lease stays the collector's.
+   * `signal` (the collection's) stops it like a cancel. A recorded run with trigger "gc".
+   */
+  async syncForCollector(holder: string, signal: AbortSignal): Promise<SyncFinished> {
+    if (this.stopping) throw unavailable("the server is shutting down", "SHUTTING_DOWN");
+    const deps = { ...(await this.ctx()), holder };
+    const flags = { full: false, dryRun: false, allowMassRemoval: false };
+    const hub = await beginRun(deps, flags, "gc");
+    const run = { flags, trigger: "gc" as const, counts: zeroCounts(), controller: new AbortController() };
+    const stop = () => run.controller.abort(signal.reason);
+    if (signal.aborted) stop();
+    signal.addEventListener("abort", stop);
+    try {
+      const finished = await driveRun(deps, run, hub, false);
+      this.o.onRunFinished?.(finished);
+      return finished;
+    } finally {
+      signal.removeEventListener("abort", stop);
+    }
   }
 
   /** CancelSync: works for a run on any replica (its owner polls the flag). */
@@ -211,7 +228,6 @@ export class SyncService {
         renewIntervalMs: o.renewIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / 3)),
         cancelPollMs: o.cancelPollMs ?? 1_000,
         ...(o.faultPoints && { faultPoints: o.faultPoints }),
-        ...(o.writeEvents === false && { writeEvents: false }),
       };
     })().catch((e: unknown) => {
       this.context = undefined;

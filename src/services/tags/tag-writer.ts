@@ -3,12 +3,12 @@
  * tag's manifest object now and upserts it; DeleteTag removes the tag from the object store
  * (manifest key, then the catalog entry through a conditional write with retry) and then from
  * the index. Both recompute the repository's aggregates and move the stats by what they changed
- * (stats-delta.ts) and write their events (/repositories/create, /tags/create|update|delete,
- * /repositories/delete) in the same transaction.
+ * (stats-delta.ts) in the same transaction.
  */
 import type { Database } from "../../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
 import type { IndexScope } from "../../db/index/index-scope.js";
+import { reviveDeleted, type CollectedItem } from "../../db/gc/review-queue.js";
 import { recomputeRepositories } from "../../db/index/repository-aggregates.js";
 import type { TagFacts } from "../../db/index/tag-facts.js";
 import { findIndexedRepository, lockRepository } from "../../db/index/tag-rows.js";
@@ -18,11 +18,9 @@ import { failedPrecondition, isEpochError, notFound } from "../../errors.js";
 import { logger } from "../../logger.js";
 import { assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
 import { isRepositoryEntry } from "../../storage/catalog.js";
-import type { RegistryLayout } from "../../storage/registry-layout.js";
+import { blobKey, manifestDigestKey, type RegistryLayout } from "../../storage/registry-layout.js";
 import { TagStatsWatch } from "./stats-delta.js";
-import { removedTagChanges, removeTags, writeTags } from "./tag-indexer.js";
-import { appendEvents } from "../../db/events/event-store.js";
-import { repositoryEvent, tagEvents } from "../events/event-topics.js";
+import { CollectedObjects, removeTags, writeTags } from "./tag-indexer.js";
 import { childReader, readTag } from "./tag-reader.js";
 import { writeTransaction } from "../../db/write-transaction.js";
 
@@ -56,17 +54,36 @@ export class TagWriter {
     if (read.status !== "ok") throw new Error("unreachable: unconditional read");
     if (read.partial) logger.warn({ repository, tag, reason: read.partial.reason }, read.partial.message);
     const scope = await this.indexScope();
-    await writeTransaction(this.db, async (m) => {
-      const stats = await TagStatsWatch.begin(m, scope, repository, tag);
-      const written = await writeTags(m, scope, [read.facts], { bySync: false });
-      await recomputeRepositories(m, scope, [{ id: written.repositoryIds.get(repository)! }]);
-      await stats.apply(m);
-      await appendEvents(m, scope.dialect, [
-        ...written.repositoriesCreated.map((name) => repositoryEvent(scope.namespaceId, name, true)),
-        ...tagEvents(scope.namespaceId, written.tagChanges),
-      ]);
-    });
+    const write = () =>
+      writeTransaction(this.db, async (m) => {
+        const stats = await TagStatsWatch.begin(m, scope, repository, tag);
+        const { repositoryIds } = await writeTags(m, scope, [read.facts], { bySync: false, onCollected: "fail" });
+        await recomputeRepositories(m, scope, [{ id: repositoryIds.get(repository)! }]);
+        await stats.apply(m);
+      });
+    try {
+      await write();
+    } catch (e) {
+      if (!(e instanceof CollectedObjects) || !(await this.revive(scope, e.items))) throw e;
+      await write();
+    }
     return read.facts;
+  }
+
+  /**
+   * Objects the collector deleted that are back in the store (pushed again) are usable again:
+   * true when every one of `items` was, and their queue rows are forgotten. Never for objects it
+   * is still deleting — those may go any moment.
+   */
+  private async revive(scope: IndexScope, items: readonly CollectedItem[]): Promise<boolean> {
+    if (items.some((i) => i.state !== "deleted")) return false;
+    for (const i of items) {
+      const key = i.kind === "blob" ? blobKey(i.digest) : manifestDigestKey(i.repository, i.digest);
+      if (!(await this.layout.store.head(key))) return false;
+    }
+    await writeTransaction(this.db, (m) => reviveDeleted(m, scope, items));
+    logger.info({ objects: items.length }, "objects collected earlier were pushed again; IndexTag uses them");
+    return true;
   }
 
   /** Removes the tag from the object store and the index; an empty repository goes with its last tag. */
@@ -99,21 +116,11 @@ export class TagWriter {
       const current = await lockRepository(m, scope, repository);
       if (!current) return;
       const stats = await TagStatsWatch.begin(m, scope, repository, tag);
-      const removed = await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }]);
-      if (removed.length === 0) return;
+      if ((await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }])) === 0) return;
       // A tag delete does not move the repository's updatedAt in the catalog (Epoch), so the
       // value applied before still describes it: keep it, and the next sync can skip the repository.
-      const gone = await recomputeRepositories(m, scope, [
-        { id: current.id, catalogUpdatedAt: current.catalogUpdatedAt },
-      ]);
+      await recomputeRepositories(m, scope, [{ id: current.id, catalogUpdatedAt: current.catalogUpdatedAt }]);
       await stats.apply(m);
-      await appendEvents(m, scope.dialect, [
-        ...tagEvents(
-          scope.namespaceId,
-          removedTagChanges(removed, () => repository),
-        ),
-        ...gone.map((name) => repositoryEvent(scope.namespaceId, name, false)),
-      ]);
     });
   }
 

@@ -2,7 +2,8 @@
  * Upgrading a database that holds data: from the first migration to the latest, every row stays
  * (on SQLite a new column may rebuild a table, which must not cascade into its children), and
  * the new column starts NULL, so the first sync after the upgrade reads every repository; the
- * label tables start empty and cascade from the rows they label.
+ * label tables start empty and cascade from the rows they label; unreferenced blobs enter the
+ * GC's review queue.
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { openDatabase, type Database } from "../../../src/db/data-source.js";
@@ -43,6 +44,9 @@ forEachDialect("schema upgrade", (dialect) => {
       [t, t],
     );
     await db.ds.query("INSERT INTO manifest_blobs (manifest_id, blob_digest) VALUES (1, 'sha256:b')");
+    await db.ds.query(
+      "INSERT INTO blobs (namespace_id, digest, size, media_type, ref_count) VALUES (1, 'sha256:b', 10, '', 1), (1, 'sha256:orphan', 5, '', 0)",
+    );
 
     Object.assign(db.ds, { migrations: all });
     expect(await pendingMigrations(db)).toEqual(all.slice(1).map((m) => m.name));
@@ -52,6 +56,10 @@ forEachDialect("schema upgrade", (dialect) => {
       expect({ table, rows: await count(db, table) }).toEqual({ table, rows: 1 });
     expect(await db.ds.query("SELECT name, catalog_updated_at, tag_set_sha256 FROM repositories")).toEqual([
       { name: "library/alpine", catalog_updated_at: "2024-01-01T00:00:00Z", tag_set_sha256: null },
+    ]);
+    // Blobs nothing referenced before the upgrade wait in the GC's review queue, as if just orphaned.
+    expect(await db.ds.query("SELECT kind, repository, digest, state FROM gc_review_queue")).toEqual([
+      { kind: "blob", repository: "", digest: "sha256:orphan", state: "pending" },
     ]);
     // Foreign keys still hold after the upgrade: a tag cannot point at a missing repository.
     await expect(

@@ -63,7 +63,16 @@ export enum ErrorReason {
   /** ERROR_REASON_SIZE_MISMATCH - CommitUpload's size differs from the blob object's (FAILED_PRECONDITION). */
   ERROR_REASON_SIZE_MISMATCH = 42,
   /**
-   * ERROR_REASON_DATABASE_CONFLICT - 43-49 are left to phase two's other capabilities (DESIGN §8), built in parallel with these.
+   * ERROR_REASON_BLOB_UNKNOWN - Garbage collection (DESIGN §8.5).
+   * IndexTag of a manifest that needs a blob or manifest object the collector is deleting or has
+   * deleted (FAILED_PRECONDITION): push the object again, then retry.
+   */
+  ERROR_REASON_BLOB_UNKNOWN = 43,
+  /** ERROR_REASON_GC_IN_PROGRESS - A garbage collection of the namespace is running (ABORTED): sync and GC never overlap. */
+  ERROR_REASON_GC_IN_PROGRESS = 44,
+  ERROR_REASON_GC_RUN_NOT_FOUND = 45,
+  /**
+   * ERROR_REASON_DATABASE_CONFLICT - 46-49 are left to phase two's other capabilities (DESIGN §8), built in parallel with these.
    * A deadlock or lock-wait timeout in the database (ABORTED): retry the call.
    */
   ERROR_REASON_DATABASE_CONFLICT = 50,
@@ -207,6 +216,15 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 42:
     case "ERROR_REASON_SIZE_MISMATCH":
       return ErrorReason.ERROR_REASON_SIZE_MISMATCH;
+    case 43:
+    case "ERROR_REASON_BLOB_UNKNOWN":
+      return ErrorReason.ERROR_REASON_BLOB_UNKNOWN;
+    case 44:
+    case "ERROR_REASON_GC_IN_PROGRESS":
+      return ErrorReason.ERROR_REASON_GC_IN_PROGRESS;
+    case 45:
+    case "ERROR_REASON_GC_RUN_NOT_FOUND":
+      return ErrorReason.ERROR_REASON_GC_RUN_NOT_FOUND;
     case 50:
     case "ERROR_REASON_DATABASE_CONFLICT":
       return ErrorReason.ERROR_REASON_DATABASE_CONFLICT;
@@ -314,6 +332,12 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_BLOB_MISSING";
     case ErrorReason.ERROR_REASON_SIZE_MISMATCH:
       return "ERROR_REASON_SIZE_MISMATCH";
+    case ErrorReason.ERROR_REASON_BLOB_UNKNOWN:
+      return "ERROR_REASON_BLOB_UNKNOWN";
+    case ErrorReason.ERROR_REASON_GC_IN_PROGRESS:
+      return "ERROR_REASON_GC_IN_PROGRESS";
+    case ErrorReason.ERROR_REASON_GC_RUN_NOT_FOUND:
+      return "ERROR_REASON_GC_RUN_NOT_FOUND";
     case ErrorReason.ERROR_REASON_DATABASE_CONFLICT:
       return "ERROR_REASON_DATABASE_CONFLICT";
     case ErrorReason.ERROR_REASON_DISK_FULL:
