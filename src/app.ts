@@ -20,6 +20,8 @@ import { configureLogger, logger, redactUrl } from "./logger.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
 import { EpochMetrics } from "./metrics/registry.js";
 import { poolUsage } from "./db/pool-usage.js";
+import { eventsWritten } from "./db/events/event-store.js";
+import { sinkLags } from "./db/events/sink-positions.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
 import { createNamespaceCapability } from "./services/namespaces/namespace-capability.js";
 import type { FaultPoints } from "./services/sync/sync-types.js";
@@ -63,9 +65,20 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // ── services: construct each capability here and wire its adapter below ──
     const services: NonNullable<ServerDeps["services"]> = {};
     const tokenService = (tokens = new TokenService(new TokenStore(db), config.tokens));
+    const deliverers = eventDeliverers(db, config.events, `serve@${hostname()}:${process.pid}`);
     const metrics =
       config.metricsListen &&
-      new EpochMetrics({ tokenCache: () => tokenService.validateCacheCounts(), dbPool: () => poolUsage(db) });
+      new EpochMetrics({
+        tokenCache: () => tokenService.validateCacheCounts(),
+        dbPool: () => poolUsage(db),
+        eventsWritten: () => eventsWritten(db),
+        sinkLags: () =>
+          sinkLags(
+            db,
+            deliverers.map((d) => d.sinkName),
+          ),
+        eventsDelivered: () => deliverers.map((d) => ({ sink: d.sinkName, delivered: d.stats().delivered })),
+      });
     const namespaces = createNamespaceCapability(
       db,
       config,
@@ -90,7 +103,6 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
         (ctx.caller.scopes.includes("admin") && ctx.caller.namespaceId === defaultNamespaceId),
     });
     const retention = new EventRetention(db, config.events.retentionMs);
-    const deliverers = eventDeliverers(db, config.events, `serve@${hostname()}:${process.pid}`);
     for (const deliverer of deliverers) await deliverer.prepare();
     const tokenLookup: TokenLookup = options.tokenLookup ?? tokenService;
     const beforeDrain: ShutdownHook[] = [];

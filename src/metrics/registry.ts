@@ -13,12 +13,11 @@
  * placeholders that report zero):
  * - GC (§8.5): `epoch_gc_runs_total{state}`, `epoch_gc_run_duration_seconds`,
  *   `epoch_gc_bytes_freed_total`, and the review-queue depth `epoch_gc_review_queue_depth`;
- * - events (§8.6): `epoch_events_written_total{topic}` and the outbox lag per sink
- *   `epoch_events_sink_lag_events{sink}` / `epoch_events_sink_lag_seconds{sink}`;
- * - a `namespace` label on the per-namespace series once namespaces (§8.1) land.
+ * - a `namespace` label on the per-namespace series.
  */
 import { status as Status } from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SinkLag } from "../db/events/sink-positions.js";
 import type { PoolUsage } from "../db/pool-usage.js";
 import type { RpcObserver } from "../grpc/metrics-interceptor.js";
 import type { SyncFinished } from "../services/sync/sync-types.js";
@@ -30,6 +29,12 @@ export interface MetricSources {
   tokenCache?: () => ValidateCacheCounts;
   /** The database pool right now; undefined when the driver does not tell. */
   dbPool?: () => PoolUsage | undefined;
+  /** Events this replica committed, by topic (db/events/event-store.ts `eventsWritten`). */
+  eventsWritten?: () => ReadonlyMap<string, number>;
+  /** Each configured sink's lag behind the outbox, read from the database at scrape time. */
+  sinkLags?: () => Promise<readonly SinkLag[]>;
+  /** Events each configured sink's deliverer on this replica has delivered. */
+  eventsDelivered?: () => ReadonlyArray<{ sink: string; delivered: number }>;
 }
 
 // From a cached ValidateToken answer (~0.1 ms) to a long SyncFromCatalog stream.
@@ -85,6 +90,7 @@ export class EpochMetrics implements RpcObserver {
     });
     if (sources.tokenCache) tokenCacheCounter(sources.tokenCache, registers);
     if (sources.dbPool) dbPoolGauges(sources.dbPool, registers);
+    eventMetrics(sources, registers);
   }
 
   rpcFinished(path: string, code: number, seconds: number): void {
@@ -164,6 +170,66 @@ function dbPoolGauges(read: () => PoolUsage | undefined, registers: Registry[]):
       const usage = read();
       this.reset();
       if (usage) this.set(usage.waiting);
+    },
+  });
+}
+
+function eventMetrics(sources: MetricSources, registers: Registry[]): void {
+  const { eventsWritten, sinkLags, eventsDelivered } = sources;
+  if (eventsWritten) {
+    new Counter({
+      name: "epoch_events_written_total",
+      help: "Events this replica committed to the outbox, by topic (in the transaction of the change they report).",
+      labelNames: ["topic"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [topic, n] of eventsWritten()) this.inc({ topic }, n);
+      },
+    });
+  }
+  if (eventsDelivered) {
+    new Counter({
+      name: "epoch_events_delivered_total",
+      help: "Events this replica's deliverer handed to a sink and the sink accepted, by sink (at least once: redeliveries count).",
+      labelNames: ["sink"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { sink, delivered } of eventsDelivered()) this.inc({ sink }, delivered);
+      },
+    });
+  }
+  if (!sinkLags) return;
+  // Both gauges come from one database read per scrape, shared through this promise.
+  let reading: Promise<readonly SinkLag[]> | undefined;
+  const read = () => {
+    // A database that does not answer leaves the gauges absent; the rest of the scrape still works.
+    reading ??= sinkLags()
+      .catch(() => [])
+      .finally(() => setImmediate(() => (reading = undefined)));
+    return reading;
+  };
+  new Gauge({
+    name: "epoch_events_sink_lag_events",
+    help: "Committed events a sink has not been delivered yet, by sink; read from the database, so every replica reports the same value.",
+    labelNames: ["sink"],
+    registers,
+    async collect() {
+      const lags = await read();
+      this.reset();
+      for (const lag of lags) this.set({ sink: lag.sink }, lag.events);
+    },
+  });
+  new Gauge({
+    name: "epoch_events_sink_lag_seconds",
+    help: "Age of the oldest event a sink has not been delivered yet (0 when caught up), by sink; the database clock.",
+    labelNames: ["sink"],
+    registers,
+    async collect() {
+      const lags = await read();
+      this.reset();
+      for (const lag of lags) this.set({ sink: lag.sink }, lag.seconds);
     },
   });
 }

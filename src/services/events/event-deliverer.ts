@@ -38,6 +38,11 @@ export class EventDeliverer {
     this.leases = new Leases(db);
   }
 
+  /** The sink's name (its lease and position rows, the metrics' `sink` label). */
+  get sinkName(): string {
+    return this.sink.name;
+  }
+
   /** Events delivered by this replica, and the position it last recorded (for metrics and tests). */
   stats(): { delivered: number; position: number } {
     return { delivered: this.delivered, position: this.position };
