@@ -51,6 +51,17 @@ export interface WriteTransactionOptions {
   isolation?: "READ COMMITTED";
 }
 
+/** What runs once a transaction has committed, by its EntityManager (see `afterCommit`). */
+const committedHooks = new WeakMap<EntityManager, Array<() => void>>();
+
+/**
+ * Runs `hook` once the writeTransaction that owns `m` has committed (never after a rollback or a
+ * retried attempt). Outside a writeTransaction the hook never runs.
+ */
+export function afterCommit(m: EntityManager, hook: () => void): void {
+  committedHooks.get(m)?.push(hook);
+}
+
 export async function writeTransaction<T>(
   db: Database,
   fn: (manager: EntityManager) => Promise<T>,
@@ -58,15 +69,22 @@ export async function writeTransaction<T>(
 ): Promise<T> {
   const attempts = opts.attempts ?? 3;
   const isolation = db.dialect === "sqlite" ? undefined : opts.isolation;
-  const run =
-    opts.deferFsync && db.dialect === "sqlite"
-      ? () => withoutFsync(db, () => db.ds.transaction(fn))
-      : isolation
-        ? () => db.ds.transaction(isolation, fn)
-        : () => db.ds.transaction(fn);
   for (let attempt = 1; ; attempt++) {
+    const hooks: Array<() => void> = [];
+    const body = (m: EntityManager) => {
+      committedHooks.set(m, hooks);
+      return fn(m);
+    };
+    const run =
+      opts.deferFsync && db.dialect === "sqlite"
+        ? () => withoutFsync(db, () => db.ds.transaction(body))
+        : isolation
+          ? () => db.ds.transaction(isolation, body)
+          : () => db.ds.transaction(body);
     try {
-      return await serialized(db, run);
+      const result = await serialized(db, run);
+      for (const hook of hooks) hook();
+      return result;
     } catch (e) {
       if (attempt >= attempts || !isLockConflict(e)) throw e;
     }

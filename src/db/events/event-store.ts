@@ -9,11 +9,13 @@ import type { Database } from "../data-source.js";
 import { toDate, toJson, toNumber } from "../sql/decode.js";
 import { execute } from "../sql/execute.js";
 import { sqlNow, sqlNowPlusMs } from "../sql/sql.js";
-import { serialized, writeTransaction } from "../write-transaction.js";
+import { afterCommit, serialized, writeTransaction } from "../write-transaction.js";
 import { EVENTS_PRUNED, reserveEventIds } from "./event-ids.js";
 
 export interface NewEvent {
   namespaceId: number;
+  /** The namespace's name when the caller has it (a namespace deleted in this transaction); else looked up. */
+  namespace?: string;
   topic: string;
   subject: string;
   /** `{ "<payload case>": { …fields } }`, stored as JSON. */
@@ -26,31 +28,72 @@ export interface StoredEvent extends NewEvent {
   time: Date;
 }
 
-/** Rows per INSERT statement (7 parameters each). */
-const INSERT_CHUNK = 500;
+/**
+ * Rows per INSERT statement (6 parameters each, under SQLite's 32,766 and MariaDB's 65,535): a
+ * sync batch (≤ 1000 tags and their repositories) is always one statement.
+ */
+export const EVENT_INSERT_ROWS = 5000;
 
 /**
  * Writes `events` with dense ids as the last statements of the caller's transaction; returns the
- * ids given. Nothing to write: no statement at all (a no-op change takes no lock).
+ * ids given. Nothing to write: no statement at all (a no-op change takes no lock). Counted in
+ * `eventsWritten` once the transaction commits (through writeTransaction).
  */
 export async function appendEvents(m: EntityManager, dialect: Dialect, events: readonly NewEvent[]): Promise<number[]> {
   if (events.length === 0) return [];
+  const names = await namespaceNames(m, events);
   const first = await reserveEventIds(m, events.length);
   const now = sqlNow(dialect);
-  for (let start = 0; start < events.length; start += INSERT_CHUNK) {
-    const slice = events.slice(start, start + INSERT_CHUNK);
+  for (let start = 0; start < events.length; start += EVENT_INSERT_ROWS) {
+    const slice = events.slice(start, start + EVENT_INSERT_ROWS);
     const params: unknown[] = [];
     slice.forEach((e, i) =>
-      params.push(first + start + i, e.namespaceId, e.namespaceId, e.topic, e.subject, JSON.stringify(e.payload)),
+      params.push(
+        first + start + i,
+        e.namespaceId,
+        e.namespace ?? names.get(e.namespaceId),
+        e.topic,
+        e.subject,
+        JSON.stringify(e.payload),
+      ),
     );
     await m.query(
       `INSERT INTO events (id, namespace_id, namespace, created_at, topic, subject, payload) VALUES ${slice
-        .map(() => `(?, ?, (SELECT name FROM namespaces WHERE id = ?), ${now}, ?, ?, ?)`)
+        .map(() => `(?, ?, ?, ${now}, ?, ?, ?)`)
         .join(", ")}`,
       params,
     );
   }
+  afterCommit(m, () => countWritten(m, events));
   return events.map((_, i) => first + i);
+}
+
+/** Namespace id → name for the events that do not carry their namespace's name (one SELECT). */
+async function namespaceNames(m: EntityManager, events: readonly NewEvent[]): Promise<Map<number, string>> {
+  const ids = [...new Set(events.filter((e) => e.namespace === undefined).map((e) => e.namespaceId))];
+  if (ids.length === 0) return new Map();
+  const rows: Array<{ id: unknown; name: unknown }> = await m.query(
+    `SELECT id, name FROM namespaces WHERE id IN (${ids.map(() => "?").join(", ")})`,
+    ids,
+  );
+  const names = new Map(rows.map((r) => [toNumber(r.id), String(r.name)]));
+  const missing = ids.find((id) => !names.has(id));
+  if (missing !== undefined) throw new Error(`event for namespace ${missing}, which does not exist`);
+  return names;
+}
+
+/** Events committed through this database handle since it opened, by topic (the events-written metric). */
+const written = new WeakMap<object, Map<string, number>>();
+
+function countWritten(m: EntityManager, events: readonly NewEvent[]): void {
+  let counts = written.get(m.dataSource);
+  if (!counts) written.set(m.dataSource, (counts = new Map()));
+  for (const e of events) counts.set(e.topic, (counts.get(e.topic) ?? 0) + 1);
+}
+
+/** Events this process committed on `db`, by topic. */
+export function eventsWritten(db: Database): ReadonlyMap<string, number> {
+  return written.get(db.ds) ?? new Map();
 }
 
 export interface EventRange {

@@ -19,14 +19,14 @@ export interface RepositoryRecompute {
 
 /**
  * Recomputes the aggregates of these repositories, then deletes those left without tags.
- * Returns the number of repositories deleted.
+ * Returns the names of the repositories deleted.
  */
 export async function recomputeRepositories(
   m: EntityManager,
   scope: IndexScope,
   repos: readonly RepositoryRecompute[],
-): Promise<number> {
-  let removed = 0;
+): Promise<string[]> {
+  const removed: string[] = [];
   const share = scope.dialect === "sqlite" ? "" : " LOCK IN SHARE MODE";
   for (const part of chunk(repos, 500)) {
     const ids = part.map((r) => r.id);
@@ -75,7 +75,18 @@ WHERE id IN (${list})`,
         ...ids,
       ],
     );
-    removed += await execute(m, `DELETE FROM repositories WHERE id IN (${list}) AND tag_count = 0`, ids);
+    // The rows are locked since the start of this function: the ones read here are the ones deleted.
+    const empty: Array<{ id: unknown; name: unknown }> = await m.query(
+      `SELECT id, name FROM repositories WHERE id IN (${list}) AND tag_count = 0`,
+      ids,
+    );
+    if (empty.length === 0) continue;
+    await execute(
+      m,
+      `DELETE FROM repositories WHERE id IN (${placeholders(empty.length)})`,
+      empty.map((r) => toNumber(r.id)),
+    );
+    removed.push(...empty.map((r) => String(r.name)));
   }
   return removed;
 }

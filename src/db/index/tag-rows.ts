@@ -21,27 +21,53 @@ export interface RemovalTarget {
   names?: readonly string[];
 }
 
-/** Creates the repositories not indexed yet (a repository comes with its first tag); returns name → id for all. */
+/**
+ * Creates the repositories not indexed yet (a repository comes with its first tag); returns the
+ * names this transaction created, and name → id for all. On MariaDB "created here" is what a
+ * consistent read shows after the insert among the names it did not show before: a repository
+ * another writer committed meanwhile is skipped by INSERT IGNORE and stays invisible to this
+ * transaction's snapshot, so exactly one writer reports each creation. The ids come from a
+ * locking read, which sees such a repository too (and shares its row lock, as INSERT IGNORE does).
+ */
 export async function ensureRepositories(
   m: EntityManager,
   scope: IndexScope,
   names: string[],
-): Promise<{ created: number; ids: Map<string, number> }> {
-  let created = 0;
+): Promise<{ created: string[]; ids: Map<string, number> }> {
+  const created: string[] = [];
   const ids = new Map<string, number>();
   const now = sqlNow(scope.dialect);
-  for (const part of chunk(names, 500)) {
-    created += await execute(
+  const insert = (part: string[]) =>
+    execute(
       m,
       `${insertIgnore(scope.dialect)} INTO repositories (namespace_id, name, tag_count, total_size, artifact_type, kind, catalog_updated_at, created_at, updated_at)
 VALUES ${part.map(() => `(?, ?, 0, 0, '', '', NULL, ${now}, ${now})`).join(", ")}`,
       part.flatMap((n) => [scope.namespaceId, n]),
     );
+  const named = async (part: string[], lock = "") => {
     const rows: Array<Record<string, unknown>> = await m.query(
-      `SELECT id, name FROM repositories WHERE namespace_id = ? AND name IN (${placeholders(part.length)})`,
+      `SELECT id, name FROM repositories WHERE namespace_id = ? AND name IN (${placeholders(part.length)})${lock}`,
       [scope.namespaceId, ...part],
     );
-    for (const r of rows) ids.set(String(r.name), toNumber(r.id));
+    return new Map(rows.map((r) => [String(r.name), toNumber(r.id)]));
+  };
+  const locked = scope.dialect === "sqlite" ? "" : " LOCK IN SHARE MODE";
+  for (const part of chunk(names, 500)) {
+    const known = await named(part);
+    const missing = part.filter((n) => !known.has(n));
+    if (missing.length > 0) {
+      await insert(missing);
+      const mine = await named(missing);
+      created.push(...missing.filter((n) => mine.has(n)));
+    }
+    const current = await named(part, locked);
+    // Shown by the snapshot but deleted since by another writer (MariaDB, rare): one at a time,
+    // so each insert says whether this transaction created it.
+    for (const name of part.filter((n) => !current.has(n))) {
+      if ((await insert([name])) === 1) created.push(name);
+      for (const [n, id] of await named([name], locked)) current.set(n, id);
+    }
+    for (const [n, id] of current) ids.set(n, id);
   }
   return { created, ids };
 }
@@ -135,18 +161,25 @@ export async function upsertTagRows(
   }
 }
 
-export interface TagVictim {
+/** A tag row about to be removed, with what its /tags/delete event says. */
+export interface RemovalVictim {
   id: number;
-  repositoryId: number;
   manifestId: number;
+  repositoryId: number;
+  name: string;
   digest: string;
+  kind: string;
 }
 
-const victimOf = (r: Record<string, unknown>): TagVictim => ({
+const VICTIM_COLUMNS = "id, manifest_id, repository_id, name, digest, kind";
+
+const toVictim = (r: Record<string, unknown>): RemovalVictim => ({
   id: toNumber(r.id),
-  repositoryId: toNumber(r.repository_id),
   manifestId: toNumber(r.manifest_id),
+  repositoryId: toNumber(r.repository_id),
+  name: String(r.name),
   digest: String(r.digest),
+  kind: String(r.kind),
 });
 
 /** The rows of these tags (locked on MariaDB), sparing rows indexed after `keepNewerThan`. */
@@ -155,25 +188,25 @@ export async function lockTagsForRemoval(
   scope: IndexScope,
   targets: readonly RemovalTarget[],
   keepNewerThan?: unknown,
-): Promise<TagVictim[]> {
-  const victims: TagVictim[] = [];
+): Promise<RemovalVictim[]> {
+  const victims: RemovalVictim[] = [];
   const newer = keepNewerThan === undefined ? "" : " AND indexed_at <= ?";
   const newerParams = keepNewerThan === undefined ? [] : [keepNewerThan];
   const whole = targets.filter((t) => t.names === undefined).map((t) => t.repositoryId);
   for (const ids of chunk(whole, 500)) {
     const rows: Array<Record<string, unknown>> = await m.query(
-      `SELECT id, repository_id, manifest_id, digest FROM tags WHERE repository_id IN (${placeholders(ids.length)})${newer}${forUpdate(scope.dialect)}`,
+      `SELECT ${VICTIM_COLUMNS} FROM tags WHERE repository_id IN (${placeholders(ids.length)})${newer}${forUpdate(scope.dialect)}`,
       [...ids, ...newerParams],
     );
-    victims.push(...rows.map(victimOf));
+    victims.push(...rows.map(toVictim));
   }
   for (const t of targets) {
     for (const names of chunk(t.names ?? [], 1000)) {
       const rows: Array<Record<string, unknown>> = await m.query(
-        `SELECT id, repository_id, manifest_id, digest FROM tags WHERE repository_id = ? AND name IN (${placeholders(names.length)})${newer}${forUpdate(scope.dialect)}`,
+        `SELECT ${VICTIM_COLUMNS} FROM tags WHERE repository_id = ? AND name IN (${placeholders(names.length)})${newer}${forUpdate(scope.dialect)}`,
         [t.repositoryId, ...names, ...newerParams],
       );
-      victims.push(...rows.map(victimOf));
+      victims.push(...rows.map(toVictim));
     }
   }
   return victims;

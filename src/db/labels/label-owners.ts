@@ -9,20 +9,24 @@ import { toNumber } from "../sql/decode.js";
 import { forUpdate } from "../sql/sql-params.js";
 import type { LabelOwner } from "./label-tables.js";
 
-/** The tag's label owner [repository_id, tag_name], or undefined when the tag is not indexed. */
+/**
+ * The tag's label owner [repository_id, tag_name] with its digest and kind (what its /tags/update
+ * event says), or undefined when the tag is not indexed.
+ */
 export async function lockTag(
   m: EntityManager,
   dialect: Dialect,
   namespaceId: number,
   repository: string,
   tag: string,
-): Promise<LabelOwner | undefined> {
+): Promise<{ owner: LabelOwner; digest: string; kind: string } | undefined> {
   const rows: Array<Record<string, unknown>> = await m.query(
-    `SELECT t.repository_id FROM repositories r JOIN tags t ON t.repository_id = r.id
+    `SELECT t.repository_id, t.digest, t.kind FROM repositories r JOIN tags t ON t.repository_id = r.id
 WHERE r.namespace_id = ? AND r.name = ? AND t.name = ?${forUpdate(dialect)}`,
     [namespaceId, repository, tag],
   );
-  return rows[0] ? [toNumber(rows[0].repository_id), tag] : undefined;
+  const row = rows[0];
+  return row && { owner: [toNumber(row.repository_id), tag], digest: String(row.digest), kind: String(row.kind) };
 }
 
 /** The repository's label owner [namespace_id, repository_name], or undefined when it is not indexed. */

@@ -2,11 +2,13 @@
  * All SQL of the `namespaces` table: lookups by name, the keyset listing (with each page's
  * labels), creation (with its labels), what a namespace still holds, and its removal with the
  * rows that only describe it (stats, runs, its sync lease, unreferenced manifests and blobs;
- * its labels cascade).
+ * its labels cascade). Each write takes the events its caller makes of it (`outbox`) into its
+ * transaction.
  */
 import type { EntityManager } from "typeorm";
 import type { Dialect } from "../column-types.js";
 import type { Database } from "../data-source.js";
+import { appendEvents, type NewEvent } from "../events/event-store.js";
 import { readNamespaceLabelsOf, writeLabelChange } from "../labels/label-store.js";
 import type { Labels } from "../labels/label-tables.js";
 import { filterSql, type FilterColumns, type FilterCondition, type LabelSource } from "../queries/filter-sql.js";
@@ -106,14 +108,16 @@ export async function listNamespacePage(
 }
 
 /**
- * Inserts a namespace with its labels (validated by the caller) in one transaction; undefined
- * when the name is taken (the unique index decides, not a prior read).
+ * Inserts a namespace with its labels (validated by the caller) and the events `outbox` makes of
+ * it, in one transaction; undefined when the name is taken (the unique index decides, not a
+ * prior read).
  */
 export async function insertNamespace(
   db: Database,
   name: string,
   storageUrl: string,
   labels: Labels = {},
+  outbox: (created: { id: number; name: string }) => NewEvent[] = () => [],
 ): Promise<NamespaceRecord | undefined> {
   try {
     await writeTransaction(db, async (m) => {
@@ -122,9 +126,10 @@ export async function insertNamespace(
         `INSERT INTO namespaces (name, storage_url, created_at, updated_at) VALUES (?, ?, ${sqlNow(db.dialect)}, ${sqlNow(db.dialect)})`,
         [name, storageUrl],
       );
-      if (Object.keys(labels).length === 0) return;
       const rows: Array<Record<string, unknown>> = await m.query("SELECT id FROM namespaces WHERE name = ?", [name]);
-      await writeLabelChange(m, "namespace", [toNumber(rows[0]!.id)], { set: labels, remove: [] });
+      const id = toNumber(rows[0]!.id);
+      if (Object.keys(labels).length > 0) await writeLabelChange(m, "namespace", [id], { set: labels, remove: [] });
+      await appendEvents(m, db.dialect, outbox({ id, name }));
     });
   } catch (e) {
     if (isDuplicateKey(e)) return undefined;
@@ -147,10 +152,17 @@ export interface NamespaceContents {
   uploads: number;
 }
 
+/** An index row of a blob removed with its namespace (what its /blobs/delete event says). */
+export interface RemovedBlob {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
 /**
  * Deletes an empty namespace (no repository, token, live lease or open upload) and every row
- * that only describes it. Emptiness is checked inside
- * the transaction, with the namespace row locked first on MariaDB, so a repository or token
+ * that only describes it, and writes the events `outbox` makes of the blob rows removed, in the
+ * same transaction. Emptiness is checked inside the transaction, with the namespace row locked first on MariaDB, so a repository or token
  * written concurrently either lands before (and the delete refuses) or fails its foreign key.
  * Returns what it still holds when not empty, or "gone" when it no longer exists.
  */
@@ -158,6 +170,7 @@ export async function deleteEmptyNamespace(
   db: Database,
   id: number,
   syncLeaseName: string,
+  outbox: (blobs: RemovedBlob[]) => NewEvent[] = () => [],
 ): Promise<"deleted" | "gone" | NamespaceContents> {
   return writeTransaction(db, async (m) => {
     const lock = db.dialect === "sqlite" ? "" : " FOR UPDATE";
@@ -181,14 +194,25 @@ export async function deleteEmptyNamespace(
     await execute(m, "DELETE FROM leases WHERE namespace_id = ?", [id]);
     // No repository means no tag: manifests and blobs left here are unreferenced index rows
     // (their edges cascade with the manifests).
+    const blobs: Array<{ digest: unknown; size: unknown; media_type: unknown }> = await m.query(
+      "SELECT digest, size, media_type FROM blobs WHERE namespace_id = ? ORDER BY digest",
+      [id],
+    );
     await execute(m, "DELETE FROM blobs WHERE namespace_id = ?", [id]);
     await execute(m, "DELETE FROM manifests WHERE namespace_id = ?", [id]);
     await execute(m, "DELETE FROM registry_stats WHERE namespace_id = ?", [id]);
     await execute(m, "DELETE FROM sync_runs WHERE namespace_id = ?", [id]);
     await execute(m, "DELETE FROM gc_review_queue WHERE namespace_id = ?", [id]);
     await execute(m, "DELETE FROM gc_runs WHERE namespace_id = ?", [id]);
+    // DeleteTag's tombstones (tag-tombstones.ts) only guard tags of a repository: none is left.
+    await execute(m, "DELETE FROM tag_tombstones WHERE namespace_id = ?", [id]);
     await execute(m, "DELETE FROM coordination WHERE name = ?", [syncLeaseName]);
     await execute(m, "DELETE FROM namespaces WHERE id = ?", [id]);
+    await appendEvents(
+      m,
+      db.dialect,
+      outbox(blobs.map((b) => ({ digest: String(b.digest), size: toNumber(b.size), mediaType: String(b.media_type) }))),
+    );
     return "deleted";
   });
 }

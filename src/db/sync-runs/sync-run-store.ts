@@ -4,12 +4,15 @@
  * COMMITTING (reported as RUNNING): the conditional switch to it is what makes "cancel before
  * the commit phase, SYNC_COMMITTING after" race-free across replicas.
  */
+import type { EntityManager } from "typeorm";
 import type { Database } from "../data-source.js";
+import { appendEvents, type NewEvent } from "../events/event-store.js";
+import { writeTransaction } from "../write-transaction.js";
 import { execute } from "../sql/execute.js";
 import { toBool, toDate, toDateOrNull, toJson, toNumber, toTextOrNull } from "../sql/decode.js";
 import { sqlNow } from "../sql/sql.js";
 import type { ErrorReason } from "../../errors.js";
-import { bool } from "../sql/sql-params.js";
+import { bool, forUpdate, placeholders } from "../sql/sql-params.js";
 import {
   modeOf,
   zeroCounts,
@@ -49,6 +52,14 @@ export interface RunResult {
   message: string;
   /** The catalog this run applied (or found unchanged): the next run's If-None-Match. */
   catalog?: { etag: string; sha256: string | null };
+}
+
+/** A run that ended, as its /sync/finished event describes it. */
+export interface EndedRun {
+  runId: number;
+  state: Exclude<SyncState, "RUNNING">;
+  mode: SyncMode;
+  counts: SyncCounts;
 }
 
 export type CancelAnswer = "requested" | "not_found" | "finished" | "committing";
@@ -92,18 +103,40 @@ VALUES (?, 'RUNNING', ?, ?, ?, ?, ?, ${this.now}, ?, '[]', 0, 0, '', '')`,
     }
   }
 
-  /** After taking the lease: runs left RUNNING by a holder that lost it (crash, pause) are FAILED. */
-  async failAbandoned(exceptRunId: number): Promise<number> {
-    return execute(
-      this.db.ds,
-      `UPDATE sync_runs SET state = 'FAILED', error_reason = 'LEASE_LOST', message = ?, finished_at = ${this.now}
-WHERE namespace_id = ? AND state IN ${ACTIVE} AND id <> ?`,
-      [
-        "the replica running it lost the sync lease (stopped or paused); another run took over",
-        this.namespaceId,
-        exceptRunId,
-      ],
-    );
+  /**
+   * After taking the lease: runs left RUNNING by a holder that lost it (crash, pause) are FAILED,
+   * with the events `outbox` makes of them in the same transaction. Returns how many.
+   */
+  async failAbandoned(exceptRunId: number, outbox: (runs: EndedRun[]) => NewEvent[] = () => []): Promise<number> {
+    const abandoned = `namespace_id = ? AND state IN ${ACTIVE} AND id <> ?`;
+    // Nearly always none: one plain read, and a transaction only when there is something to end.
+    const any: unknown[] = await this.db.ds.query(`SELECT id FROM sync_runs WHERE ${abandoned} LIMIT 1`, [
+      this.namespaceId,
+      exceptRunId,
+    ]);
+    if (any.length === 0) return 0;
+    return writeTransaction(this.db, async (m) => {
+      const rows: Array<Record<string, unknown>> = await m.query(
+        `SELECT id, mode, counters FROM sync_runs WHERE ${abandoned}${forUpdate(this.db.dialect)}`,
+        [this.namespaceId, exceptRunId],
+      );
+      if (rows.length === 0) return 0;
+      const ids = rows.map((r) => toNumber(r.id));
+      await execute(
+        m,
+        `UPDATE sync_runs SET state = 'FAILED', error_reason = 'LEASE_LOST', message = ?, finished_at = ${this.now}
+WHERE id IN (${placeholders(ids.length)})`,
+        ["the replica running it lost the sync lease (stopped or paused); another run took over", ...ids],
+      );
+      const ended = rows.map((r) => ({
+        runId: toNumber(r.id),
+        state: "FAILED" as const,
+        mode: String(r.mode) as SyncMode,
+        counts: { ...zeroCounts(), ...(toJson<Partial<SyncCounts>>(r.counters) ?? {}) },
+      }));
+      await appendEvents(m, this.db.dialect, outbox(ended));
+      return ids.length;
+    });
   }
 
   /** RUNNING → COMMITTING unless a cancel was requested first; false = cancelled (or taken over). */
@@ -149,10 +182,20 @@ WHERE namespace_id = ? AND state IN ${ACTIVE} AND id <> ?`,
     );
   }
 
-  /** Records the outcome; a run another replica already marked FAILED stays FAILED. */
-  async finish(runId: number, r: RunResult): Promise<void> {
-    await execute(
-      this.db.ds,
+  /**
+   * Records the outcome, and in the same transaction `events` (its /sync/finished); a run another
+   * replica already marked FAILED stays FAILED, and its events were written by that replica.
+   */
+  async finish(runId: number, r: RunResult, events: readonly NewEvent[] = []): Promise<void> {
+    await writeTransaction(this.db, async (m) => {
+      const matched = await this.recordOutcome(m, runId, r);
+      if (matched === 1) await appendEvents(m, this.db.dialect, events);
+    });
+  }
+
+  private recordOutcome(m: EntityManager, runId: number, r: RunResult): Promise<number> {
+    return execute(
+      m,
       `UPDATE sync_runs SET state = ?, finished_at = ${this.now}, counters = ?, failures = ?, failure_count = ?, error_reason = ?, message = ?,
   catalog_etag = ?, catalog_sha256 = ?
 WHERE id = ? AND state IN ${ACTIVE}`,

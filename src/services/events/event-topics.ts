@@ -4,6 +4,7 @@
  * payload as the proto JSON of its oneof case (never a secret or a hash of one).
  */
 import type { NewEvent } from "../../db/events/event-store.js";
+import type { SyncCounts } from "../../db/sync-runs/sync-run-types.js";
 
 export const TOPICS = {
   repositoryCreate: "/repositories/create",
@@ -36,36 +37,98 @@ export interface TagChange {
   oldDigest?: string;
   /** Undefined: the tag is gone. */
   digest?: string;
+  /** The kind after the change (the removed tag's kind for a delete). */
   kind?: string;
+  labels?: Readonly<Record<string, string>>;
 }
+
+const tagPayload = (c: TagChange) => ({
+  tag: {
+    repository: c.repository,
+    tag: c.tag,
+    digest: c.digest ?? "",
+    oldDigest: c.oldDigest ?? "",
+    kind: kindName(c.kind ?? ""),
+    ...(c.labels && { labels: { ...c.labels } }),
+  },
+});
 
 /** /tags/create, /tags/update (digest changed) or /tags/delete; nothing for an unchanged tag. */
 export function tagEvent(namespaceId: number, c: TagChange): NewEvent | undefined {
   if (c.oldDigest !== undefined && c.oldDigest === c.digest) return undefined;
   const topic =
     c.digest === undefined ? TOPICS.tagDelete : c.oldDigest === undefined ? TOPICS.tagCreate : TOPICS.tagUpdate;
+  return { namespaceId, topic, subject: `${c.repository}:${c.tag}`, payload: tagPayload(c) };
+}
+
+/** /tags/update for a tag whose labels changed (its digest did not: old and new are the same). */
+export function tagLabelsEvent(
+  namespaceId: number,
+  c: Required<Pick<TagChange, "repository" | "tag" | "digest" | "labels">> & Pick<TagChange, "kind">,
+): NewEvent {
   return {
     namespaceId,
-    topic,
+    topic: TOPICS.tagUpdate,
     subject: `${c.repository}:${c.tag}`,
-    payload: {
-      tag: {
-        repository: c.repository,
-        tag: c.tag,
-        digest: c.digest ?? "",
-        oldDigest: c.oldDigest ?? "",
-        kind: kindName(c.kind ?? ""),
-      },
-    },
+    payload: tagPayload({ ...c, oldDigest: c.digest }),
   };
 }
 
-export function repositoryEvent(namespaceId: number, name: string, created: boolean): NewEvent {
+/** The tag events of a write, in order, leaving out tags whose digest did not move. */
+export function tagEvents(namespaceId: number, changes: readonly TagChange[]): NewEvent[] {
+  return changes.flatMap((c) => tagEvent(namespaceId, c) ?? []);
+}
+
+export function repositoryEvent(
+  namespaceId: number,
+  name: string,
+  created: boolean,
+  labels?: Readonly<Record<string, string>>,
+): NewEvent {
   return {
     namespaceId,
     topic: created ? TOPICS.repositoryCreate : TOPICS.repositoryDelete,
     subject: name,
-    payload: { repository: { name } },
+    payload: { repository: { name, ...(labels && { labels: { ...labels } }) } },
+  };
+}
+
+/**
+ * /namespaces/create, /namespaces/update (labels) or /namespaces/delete. The event belongs to the
+ * namespace it describes (its first and its last event), and carries the name itself, so it can
+ * be written in the transaction that removes the namespace row.
+ */
+export function namespaceEvent(
+  namespace: { id: number; name: string },
+  change: "create" | "update" | "delete",
+  labels?: Readonly<Record<string, string>>,
+): NewEvent {
+  const topic = { create: TOPICS.namespaceCreate, update: TOPICS.namespaceUpdate, delete: TOPICS.namespaceDelete }[
+    change
+  ];
+  return {
+    namespaceId: namespace.id,
+    namespace: namespace.name,
+    topic,
+    subject: namespace.name,
+    payload: { namespaceEvent: { name: namespace.name, ...(labels && { labels: { ...labels } }) } },
+  };
+}
+
+export interface BlobFacts {
+  digest: string;
+  size: number;
+  mediaType: string;
+}
+
+/** /blobs/delete: a blob's index row went (its subject is the digest). */
+export function blobDeleteEvent(namespace: { id: number; name?: string }, blob: BlobFacts): NewEvent {
+  return {
+    namespaceId: namespace.id,
+    ...(namespace.name !== undefined && { namespace: namespace.name }),
+    topic: TOPICS.blobDelete,
+    subject: blob.digest,
+    payload: { blob: { digest: blob.digest, size: blob.size, mediaType: blob.mediaType } },
   };
 }
 
@@ -101,7 +164,7 @@ export interface RunFacts {
   /** A SyncState name without its prefix ("SUCCEEDED"). */
   state: string;
   mode: string;
-  counts: Record<string, number>;
+  counts: SyncCounts;
 }
 
 export function syncFinishedEvent(namespaceId: number, run: RunFacts): NewEvent {
@@ -114,7 +177,7 @@ export function syncFinishedEvent(namespaceId: number, run: RunFacts): NewEvent 
         runId: run.runId,
         state: `SYNC_STATE_${run.state}`,
         mode: `SYNC_MODE_${run.mode}`,
-        counts: run.counts,
+        counts: { ...run.counts },
       },
     },
   };
@@ -147,19 +210,6 @@ export function uploadCommitEvent(namespaceId: number, u: CommittedUpload): NewE
     topic: TOPICS.uploadCommit,
     subject: `${u.repository}@${u.digest}`,
     payload: { upload: { id: u.id, repository: u.repository, digest: u.digest, size: u.size } },
-  };
-}
-
-/** /blobs/delete: the garbage collector removed a blob (its index row in the marking transaction). */
-export function blobDeleteEvent(
-  namespaceId: number,
-  blob: { digest: string; size: number; mediaType: string },
-): NewEvent {
-  return {
-    namespaceId,
-    topic: TOPICS.blobDelete,
-    subject: blob.digest,
-    payload: { blob: { digest: blob.digest, size: blob.size, mediaType: blob.mediaType } },
   };
 }
 

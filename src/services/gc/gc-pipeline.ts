@@ -130,7 +130,7 @@ export class DeletionPipeline {
       await appendEvents(
         m,
         c.scope.dialect,
-        outcome.blobs.map((b) => blobDeleteEvent(c.scope.namespaceId, b)),
+        outcome.blobs.map((b) => blobDeleteEvent({ id: c.scope.namespaceId }, b)),
       );
       return outcome;
     };

@@ -24,8 +24,11 @@ export async function updateLabels(
   request: LabelUpdateRequest,
   /** The NOT_FOUND error for a missing owner. */
   missing: () => Error,
-  /** Runs in the same transaction when the labels changed (e.g. to move the owner's update time). */
-  changed?: (m: EntityManager, owner: LabelOwner) => Promise<void>,
+  /**
+   * Runs in the same transaction when the labels changed, with the labels now (to move the
+   * owner's update time, to write the change's event).
+   */
+  changed?: (m: EntityManager, owner: LabelOwner, labels: Labels) => Promise<void>,
 ): Promise<Labels> {
   const update = parseLabelUpdate(request.labels, request.updateMask);
   return writeTransaction(db, async (m) => {
@@ -35,7 +38,7 @@ export async function updateLabels(
     const { change, result } = planLabelChange(current, update);
     if (Object.keys(change.set).length > 0 || change.remove.length > 0) {
       await writeLabelChange(m, kind, owner, change);
-      await changed?.(m, owner);
+      await changed?.(m, owner, result);
     }
     return result;
   });

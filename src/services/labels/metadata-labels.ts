@@ -1,9 +1,11 @@
 /**
  * UpdateRepository and UpdateTag without gRPC: names are checked first, then the labels change
- * in one transaction (label-updater.ts). NOT_FOUND names what is missing, as GetTag does.
+ * in one transaction (label-updater.ts), with a tag's /tags/update event. NOT_FOUND names what
+ * is missing, as GetTag does. (A repository's labels have no topic in DESIGN §8.6.)
  */
 import type { Database } from "../../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
+import { appendEvents } from "../../db/events/event-store.js";
 import { lockRepository, lockTag } from "../../db/labels/label-owners.js";
 import type { Labels } from "../../db/labels/label-tables.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
@@ -12,6 +14,7 @@ import { failedPrecondition, notFound } from "../../errors.js";
 import { assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/names.js";
 import { parseLabelUpdate } from "./label-mask.js";
 import { updateLabels, type LabelUpdateRequest } from "./label-updater.js";
+import { tagLabelsEvent } from "../events/event-topics.js";
 
 export type { LabelUpdateRequest };
 
@@ -42,13 +45,22 @@ export class MetadataLabels {
     parseLabelUpdate(request.labels, request.updateMask);
     const namespaceId = await this.namespaceId();
     let missing: Error | undefined;
+    let facts: { digest: string; kind: string } | undefined;
     try {
       return await updateLabels(
         this.db,
         "tag",
-        (m) => lockTag(m, this.db.dialect, namespaceId, repository, tag),
+        async (m) => {
+          const locked = await lockTag(m, this.db.dialect, namespaceId, repository, tag);
+          facts = locked;
+          return locked?.owner;
+        },
         request,
         () => (missing = new Error("tag not indexed")),
+        // A label change is a /tags/update whose old and new digest are the same (DESIGN §8.6).
+        async (m, _owner, labels) => {
+          await appendEvents(m, this.db.dialect, [tagLabelsEvent(namespaceId, { repository, tag, ...facts!, labels })]);
+        },
       );
     } catch (e) {
       if (e !== missing) throw e;

@@ -29,6 +29,8 @@ import { compileListFilter, type FilterFields } from "../queries/filter/list-fil
 import { pageSize } from "../queries/list-options.js";
 import { decodePageToken, encodePageToken, type PageQuery } from "../queries/page-token.js";
 import { syncLeaseName } from "../sync/sync-commit.js";
+import { appendEvents } from "../../db/events/event-store.js";
+import { blobDeleteEvent, namespaceEvent } from "../events/event-topics.js";
 import { assertNamespaceName, DEFAULT_NAMESPACE } from "./namespace-name.js";
 import { namespaceNotFound, type NamespaceResolver } from "./namespace-resolver.js";
 import { checkStorageUrl, effectiveStorageUrl, redactStorageUrl } from "./namespace-roots.js";
@@ -65,7 +67,9 @@ export class NamespaceService {
     assertNamespaceName(input.name);
     const storageUrl = checkStorageUrl(input.storageUrl);
     assertLabels(input.labels);
-    const created = await insertNamespace(this.db, input.name, storageUrl, input.labels);
+    const created = await insertNamespace(this.db, input.name, storageUrl, input.labels, (row) => [
+      namespaceEvent(row, "create", input.labels),
+    ]);
     if (!created) throw alreadyExists(`namespace ${quoteForMessage(input.name)} already exists`, "NAMESPACE_EXISTS");
     this.resolver.evict(input.name);
     return this.view(created, sortedLabels(input.labels));
@@ -110,7 +114,10 @@ export class NamespaceService {
       (m) => lockNamespace(m, this.db.dialect, req.name),
       req,
       () => namespaceNotFound(req.name),
-      (m, [id]) => touchNamespace(m, this.db.dialect, Number(id)),
+      async (m, [id], labels) => {
+        await touchNamespace(m, this.db.dialect, Number(id));
+        await appendEvents(m, this.db.dialect, [namespaceEvent({ id: Number(id), name: req.name }, "update", labels)]);
+      },
     );
     return this.get(req.name);
   }
@@ -120,7 +127,11 @@ export class NamespaceService {
     const found = await this.find(name);
     if (found.name === DEFAULT_NAMESPACE)
       throw failedPrecondition("the default namespace can never be deleted", "INVALID_ARGUMENT");
-    const outcome = await deleteEmptyNamespace(this.db, found.id, syncLeaseName(found));
+    // The blob rows go with it (unreferenced: no repository is left), each a /blobs/delete before the /namespaces/delete.
+    const outcome = await deleteEmptyNamespace(this.db, found.id, syncLeaseName(found), (blobs) => [
+      ...blobs.map((blob) => blobDeleteEvent(found, blob)),
+      namespaceEvent(found, "delete"),
+    ]);
     if (outcome === "gone") throw namespaceNotFound(name);
     if (outcome !== "deleted") {
       throw failedPrecondition(

@@ -45,6 +45,8 @@ export interface RunContext {
   /** Tags per commit transaction (≤ 1000). */
   batchSize: number;
   faultPoints?: FaultPoints;
+  /** Benchmark seam: false commits without events (SyncServiceOptions.writeEvents). */
+  writeEvents?: boolean;
   /** Counters so far, readable while the run goes (GetSyncStatus). */
   counts: SyncCounts;
 }

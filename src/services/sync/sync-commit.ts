@@ -3,7 +3,10 @@
  * per short transaction), set-based deletions, then per touched repository its aggregates and
  * the catalog's updatedAt in one transaction, then the stats (their blob side moved with the
  * batches; recounted by full runs). Every transaction first proves
- * the run still holds the sync lease (fencing), so a paused replica never writes after losing it.
+ * the run still holds the sync lease (fencing), so a paused replica never writes after losing it,
+ * and ends with the events of what it changed, in one INSERT (event-store.ts): a batch's
+ * /repositories/create and /tags/create|update, a deletion batch's /tags/delete, an aggregates
+ * transaction's /repositories/delete.
  */
 import type { EntityManager } from "typeorm";
 import type { Database } from "../../db/data-source.js";
@@ -19,7 +22,9 @@ import { aborted } from "../../errors.js";
 import { chunk } from "../../db/sql/sql-params.js";
 import type { RepositoryRemoval, TouchedRepository } from "./sync-plan.js";
 import type { FaultPoints, SyncPhase } from "./sync-types.js";
-import { removeTags, writeTags, type CollectedTag } from "../tags/tag-indexer.js";
+import { removedTagChanges, removeTags, writeTags, type CollectedTag } from "../tags/tag-indexer.js";
+import { appendEvents, type NewEvent } from "../../db/events/event-store.js";
+import { repositoryEvent, tagEvents } from "../events/event-topics.js";
 import { serialized, writeTransaction } from "../../db/write-transaction.js";
 
 /**
@@ -52,6 +57,8 @@ export interface CommitContext {
   batchSize: number;
   /** Recount the blob side of registry_stats at the end (full runs) instead of keeping what the batches moved. */
   recountBlobs: boolean;
+  /** Benchmark seam (SyncServiceOptions.writeEvents): false commits without the outbox. */
+  writeEvents?: boolean;
   faultPoints?: FaultPoints;
   progress(phase: SyncPhase, done: number, total: number): void;
   /** A tag written incomplete because its manifest needs objects the garbage collector took (a failure of the run). */
@@ -81,12 +88,22 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
   let done = 0;
   c.progress("COMMIT", 0, total);
 
+  const ns = c.scope.namespaceId;
   let batchNo = 0;
   for await (const batch of input.writes.batches(c.batchSize)) {
-    const result = await fenced(c, (m) =>
-      writeTags(m, c.scope, batch, { bySync: true, keepNewerThan: c.catalogReadAt, onCollected: "incomplete" }),
-    );
-    counts.repositoriesAdded += result.repositoriesCreated;
+    const result = await fenced(c, async (m) => {
+      const written = await writeTags(m, c.scope, batch, {
+        bySync: true,
+        keepNewerThan: c.catalogReadAt,
+        onCollected: "incomplete",
+      });
+      await outbox(c, m, [
+        ...written.repositoriesCreated.map((name) => repositoryEvent(ns, name, true)),
+        ...tagEvents(ns, written.tagChanges),
+      ]);
+      return written;
+    });
+    counts.repositoriesAdded += result.repositoriesCreated.length;
     for (const t of result.collected) c.collected(t);
     for (const [name, id] of result.repositoryIds) ids.set(name, id);
     done += batch.length;
@@ -94,9 +111,21 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
     if (batchNo++ === 0) await c.faultPoints?.("after-first-commit-batch");
   }
 
+  const removalNames = new Map(input.removals.map((r) => [r.repositoryId, r.repository]));
   let deletionNo = 0;
   for (const targets of removalChunks(input.removals, c.batchSize)) {
-    const removed = await fenced(c, (m) => removeTags(m, c.scope, targets, c.catalogReadAt));
+    const removed = await fenced(c, async (m) => {
+      const victims = await removeTags(m, c.scope, targets, c.catalogReadAt);
+      await outbox(
+        c,
+        m,
+        tagEvents(
+          ns,
+          removedTagChanges(victims, (id) => removalNames.get(id)!),
+        ),
+      );
+      return victims.length;
+    });
     counts.tagsRemoved += removed;
     done += removed;
     c.progress("COMMIT", done, total);
@@ -115,7 +144,16 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
   c.progress("CLEANUP", 0, repos.length);
   let recomputed = 0;
   for (const part of chunk(repos, 500)) {
-    counts.repositoriesRemoved += await fenced(c, (m) => recomputeRepositories(m, c.scope, part));
+    const gone = await fenced(c, async (m) => {
+      const names = await recomputeRepositories(m, c.scope, part);
+      await outbox(
+        c,
+        m,
+        names.map((name) => repositoryEvent(ns, name, false)),
+      );
+      return names;
+    });
+    counts.repositoriesRemoved += gone.length;
     recomputed += part.length;
     c.progress("CLEANUP", recomputed, repos.length);
   }
@@ -132,6 +170,11 @@ export async function commitRun(c: CommitContext, input: CommitInput): Promise<C
     true,
   );
   return counts;
+}
+
+/** The events of one commit transaction, as its last statements (unless the benchmark seam turned them off). */
+async function outbox(c: Pick<CommitContext, "scope" | "writeEvents">, m: EntityManager, events: NewEvent[]) {
+  if (c.writeEvents !== false) await appendEvents(m, c.scope.dialect, events);
 }
 
 /**

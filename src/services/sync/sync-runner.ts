@@ -14,6 +14,8 @@ import { CountingStore } from "../../storage/counting-store.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import { RegistryLayout } from "../../storage/registry-layout.js";
 import { RetryingStore, type RetryOptions } from "../../storage/retrying-store.js";
+import type { NewEvent } from "../../db/events/event-store.js";
+import { syncFinishedEvent } from "../events/event-topics.js";
 import { executeRun } from "./catalog-sync.js";
 import { SyncEventHub } from "./sync-events.js";
 import { keepLease } from "./sync-lease-keeper.js";
@@ -45,6 +47,8 @@ export interface RunnerDeps {
   renewIntervalMs: number;
   cancelPollMs: number;
   faultPoints?: FaultPoints;
+  /** Benchmark seam (SyncServiceOptions.writeEvents): false writes no events. */
+  writeEvents?: boolean;
 }
 
 /** Takes the sync lease (ABORTED SYNC_IN_PROGRESS when another replica holds it) and records a new run. */
@@ -66,7 +70,9 @@ export async function beginRun(d: RunnerDeps, flags: SyncFlags, trigger: SyncTri
     runId = await d.runs.create(flags, trigger, d.holder);
     // The run id goes into the lease row: every commit fences on (holder, run id).
     await d.leases.setValue(d.lease, d.holder, runId);
-    const abandoned = await d.runs.failAbandoned(runId);
+    const abandoned = await d.runs.failAbandoned(runId, (ended) =>
+      d.writeEvents === false ? [] : ended.map((run) => syncFinishedEvent(d.scope.namespaceId, run)),
+    );
     if (abandoned > 0) logger.warn({ abandoned }, "marked sync runs of a replica that lost the lease as FAILED");
   } catch (e) {
     await d.leases.release(d.lease, d.holder).catch(() => undefined);
@@ -89,7 +95,8 @@ export async function driveRun(
   const result = await runKeepingLease(d, run, hub, requests);
   result.counts.objectStoreRequests = requests.total;
   result.counts.tagsFailed = hub.failures.length;
-  await recordEnd(d, hub.runId, result, releaseLease);
+  const event = d.writeEvents === false ? undefined : finishedEvent(d.scope.namespaceId, hub, run.trigger, result);
+  await recordEnd(d, hub.runId, result, event ? [event] : [], releaseLease);
   const finished: SyncFinished = {
     runId: hub.runId,
     state: result.state,
@@ -148,10 +155,30 @@ const crashAt =
     }
   };
 
-/** Records the outcome and releases the lease; neither failure changes what the caller is told. */
-async function recordEnd(d: RunnerDeps, runId: number, result: RunResult, releaseLease: boolean): Promise<void> {
+/**
+ * The run's /sync/finished, or none for a run that changed nothing and nobody asked for: a dry
+ * run, or a timer (or start-up) run that SUCCEEDED without a change — every replica's timer makes
+ * one per namespace every EPOCH_SYNC_INTERVAL, and an event for each would bury the changes.
+ */
+function finishedEvent(namespaceId: number, hub: SyncEventHub, trigger: SyncTrigger, result: RunResult) {
+  if (hub.dryRun) return undefined;
+  const c = result.counts;
+  const changed = c.tagsAdded + c.tagsUpdated + c.tagsRemoved + c.repositoriesAdded + c.repositoriesRemoved > 0;
+  const automatic = trigger === "timer" || trigger === "start";
+  if (automatic && result.state === "SUCCEEDED" && !changed) return undefined;
+  return syncFinishedEvent(namespaceId, { runId: hub.runId, state: result.state, mode: hub.mode, counts: c });
+}
+
+/** Records the outcome (with its event) and releases the lease; neither failure changes what the caller is told. */
+async function recordEnd(
+  d: RunnerDeps,
+  runId: number,
+  result: RunResult,
+  events: NewEvent[],
+  releaseLease: boolean,
+): Promise<void> {
   await d.runs
-    .finish(runId, result)
+    .finish(runId, result, events)
     .catch((e: unknown) => logger.error({ err: e, runId }, "could not record the end of a sync run"));
   if (!releaseLease) return;
   await d.leases

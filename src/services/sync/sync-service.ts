@@ -49,6 +49,12 @@ export interface SyncServiceOptions {
   commitBatchSize?: number;
   /** Test-only crash points (see FaultPoint). */
   faultPoints?: FaultPoints;
+  /**
+   * Benchmark seam: false commits runs without writing their events (the "events off" reference
+   * of bench/sync-events.ts). The server never sets it: a change without its event is a gap for
+   * every consumer.
+   */
+  writeEvents?: boolean;
   /** Called once per run this replica finished (not after a simulated crash): the metrics. */
   onRunFinished?: (finished: SyncFinished) => void;
 }
@@ -228,6 +234,7 @@ export class SyncService {
         renewIntervalMs: o.renewIntervalMs ?? Math.max(1, Math.floor(this.ttlMs / 3)),
         cancelPollMs: o.cancelPollMs ?? 1_000,
         ...(o.faultPoints && { faultPoints: o.faultPoints }),
+        ...(o.writeEvents === false && { writeEvents: false }),
       };
     })().catch((e: unknown) => {
       this.context = undefined;

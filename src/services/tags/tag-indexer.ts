@@ -35,7 +35,9 @@ import {
   tagKey,
   upsertTagRows,
   type RemovalTarget,
+  type RemovalVictim,
 } from "../../db/index/tag-rows.js";
+import type { TagChange } from "../events/event-topics.js";
 
 export interface WriteOptions {
   /**
@@ -75,7 +77,10 @@ export interface CollectedTag {
 }
 
 export interface WriteResult {
-  repositoriesCreated: number;
+  /** Repositories this write created, in name order of first appearance. */
+  repositoriesCreated: string[];
+  /** What happened to each tag written: the /tags/… events of the write (tag-indexer callers append them). */
+  tagChanges: TagChange[];
   /** Repository name → id for every repository of the batch. */
   repositoryIds: Map<string, number>;
   /** Tags skipped because IndexTag wrote or DeleteTag removed them after the sync read the catalog. */
@@ -133,7 +138,19 @@ export async function writeTags(
   );
   await queueLeftManifests(m, scope, left);
   await deleteOrphanManifests(m, [...new Set(left.map((l) => l.manifestId))]);
-  return { repositoriesCreated: created, repositoryIds: ids, keptNewer: tags.length - fresh.length, collected };
+  return {
+    repositoriesCreated: created,
+    tagChanges: rows.map(({ t, old }) => ({
+      repository: t.repository,
+      tag: t.tag,
+      ...(old && { oldDigest: old.digest }),
+      digest: t.manifest.digest,
+      kind: t.manifest.kind,
+    })),
+    repositoryIds: ids,
+    keptNewer: tags.length - fresh.length,
+    collected,
+  };
 }
 
 /** The objects a tag's manifest needs: its blobs, and its own and its children's `_digests/` copies. */
@@ -171,18 +188,18 @@ async function screenCollected(
 
 /**
  * Deletes tags set-based (never one statement per tag), sparing rows written after
- * `keepNewerThan`; returns the number of tag rows deleted.
+ * `keepNewerThan`; returns the tag rows deleted.
  */
 export async function removeTags(
   m: EntityManager,
   scope: IndexScope,
   targets: readonly RemovalTarget[],
   keepNewerThan?: unknown,
-): Promise<number> {
+): Promise<RemovalVictim[]> {
   const victims = await lockTagsForRemoval(m, scope, targets, keepNewerThan);
-  if (victims.length === 0) return 0;
+  if (victims.length === 0) return [];
   await markAggregatesStale(m, [...new Set(targets.map((t) => t.repositoryId))]);
-  const removed = await deleteTagRows(
+  await deleteTagRows(
     m,
     victims.map((v) => v.id),
   );
@@ -203,5 +220,18 @@ export async function removeTags(
     victims.map((v) => ({ repository: names.get(v.repositoryId)!, manifestId: v.manifestId, digest: v.digest })),
   );
   await deleteOrphanManifests(m, [...new Set(victims.map((v) => v.manifestId))]);
-  return removed;
+  return victims;
+}
+
+/** The /tags/delete changes of removed rows; `repositoryName` maps their repository ids. */
+export function removedTagChanges(
+  victims: readonly RemovalVictim[],
+  repositoryName: (id: number) => string,
+): TagChange[] {
+  return victims.map((v) => ({
+    repository: repositoryName(v.repositoryId),
+    tag: v.name,
+    oldDigest: v.digest,
+    kind: v.kind,
+  }));
 }

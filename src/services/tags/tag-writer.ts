@@ -3,7 +3,8 @@
  * tag's manifest object now and upserts it; DeleteTag removes the tag from the object store
  * (manifest key, then the catalog entry through a conditional write with retry) and then from
  * the index. Both recompute the repository's aggregates and move the stats by what they changed
- * (stats-delta.ts) in the same transaction.
+ * (stats-delta.ts) and write their events (/repositories/create, /tags/create|update|delete,
+ * /repositories/delete) in the same transaction.
  */
 import type { Database } from "../../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
@@ -20,7 +21,9 @@ import { assertRepositoryName, assertTagName, quoteForMessage } from "../../oci/
 import { isRepositoryEntry } from "../../storage/catalog.js";
 import { blobKey, manifestDigestKey, type RegistryLayout } from "../../storage/registry-layout.js";
 import { TagStatsWatch } from "./stats-delta.js";
-import { CollectedObjects, removeTags, writeTags } from "./tag-indexer.js";
+import { CollectedObjects, removedTagChanges, removeTags, writeTags } from "./tag-indexer.js";
+import { appendEvents } from "../../db/events/event-store.js";
+import { repositoryEvent, tagEvents } from "../events/event-topics.js";
 import { childReader, readTag } from "./tag-reader.js";
 import { writeTransaction } from "../../db/write-transaction.js";
 
@@ -57,9 +60,13 @@ export class TagWriter {
     const write = () =>
       writeTransaction(this.db, async (m) => {
         const stats = await TagStatsWatch.begin(m, scope, repository, tag);
-        const { repositoryIds } = await writeTags(m, scope, [read.facts], { bySync: false, onCollected: "fail" });
-        await recomputeRepositories(m, scope, [{ id: repositoryIds.get(repository)! }]);
+        const written = await writeTags(m, scope, [read.facts], { bySync: false, onCollected: "fail" });
+        await recomputeRepositories(m, scope, [{ id: written.repositoryIds.get(repository)! }]);
         await stats.apply(m);
+        await appendEvents(m, scope.dialect, [
+          ...written.repositoriesCreated.map((name) => repositoryEvent(scope.namespaceId, name, true)),
+          ...tagEvents(scope.namespaceId, written.tagChanges),
+        ]);
       });
     try {
       await write();
@@ -116,11 +123,21 @@ export class TagWriter {
       const current = await lockRepository(m, scope, repository);
       if (!current) return;
       const stats = await TagStatsWatch.begin(m, scope, repository, tag);
-      if ((await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }])) === 0) return;
+      const removed = await removeTags(m, scope, [{ repositoryId: current.id, names: [tag] }]);
+      if (removed.length === 0) return;
       // A tag delete does not move the repository's updatedAt in the catalog (Epoch), so the
       // value applied before still describes it: keep it, and the next sync can skip the repository.
-      await recomputeRepositories(m, scope, [{ id: current.id, catalogUpdatedAt: current.catalogUpdatedAt }]);
+      const gone = await recomputeRepositories(m, scope, [
+        { id: current.id, catalogUpdatedAt: current.catalogUpdatedAt },
+      ]);
       await stats.apply(m);
+      await appendEvents(m, scope.dialect, [
+        ...tagEvents(
+          scope.namespaceId,
+          removedTagChanges(removed, () => repository),
+        ),
+        ...gone.map((name) => repositoryEvent(scope.namespaceId, name, false)),
+      ]);
     });
   }
 

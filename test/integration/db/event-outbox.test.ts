@@ -9,6 +9,8 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import type { Database } from "../../../src/db/data-source.js";
 import {
   appendEvents,
+  EVENT_INSERT_ROWS,
+  eventsWritten,
   prunedThrough,
   pruneEvents,
   readEvents,
@@ -39,9 +41,9 @@ forEachDialect("event outbox", (dialect) => {
 
   it("hands out dense ids in commit order, across batches larger than one INSERT", async () => {
     await writeTransaction(db, (m) => appendEvents(m, db.dialect, events(3, "a")));
-    await writeTransaction(db, (m) => appendEvents(m, db.dialect, events(1201, "b")));
+    await writeTransaction(db, (m) => appendEvents(m, db.dialect, events(EVENT_INSERT_ROWS + 1, "b")));
     await writeTransaction(db, (m) => appendEvents(m, db.dialect, []));
-    expect(await ids()).toEqual(Array.from({ length: 1204 }, (_, i) => i + 1));
+    expect(await ids()).toEqual(Array.from({ length: EVENT_INSERT_ROWS + 4 }, (_, i) => i + 1));
     const [first] = await readEvents(db, { afterId: 0, limit: 1 });
     expect(first).toMatchObject({ id: 1, namespace: "default", topic: "/tags/create", subject: "library/app:a-0" });
     expect(first!.payload).toEqual({ tag: { repository: "library/app", tag: "a-0" } });
@@ -57,6 +59,32 @@ forEachDialect("event outbox", (dialect) => {
     ).rejects.toThrow("the change failed");
     await writeTransaction(db, (m) => appendEvents(m, db.dialect, events(2, "kept")));
     expect(await ids()).toEqual([1, 2]);
+    // The events-written counts follow commits only.
+    expect(eventsWritten(db)).toEqual(new Map([["/tags/create", 2]]));
+  });
+
+  it("keeps the name of a namespace deleted in the same transaction, and refuses an unknown namespace", async () => {
+    const [doomed] = (await db.read("SELECT id FROM namespaces WHERE name = 'default'")).map((r) => Number(r.id));
+    await writeTransaction(db, async (m) => {
+      await m.query(
+        "INSERT INTO namespaces (name, storage_url, created_at, updated_at) VALUES ('gone', '', '2026-01-01', '2026-01-01')",
+      );
+      const [row] = (await m.query("SELECT id FROM namespaces WHERE name = 'gone'")) as Array<{ id: unknown }>;
+      await m.query("DELETE FROM namespaces WHERE name = 'gone'");
+      await appendEvents(m, db.dialect, [
+        { namespaceId: Number(row!.id), namespace: "gone", topic: "/namespaces/delete", subject: "gone", payload: {} },
+      ]);
+    });
+    expect((await readEvents(db, { afterId: 0, limit: 10 })).map((e) => [e.namespace, e.topic])).toEqual([
+      ["gone", "/namespaces/delete"],
+    ]);
+    await expect(
+      writeTransaction(db, (m) =>
+        appendEvents(m, db.dialect, [
+          { namespaceId: doomed! + 1000, topic: "/tags/create", subject: "x:y", payload: {} },
+        ]),
+      ),
+    ).rejects.toThrow("does not exist");
   });
 
   it("a writer that reserved later ids cannot become visible before one that reserved earlier", async () => {
