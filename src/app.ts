@@ -13,9 +13,12 @@ import { TokenStore } from "./db/tokens/token-store.js";
 import { namespaceIdOf } from "./db/queries/namespaces.js";
 import { DEFAULT_NAMESPACE } from "./db/entities/index.js";
 import { eventServiceServer } from "./grpc/event-service.js";
+import type { CallContext } from "./grpc/handlers.js";
+import { leaseServiceServer } from "./grpc/lease-service.js";
 import { metadataService } from "./grpc/metadata-service.js";
 import { namespaceServiceServer } from "./grpc/namespace-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
+import { uploadServiceServer } from "./grpc/upload-service.js";
 import { configureLogger, logger, redactUrl } from "./logger.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
 import { EpochMetrics } from "./metrics/registry.js";
@@ -87,9 +90,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     );
     // Every call acts in its namespace (resolved by grpc/namespace-context.ts); without one
     // (a server built without the resolver) it acts in `default`.
-    services.metadata = metadataService(async (ctx) =>
-      namespaces.runtimes.of(ctx.namespace ?? (await namespaces.resolver.resolve("default"))),
-    );
+    const runtimeOf = async (ctx: CallContext) =>
+      namespaces.runtimes.of(ctx.namespace ?? (await namespaces.resolver.resolve("default")));
+    services.metadata = metadataService(runtimeOf);
+    services.lease = leaseServiceServer(runtimeOf);
+    services.upload = uploadServiceServer(runtimeOf);
     services.namespace = namespaceServiceServer(namespaces.service);
     services.token = tokenServiceServer(tokenService);
     const events = new EventFeed(db);

@@ -47,6 +47,8 @@ export interface Config {
   /** EPOCH_METRICS_LISTEN: where /metrics, /healthz and /readyz are served; unset = off. */
   metricsListen?: ListenAddress;
   events: EventSettings;
+  /** EPOCH_UPLOAD_TTL: the expiry of an upload started without a ttl (DESIGN §8.4). */
+  uploads: { ttlMs: number };
 }
 
 /** The event outbox's retention and sinks (DESIGN §8.6). */
@@ -175,6 +177,10 @@ const VARIABLES = {
   EPOCH_LAST_USED_FLUSH_INTERVAL: { schema: positiveDuration, default: "5s" },
   EPOCH_SHUTDOWN_TIMEOUT: { schema: duration, default: "10s" },
   EPOCH_EVENTS_RETENTION: { schema: positiveDuration, default: "168h" },
+  EPOCH_UPLOAD_TTL: {
+    schema: positiveDuration.refine((ms) => ms <= 10 * 365.25 * 24 * 3_600_000, "must be at most 10 years"),
+    default: "24h",
+  },
   EPOCH_EVENTS_WEBHOOK_URL: { schema: httpUrl.optional(), default: undefined, secret: true },
   EPOCH_EVENTS_WEBHOOK_SECRET: { schema: nonEmpty.optional(), default: undefined, secret: true },
   EPOCH_EVENTS_NATS_URL: { schema: natsUrl.optional(), default: undefined, secret: true },
@@ -260,6 +266,7 @@ export function loadConfig(env: Env = process.env, overrides: Overrides = {}): C
     logLevel: get("EPOCH_LOG_LEVEL"),
     ...(metricsListen && { metricsListen }),
     events: eventSettings(get),
+    uploads: { ttlMs: get("EPOCH_UPLOAD_TTL") },
   };
 }
 

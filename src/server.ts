@@ -10,6 +10,8 @@ import { MetadataServiceService, type MetadataServiceServer } from "epoch-meta-c
 import { TokenServiceService, type TokenServiceServer } from "epoch-meta-client/epoch/v1/token_service";
 import { NamespaceServiceService, type NamespaceServiceServer } from "epoch-meta-client/epoch/v1/namespace_service";
 import { EventServiceService, type EventServiceServer } from "epoch-meta-client/epoch/v1/event_service";
+import { LeaseServiceService, type LeaseServiceServer } from "epoch-meta-client/epoch/v1/lease_service";
+import { UploadServiceService, type UploadServiceServer } from "epoch-meta-client/epoch/v1/upload_service";
 import { ConfigError, type Config } from "./config.js";
 import { auditInterceptor } from "./grpc/audit.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
@@ -36,6 +38,8 @@ export interface ServerDeps {
     token?: TokenServiceServer;
     namespace?: NamespaceServiceServer;
     event?: EventServiceServer;
+    lease?: LeaseServiceServer;
+    upload?: UploadServiceServer;
   };
   /**
    * Resolves each call's `epoch-namespace` before authentication (grpc/namespace-context.ts).
@@ -102,6 +106,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   addGuardedService(server, tokenServiceDefinition, withFallback(TokenServiceService, deps.services?.token));
   addGuardedService(server, NamespaceServiceService, withFallback(NamespaceServiceService, deps.services?.namespace));
   addGuardedService(server, EventServiceService, withFallback(EventServiceService, deps.services?.event));
+  addGuardedService(server, LeaseServiceService, withFallback(LeaseServiceService, deps.services?.lease));
+  addGuardedService(server, UploadServiceService, withFallback(UploadServiceService, deps.services?.upload));
 
   // Statuses are known before the first call can arrive: grpc-js serves as soon as it is bound.
   const probe = startDatabaseProbe(health, {
@@ -157,7 +163,9 @@ function withFallback(
     | typeof MetadataServiceService
     | typeof TokenServiceService
     | typeof NamespaceServiceService
-    | typeof EventServiceService,
+    | typeof EventServiceService
+    | typeof LeaseServiceService
+    | typeof UploadServiceService,
   impl: object | undefined,
 ) {
   return { ...unimplementedService(definition), ...impl } as UntypedServiceImplementation;

@@ -10,6 +10,8 @@ export * from "./epoch/v1/resources.js";
 export * from "./epoch/v1/sync.js";
 export * from "./epoch/v1/event_service.js";
 export * from "./epoch/v1/gc_service.js";
+export * from "./epoch/v1/lease_service.js";
 export * from "./epoch/v1/metadata_service.js";
 export * from "./epoch/v1/namespace_service.js";
 export * from "./epoch/v1/token_service.js";
+export * from "./epoch/v1/upload_service.js";

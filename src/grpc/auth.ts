@@ -19,10 +19,10 @@ import { namespaceOf } from "./namespace-context.js";
 import { toStatus } from "./status-map.js";
 
 /**
- * What a method needs: nothing, a `service` (or `admin`) token, an `admin` token, or a system
- * admin (an `admin` token of `default`: NamespaceService).
+ * What a method needs: nothing, a `service` (or `admin`) token, a `push`, `service` (or `admin`)
+ * token, an `admin` token, or a system admin (an `admin` token of `default`: NamespaceService).
  */
-export type Access = "open" | "service" | "admin" | "system";
+export type Access = "open" | "service" | "push" | "admin" | "system";
 
 const SYSTEM_PREFIXES = ["/epoch.v1.NamespaceService/"];
 
@@ -50,18 +50,46 @@ const SERVICE_METHODS: ReadonlySet<string> = new Set([
   "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
 ]);
 
+/**
+ * A push (a front end, or a client with a `push` token) works through leases and uploads
+ * (DESIGN §8.3, §8.4): its token must cover the upload's repository (services/uploads), and
+ * a non-admin manages only the leases its token created (services/leases). Listing every lease
+ * or upload is administration (`admin`).
+ */
+const PUSH_METHODS: ReadonlySet<string> = new Set([
+  "/epoch.v1.LeaseService/CreateLease",
+  "/epoch.v1.LeaseService/GetLease",
+  "/epoch.v1.LeaseService/UpdateLease",
+  "/epoch.v1.LeaseService/DeleteLease",
+  "/epoch.v1.LeaseService/AddLeaseResource",
+  "/epoch.v1.LeaseService/DeleteLeaseResource",
+  "/epoch.v1.LeaseService/ListLeaseResources",
+  "/epoch.v1.UploadService/StartUpload",
+  "/epoch.v1.UploadService/GetUpload",
+  "/epoch.v1.UploadService/CommitUpload",
+  "/epoch.v1.UploadService/AbortUpload",
+]);
+
 /** Methods not listed (SyncFromCatalog, CancelSync, the token admin RPCs, anything new) need `admin`. */
 export function requiredAccess(path: string): Access {
   if (OPEN_PREFIXES.some((prefix) => path.startsWith(prefix))) return "open";
   if (SYSTEM_PREFIXES.some((prefix) => path.startsWith(prefix))) return "system";
-  return SERVICE_METHODS.has(path) ? "service" : "admin";
+  if (SERVICE_METHODS.has(path)) return "service";
+  return PUSH_METHODS.has(path) ? "push" : "admin";
 }
 
 export function allows(scopes: readonly string[], access: Access): boolean {
   if (access === "open" || scopes.includes("admin")) return true;
   if (access === "system") return false;
+  if (access === "push") return scopes.includes("push") || scopes.includes("service");
   return access === "service" && scopes.includes("service");
 }
+
+const NEEDED: Record<"service" | "push" | "admin", string> = {
+  service: "the service or admin scope",
+  push: "the push, service or admin scope",
+  admin: "the admin scope",
+};
 
 export type Caller = TokenRecord;
 
@@ -116,9 +144,7 @@ async function authenticate(
   // Recorded before the scope check, so the audit line of a refusal names the token refused.
   callers.set(metadata, token);
   if (!allows(token.scopes, access)) {
-    throw permissionDenied(
-      `this method needs a token with the ${access === "service" ? "service or admin" : "admin"} scope`,
-    );
+    throw permissionDenied(`this method needs a token with ${NEEDED[access as keyof typeof NEEDED]}`);
   }
   return token;
 }

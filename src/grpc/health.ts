@@ -29,6 +29,8 @@ export const DATABASE_BACKED_SERVICES = [
   "epoch.v1.TokenService",
   "epoch.v1.NamespaceService",
   "epoch.v1.EventService",
+  "epoch.v1.LeaseService",
+  "epoch.v1.UploadService",
 ] as const;
 
 export class Health {

@@ -17,6 +17,8 @@ import { join, resolve } from "node:path";
 import { Client, credentials, Metadata, status, type MethodDefinition, type ServiceError } from "@grpc/grpc-js";
 import { loadSync, type MessageTypeDefinition, type PackageDefinition } from "@grpc/proto-loader";
 import { EventServiceService } from "epoch-meta-client/epoch/v1/event_service";
+import { LeaseServiceService } from "epoch-meta-client/epoch/v1/lease_service";
+import { UploadServiceService } from "epoch-meta-client/epoch/v1/upload_service";
 import { MetadataServiceService } from "epoch-meta-client/epoch/v1/metadata_service";
 import { NamespaceServiceService } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceService } from "epoch-meta-client/epoch/v1/token_service";
@@ -45,6 +47,8 @@ const SERVICES: Array<{ name: string; definition: Record<string, AnyMethod>; wit
   // Open server (loopback, no auth): the caller counts as a system admin. Random storage URLs
   // are only validated and stored (a root is opened when a namespace is first used).
   { name: "epoch.v1.NamespaceService", definition: NamespaceServiceService, withReason: true },
+  { name: "epoch.v1.LeaseService", definition: LeaseServiceService, withReason: true },
+  { name: "epoch.v1.UploadService", definition: UploadServiceService, withReason: true },
   // Health answers NOT_FOUND for an unknown service name as the health protocol says, without
   // our reason trailer; it is fuzzed for "never INTERNAL" only.
   { name: "grpc.health.v1.Health", definition: healthService as Record<string, AnyMethod>, withReason: false },
@@ -62,6 +66,8 @@ const PROTOS: PackageDefinition = loadSync(
     "epoch/v1/token_service.proto",
     "epoch/v1/event_service.proto",
     "epoch/v1/namespace_service.proto",
+    "epoch/v1/lease_service.proto",
+    "epoch/v1/upload_service.proto",
     "health/v1/health.proto",
   ],
   {
@@ -139,12 +145,17 @@ function messageArbitrary(descriptor: MessageDescriptor, depth = 0): fc.Arbitrar
 
 const labelKey = fc.constantFrom("env", "team", "labels.x", "bad key", "", "k".repeat(1025), "é");
 
+/** proto-loader names types of the same package relatively ("LeaseResource"), others in full. */
+const definitionOf = (typeName: string) => {
+  const name = typeName.replace(/^\./, "");
+  return (PROTOS[name] ?? PROTOS[`epoch.v1.${name}`]) as MessageTypeDefinition<unknown, unknown> | undefined;
+};
+
 /** proto-loader describes a map as a repeated message whose entry type it does not export. */
 const isMapField = (f: FieldDescriptor) =>
-  f.type === "TYPE_MESSAGE" && f.label === "LABEL_REPEATED" && !PROTOS[f.typeName.replace(/^\./, "")];
+  f.type === "TYPE_MESSAGE" && f.label === "LABEL_REPEATED" && !definitionOf(f.typeName);
 
-const descriptorOf = (fullName: string) =>
-  (PROTOS[fullName.replace(/^\./, "")] as MessageTypeDefinition<unknown, unknown>).type as MessageDescriptor;
+const descriptorOf = (typeName: string) => definitionOf(typeName)!.type as MessageDescriptor;
 
 function fieldArbitrary(f: FieldDescriptor, depth: number): fc.Arbitrary<unknown> | undefined {
   switch (f.type) {

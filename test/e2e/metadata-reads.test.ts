@@ -291,7 +291,7 @@ forEachDialect("MetadataService reads (e2e)", (dialect) => {
         "ERROR_REASON_INVALID_DIGEST",
       ],
       [
-        () => call((cb) => server.metadata.getBlob({ digest: fakeDigest("blob-b") }, md, cb)),
+        () => call((cb) => server.metadata.getBlob({ digest: fakeDigest("no-such-blob") }, md, cb)),
         status.NOT_FOUND,
         "ERROR_REASON_BLOB_NOT_FOUND",
       ],

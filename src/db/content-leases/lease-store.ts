@@ -7,8 +7,17 @@
 import type { EntityManager } from "typeorm";
 import type { Dialect } from "../column-types.js";
 import type { Database } from "../data-source.js";
-import { filterSql, type FilterColumns, type FilterCondition } from "../queries/filter-sql.js";
-import { afterClause, orderByClause, toRows, type SortKey } from "../queries/keyset.js";
+import { readLabelsOf } from "../labels/label-store.js";
+import type { Labels } from "../labels/label-tables.js";
+import {
+  filterSql,
+  labelDriverSql,
+  splitLabelDriver,
+  type FilterColumns,
+  type FilterCondition,
+  type LabelSource,
+} from "../queries/filter-sql.js";
+import { afterClause, orderByClause, tableWithIndex, toRows, type SortKey } from "../queries/keyset.js";
 import type { KeysetRows, KeyValue } from "../queries/records.js";
 import { toDate, toDateOrNull, toNumber } from "../sql/decode.js";
 import { execute, isDuplicateKey } from "../sql/execute.js";
@@ -56,11 +65,17 @@ function decode(row: Record<string, unknown>): LeaseRecord {
 /** ListLeases is in id order, served by the primary key (namespace_id, id). */
 export const LEASE_SORT: SortKey = {
   index: "PRIMARY",
-  columns: [{ sql: "l.id", field: "id", type: "string" }],
+  columns: [{ sql: "ls.id", field: "id", type: "string" }],
   descending: false,
 };
 
-export const LEASE_FILTER_COLUMNS: FilterColumns = { id: { sql: "l.id", binary: true } };
+export const LEASE_FILTER_COLUMNS: FilterColumns = { id: { sql: "ls.id", binary: true } };
+
+/** Label tests of a ListLeases filter: the lease's rows in lease_labels (alias `l` is the label row there). */
+const LEASE_LABELS: LabelSource = {
+  table: "lease_labels",
+  correlate: "l.namespace_id = ls.namespace_id AND l.lease_id = ls.id",
+};
 
 /** An unexpired lease, or undefined. With `lock` (inside a write transaction) its row stays locked until commit. */
 export async function findLiveLease(
@@ -78,6 +93,15 @@ export async function findLiveLease(
   return rows[0] && decode(rows[0]);
 }
 
+/** A lease as stored, expired or not (CreateLease answers with what it wrote, even a 1 ms lease). */
+export async function readLease(on: Reader, namespaceId: number, id: string): Promise<LeaseRecord | undefined> {
+  const rows = await query(on, `SELECT ${COLUMNS} FROM leases l WHERE l.namespace_id = ? AND l.id = ?`, [
+    namespaceId,
+    id,
+  ]);
+  return rows[0] && decode(rows[0]);
+}
+
 export interface LeasePageQuery {
   namespaceId: number;
   after?: readonly KeyValue[];
@@ -85,17 +109,47 @@ export interface LeasePageQuery {
   filter?: FilterCondition;
 }
 
-/** A keyset page of unexpired leases. */
-export async function listLeasePage(db: Database, q: LeasePageQuery): Promise<KeysetRows<LeaseRecord>> {
-  const conditions = [{ sql: `l.namespace_id = ? AND ${leaseLive(db.dialect)}`, params: [q.namespaceId] as unknown[] }];
-  if (q.after) conditions.push(afterClause(db.dialect, LEASE_SORT, q.after));
-  const filter = filterSql(db.dialect, q.filter, LEASE_FILTER_COLUMNS);
+/**
+ * A keyset page of unexpired leases, with their labels. A label equality in a single AND-list
+ * walks ix_lease_labels_value (in lease id order) instead of every lease of the namespace.
+ */
+export async function listLeasePage(
+  db: Database,
+  q: LeasePageQuery,
+): Promise<KeysetRows<LeaseRecord & { labels: Labels }>> {
+  const split = splitLabelDriver(q.filter);
+  const key: SortKey = split
+    ? {
+        index: "ix_lease_labels_value",
+        columns: [{ sql: "d.lease_id", field: "id", type: "string" }],
+        descending: false,
+      }
+    : LEASE_SORT;
+  const conditions = [
+    {
+      sql: `${split ? "d" : "ls"}.namespace_id = ? AND ${leaseLive(db.dialect, "ls")}`,
+      params: [q.namespaceId] as unknown[],
+    },
+  ];
+  if (split) conditions.push(labelDriverSql(split.driver));
+  if (q.after) conditions.push(afterClause(db.dialect, key, q.after));
+  const filter = filterSql(db.dialect, split ? split.rest : q.filter, LEASE_FILTER_COLUMNS, LEASE_LABELS);
   if (filter) conditions.push(filter);
+  const from = split
+    ? `${tableWithIndex(db.dialect, "lease_labels d", key)} JOIN leases ls ON ls.namespace_id = d.namespace_id AND ls.id = d.lease_id`
+    : "leases ls";
   const rows = await db.read(
-    `SELECT ${COLUMNS} FROM leases l WHERE ${conditions.map((c) => c.sql).join(" AND ")} ORDER BY ${orderByClause(LEASE_SORT)} LIMIT ?`,
+    `SELECT ${COLUMNS.replaceAll("l.", "ls.")} FROM ${from} WHERE ${conditions.map((c) => c.sql).join(" AND ")} ORDER BY ${orderByClause(key)} LIMIT ?`,
     [...conditions.flatMap((c) => c.params), q.limit + 1],
   );
-  return toRows(LEASE_SORT, rows, q.limit, decode);
+  const page = toRows(LEASE_SORT, rows, q.limit, decode);
+  const labels = await readLabelsOf(
+    db,
+    "lease",
+    q.namespaceId,
+    page.items.map((l) => l.id),
+  );
+  return { ...page, items: page.items.map((l) => ({ ...l, labels: labels.get(l.id) ?? {} })) };
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
- * Reads of `blobs`: only referenced ones (ref_count > 0) exist for the API; unreferenced rows
- * wait for garbage collection. Pages follow the primary key (namespace_id, digest).
+ * Reads of `blobs`. Unreferenced rows (ref_count 0: a committed upload not referenced yet, or a
+ * blob whose last tag went) wait for garbage collection; ListBlobs shows them only when its filter
+ * asks for `ref_count` (services/queries/blob-filter.ts), GetBlob shows them with ref_count 0.
+ * Pages follow the primary key (namespace_id, digest).
  *
  * A caller bound to some repositories sees a blob only when a tag of one of them references it:
  * an EXISTS probe per blob, walking manifest_blobs by ix_manifest_blobs_blob, tags by
@@ -28,6 +30,8 @@ const COLUMNS = "b.digest, b.size, b.media_type, b.ref_count";
 export const BLOB_FILTER_COLUMNS: FilterColumns = {
   digest: { sql: "b.digest", binary: true },
   media_type: { sql: "b.media_type", binary: false },
+  // Numeric: compared as a number on both dialects (the value is checked to be digits first).
+  ref_count: { sql: "b.ref_count", binary: true },
 };
 
 export interface BlobPageQuery {
@@ -75,7 +79,7 @@ function keepExistsCorrelated(dialect: Dialect, sql: string, within: SqlFragment
 }
 
 export function blobPageSql(dialect: Dialect, q: BlobPageQuery): SqlFragment {
-  const conditions: SqlFragment[] = [{ sql: "b.namespace_id = ? AND b.ref_count > 0", params: [q.namespaceId] }];
+  const conditions: SqlFragment[] = [{ sql: "b.namespace_id = ?", params: [q.namespaceId] }];
   if (q.after) conditions.push(afterClause(dialect, BLOB_SORT, q.after));
   const filter = filterSql(dialect, q.filter, BLOB_FILTER_COLUMNS);
   if (filter) conditions.push(filter);
@@ -98,7 +102,8 @@ export async function listBlobPage(db: Database, q: BlobPageQuery): Promise<Keys
   return toRows(BLOB_SORT, rows, q.limit, decodeBlob);
 }
 
-export async function findReferencedBlob(
+/** A blob of the index, referenced or not; for a bounded caller only one a tag inside the bound references. */
+export async function findBlob(
   db: Database,
   namespaceId: number,
   digest: string,
@@ -108,7 +113,7 @@ export async function findReferencedBlob(
   const rows: Array<Record<string, unknown>> = await db.read(
     keepExistsCorrelated(
       db.dialect,
-      `SELECT ${COLUMNS} FROM blobs b WHERE b.namespace_id = ? AND b.digest = ? AND b.ref_count > 0${within ? ` AND ${within.sql}` : ""}`,
+      `SELECT ${COLUMNS} FROM blobs b WHERE b.namespace_id = ? AND b.digest = ?${within ? ` AND ${within.sql}` : ""}`,
       within,
     ),
     [namespaceId, digest, ...(within?.params ?? [])],

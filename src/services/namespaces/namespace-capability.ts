@@ -41,6 +41,7 @@ export function createNamespaceCapability(
   const runtimes = new NamespaceRuntimes(db, {
     storageUrl: config.storageUrl,
     sync: config.sync,
+    uploadTtlMs: config.uploads.ttlMs,
     ...(faultPoints && { faultPoints }),
     ...observe,
   });

@@ -1,7 +1,8 @@
 /**
  * The per-namespace half of the service graph: each namespace gets its own object store (its
- * registry root), sync service (its own lease, runs and stats), tag writer, queries and label
- * updates — built on first use and kept by namespace id. A deleted namespace's runtime is dropped; a namespace
+ * registry root), sync service (its own lease, runs and stats), tag writer, queries, label
+ * updates, leases and uploads — built on first use and kept by namespace id. A deleted
+ * namespace's runtime is dropped; a namespace
  * that is deleted elsewhere is simply never asked for again (its name stops resolving).
  */
 import type { Config } from "../../config.js";
@@ -16,6 +17,8 @@ import { MetadataQueries } from "../queries/metadata-queries.js";
 import { SyncService, type SyncServiceOptions } from "../sync/sync-service.js";
 import type { FaultPoints } from "../sync/sync-types.js";
 import { TagWriter } from "../tags/tag-writer.js";
+import { LeaseService } from "../leases/lease-service.js";
+import { UploadService } from "../uploads/upload-service.js";
 import { effectiveStorageUrl, requiredDirectoryRoot } from "./namespace-roots.js";
 import type { NamespaceContext } from "./namespace-resolver.js";
 
@@ -26,11 +29,15 @@ export interface NamespaceRuntime {
   sync: SyncService;
   tags: TagWriter;
   store: ObjectStore;
+  leases: LeaseService;
+  uploads: UploadService;
 }
 
 export interface RuntimeSettings {
   storageUrl: string;
   sync: Pick<Config["sync"], "concurrency" | "leaseTtlMs">;
+  /** EPOCH_UPLOAD_TTL (default 24h). */
+  uploadTtlMs?: number;
   /** Test seam: how a registry root is opened (bare, without retries: sync counts every attempt). */
   openStore?: (url: string) => ObjectStore;
   /** Test seam: the sync's fault points (pause or crash a run at a named step). */
@@ -83,6 +90,7 @@ export class NamespaceRuntimes {
       ? this.settings.openStore(url)
       : openObjectStore(url, { retry: false, ...(requiredRoot !== undefined && { directory: { requiredRoot } }) });
     const { db } = this;
+    const layout = new RegistryLayout(new RetryingStore(store));
     return {
       namespace,
       store,
@@ -98,7 +106,12 @@ export class NamespaceRuntimes {
         ...(this.settings.faultPoints && { faultPoints: this.settings.faultPoints }),
         ...(this.settings.onRunFinished && { onRunFinished: this.settings.onRunFinished }),
       }),
-      tags: new TagWriter(db, new RegistryLayout(new RetryingStore(store)), namespace.name, namespace.id),
+      tags: new TagWriter(db, layout, namespace.name, namespace.id),
+      leases: new LeaseService(db, namespace.id),
+      uploads: new UploadService(db, namespace.id, {
+        defaultTtlMs: this.settings.uploadTtlMs ?? 24 * 3_600_000,
+        headBlob: (digest) => layout.headBlob(digest),
+      }),
     };
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { Database } from "../../db/data-source.js";
 import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
-import { BLOB_SORT, findReferencedBlob, listBlobPage } from "../../db/queries/blob-queries.js";
+import { BLOB_SORT, findBlob, listBlobPage } from "../../db/queries/blob-queries.js";
 import { keyTypes } from "../../db/queries/keyset.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import type { BlobRecord, RepositoryRecord, StatsRecord, TagRecord } from "../../db/queries/records.js";
@@ -28,6 +28,7 @@ import {
   UNBOUNDED,
   type RepositoryBound,
 } from "../tokens/repository-bound.js";
+import { blobListFilter } from "./blob-filter.js";
 import { readPage, type PageRead } from "./filtered-page.js";
 import { pageSize, parseRepositoryOrder, parseTagOrder } from "./list-options.js";
 import { compileListFilter, normalizeKind, type FilterFields } from "./filter/list-filter.js";
@@ -70,6 +71,8 @@ export const TAG_FILTER_FIELDS: FilterFields<TagRecord> = {
 export const BLOB_FILTER_FIELDS: FilterFields<BlobRecord> = {
   digest: { get: (b) => b.digest },
   media_type: { get: (b) => b.mediaType },
+  // Numbers as decimal text; only == and != reach it (blob-filter.ts), with the value normalized.
+  ref_count: { get: (b) => String(b.refCount), normalize: (v) => String(Number(v)) },
 };
 
 const EMPTY_STATS: StatsRecord = {
@@ -183,10 +186,13 @@ export class MetadataQueries {
     };
   }
 
-  /** Referenced blobs (ref_count > 0) by digest; for a bound caller, those a tag inside its bound references. */
+  /**
+   * Blobs by digest: referenced ones (ref_count > 0) unless the filter tests `ref_count`
+   * (blob-filter.ts); for a bound caller, those a tag inside its bound references.
+   */
   async listBlobs(req: Omit<ListRequest, "orderBy">, bound: RepositoryBound = UNBOUNDED): Promise<Page<BlobRecord>> {
     const limit = pageSize(req.pageSize);
-    const filter = compileListFilter(req.filter, BLOB_FILTER_FIELDS);
+    const filter = compileListFilter(blobListFilter(req.filter), BLOB_FILTER_FIELDS);
     const query: PageQuery = { list: "blobs", order: "digest", scope: filter?.key ?? [] };
     const namespaceId = await this.nsId();
     query.namespace = namespaceId;
@@ -208,13 +214,14 @@ export class MetadataQueries {
   }
 
   /**
-   * A blob outside a caller's bound is NOT_FOUND, as if unreferenced: unlike a repository name, a
-   * digest says nothing about where it is used, so PERMISSION_DENIED would tell that it exists.
+   * Any indexed blob, unreferenced ones with ref_count 0 (DESIGN §8.4). A blob outside a caller's
+   * bound (which includes every unreferenced one) is NOT_FOUND: unlike a repository name, a digest
+   * says nothing about where it is used, so PERMISSION_DENIED would tell that it exists.
    */
   async getBlob(digest: string, bound: RepositoryBound = UNBOUNDED): Promise<BlobRecord> {
     assertDigest(digest);
-    const found = await findReferencedBlob(this.db, await this.nsId(), digest, boundCondition(bound));
-    if (!found) throw notFound(`blob ${digest} is not referenced by any tag`, "BLOB_NOT_FOUND");
+    const found = await findBlob(this.db, await this.nsId(), digest, boundCondition(bound));
+    if (!found) throw notFound(`blob ${digest} not found`, "BLOB_NOT_FOUND");
     return found;
   }
 

@@ -451,6 +451,11 @@ forEachDialect("metadata queries", (dialect) => {
       ]);
       const blobs = await queries.listBlobs(list({ filter: ["media_type~=gzip$"] }));
       expect(blobs.items.map((b) => b.digest)).toEqual([fakeDigest("gz")]);
+      // Unreferenced blobs only when the filter asks about ref_count (DESIGN §8.4).
+      const unreferenced = await queries.listBlobs(list({ filter: ["media_type~=gzip$,ref_count==0"] }));
+      expect(unreferenced.items.map((b) => b.digest)).toEqual([fakeDigest("gz-unref")]);
+      const either = await queries.listBlobs(list({ filter: ["ref_count==0", "media_type~=zstd$"] }));
+      expect(either.items.map((b) => b.digest).sort()).toEqual([fakeDigest("gz-unref"), fakeDigest("zst")].sort());
     });
   });
 
@@ -713,14 +718,15 @@ forEachDialect("metadata queries", (dialect) => {
       expect([...digests].sort()).toEqual(digests);
     });
 
-    it("gets a referenced blob; an unreferenced or unknown one is BLOB_NOT_FOUND", async () => {
+    it("gets a referenced blob, an unreferenced one with ref_count 0; an unknown one is BLOB_NOT_FOUND", async () => {
       expect(await queries.getBlob(blob(10))).toEqual({
         digest: blob(10),
         size: 1000,
         mediaType: "application/octet-stream",
         refCount: 1,
       });
-      await expectFailure(queries.getBlob(blob(0)), "not_found", "BLOB_NOT_FOUND"); // ref_count 0
+      // DESIGN §8.4: an unreferenced blob (e.g. a committed upload) is visible with ref_count 0.
+      expect((await queries.getBlob(blob(0))).refCount).toBe(0);
       await expectFailure(queries.getBlob(blob(3)), "not_found", "BLOB_NOT_FOUND");
     });
   });

@@ -15,6 +15,8 @@ import {
 import { TAG_SORTS, tagPageSql, type TagOrder } from "../../../../src/db/queries/tag-queries.js";
 
 const DIALECTS: Dialect[] = ["sqlite", "mariadb"];
+/** ListBlobs lists referenced blobs unless its filter tests ref_count (services/queries/blob-filter.ts). */
+const REFERENCED = { field: "ref_count", op: "ne", value: "0" } as const;
 const sampleKey = (types: readonly { type: string }[]) =>
   types.map((c) => (c.type === "number" ? 42 : c.type === "time" ? "2024-01-01 00:00:00.000" : "k"));
 
@@ -52,8 +54,18 @@ describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
 
   it("ListBlobs", () => {
     expect({
-      "first page": blobPageSql(dialect, { namespaceId: 1, limit: 100 }),
-      "next page": blobPageSql(dialect, { namespaceId: 1, after: [`sha256:${"0".repeat(64)}`], limit: 100 }),
+      "first page": blobPageSql(dialect, { namespaceId: 1, limit: 100, filter: [[REFERENCED]] }),
+      "next page": blobPageSql(dialect, {
+        namespaceId: 1,
+        after: [`sha256:${"0".repeat(64)}`],
+        limit: 100,
+        filter: [[REFERENCED]],
+      }),
+      "unreferenced (ref_count==0)": blobPageSql(dialect, {
+        namespaceId: 1,
+        limit: 100,
+        filter: [[{ field: "ref_count", op: "eq", value: "0" }]],
+      }),
     }).toMatchSnapshot();
   });
 
@@ -80,7 +92,7 @@ describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
       blobs: blobPageSql(dialect, {
         namespaceId: 1,
         limit: 100,
-        filter: [[{ field: "media_type", op: "ne", value: "x" }]],
+        filter: [[{ field: "media_type", op: "ne", value: "x" }, REFERENCED]],
       }),
     }).toMatchSnapshot();
   });
@@ -93,7 +105,13 @@ describe.each(DIALECTS)("list query shapes [%s]", (dialect) => {
     ];
     expect({
       repositories: repositoryPageSql(dialect, { namespaceId: 1, order: "update_time desc", limit: 100, bound }),
-      blobs: blobPageSql(dialect, { namespaceId: 1, after: [`sha256:${"0".repeat(64)}`], limit: 100, bound }),
+      blobs: blobPageSql(dialect, {
+        namespaceId: 1,
+        after: [`sha256:${"0".repeat(64)}`],
+        limit: 100,
+        filter: [[REFERENCED]],
+        bound,
+      }),
     }).toMatchSnapshot();
   });
 
