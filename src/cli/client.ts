@@ -19,6 +19,8 @@ import {
 } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import { EventServiceClient } from "epoch-meta-client/epoch/v1/event_service";
+import { LeaseServiceClient } from "epoch-meta-client/epoch/v1/lease_service";
+import { UploadServiceClient } from "epoch-meta-client/epoch/v1/upload_service";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
@@ -33,6 +35,8 @@ export interface Clients {
   tokens: TokenServiceClient;
   namespaces: NamespaceServiceClient;
   events: EventServiceClient;
+  leases: LeaseServiceClient;
+  uploads: UploadServiceClient;
   close(): void;
 }
 
@@ -84,17 +88,23 @@ export function connect(config: ClientConfig = loadClientConfig()): Clients {
   const tokens = new TokenServiceClient(config.server, creds, options);
   const namespaces = new NamespaceServiceClient(config.server, creds, options);
   const events = new EventServiceClient(config.server, creds, options);
+  const leases = new LeaseServiceClient(config.server, creds, options);
+  const uploads = new UploadServiceClient(config.server, creds, options);
   return {
     server: config.server,
     metadata,
     tokens,
     namespaces,
     events,
+    leases,
+    uploads,
     close: () => {
       metadata.close();
       tokens.close();
       namespaces.close();
       events.close();
+      leases.close();
+      uploads.close();
     },
   };
 }

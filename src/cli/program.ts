@@ -4,6 +4,8 @@
  * COMMANDS.
  */
 import { Command } from "commander";
+import * as leases from "./content/leases.js";
+import * as uploads from "./content/uploads.js";
 import * as demo from "./demo.js";
 import * as events from "./events.js";
 import { configureHelp } from "./help.js";
@@ -27,6 +29,8 @@ const COMMANDS: Array<{ register(program: Command): void }> = [
   token,
   namespaces,
   events,
+  leases,
+  uploads,
   demo,
 ];
 

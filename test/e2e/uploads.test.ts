@@ -226,6 +226,32 @@ forEachDialect("uploads through the server", (dialect) => {
     expect(await list(["repository==other/app,state==open"])).toEqual([]);
   });
 
+  it("a committed blob enters the collector's review queue; one the collector is deleting is BLOB_UNKNOWN", async () => {
+    const queued = async (digest: string) =>
+      (await db.ds.query("SELECT state FROM gc_review_queue WHERE kind = 'blob' AND digest = ?", [digest])).map(
+        (r: { state: string }) => r.state,
+      );
+    const fresh = await pushBlob();
+    await commit((await start("team/app")).id, fresh.digest, fresh.size);
+    expect(await queued(fresh.digest)).toEqual(["pending"]);
+
+    // The collector marked this digest (its object about to go): the commit is refused.
+    const taken = await pushBlob();
+    const now = dialect === "sqlite" ? "2000-01-01 00:00:00.000" : new Date("2000-01-01T00:00:00Z");
+    await db.ds.query(
+      "INSERT INTO gc_review_queue (namespace_id, kind, repository, digest, unreferenced_at, state, run_id, size, changed_at) VALUES (1, 'blob', '', ?, ?, 'deleting', 1, 0, ?)",
+      [taken.digest, now, now],
+    );
+    const upload = await start("team/app");
+    const refused = await callError(commit(upload.id, taken.digest, taken.size));
+    expect([refused.code, refused.reason]).toEqual([status.FAILED_PRECONDITION, "ERROR_REASON_BLOB_UNKNOWN"]);
+    expect((await get(upload.id)).state).toBe(UploadState.UPLOAD_STATE_OPEN);
+    // Deleted, and pushed again (the object is there): the commit revives it.
+    await db.ds.query("UPDATE gc_review_queue SET state = 'deleted' WHERE digest = ?", [taken.digest]);
+    expect((await commit(upload.id, taken.digest, taken.size)).refCount).toBe(0);
+    expect(await queued(taken.digest)).toEqual(["pending"]);
+  });
+
   it("uploads belong to their namespace; DeleteNamespace refuses one with an open upload", async () => {
     await call((cb) => namespaces.createNamespace({ name: "green", storageUrl: "", labels: {} }, md("admin"), cb));
     const there = await start("team/app", "", "", "admin", "green");

@@ -160,19 +160,24 @@ export async function markUploadAborted(m: EntityManager, namespaceId: number, i
 
 /**
  * Records a committed blob in the index, unreferenced (ref_count 0) when it is new; a blob the
- * index knows already keeps its row (and its references).
+ * index knows already keeps its row (and its references). Returns its ref_count.
  */
 export async function recordCommittedBlob(
   m: EntityManager,
   dialect: Dialect,
   namespaceId: number,
   blob: { digest: string; size: number; mediaType: string },
-): Promise<void> {
+): Promise<number> {
   await execute(
     m,
     `${insertIgnore(dialect)} INTO blobs (namespace_id, digest, size, media_type, ref_count) VALUES (?, ?, ?, ?, 0)`,
     [namespaceId, blob.digest, blob.size, blob.mediaType],
   );
+  const rows: Array<{ ref_count: unknown }> = await m.query(
+    "SELECT ref_count FROM blobs WHERE namespace_id = ? AND digest = ?",
+    [namespaceId, blob.digest],
+  );
+  return toNumber(rows[0]?.ref_count);
 }
 
 /** Open, unexpired uploads of the namespace (DeleteNamespace refuses while there is one). */

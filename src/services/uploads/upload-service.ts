@@ -9,6 +9,7 @@
 import type { Database } from "../../db/data-source.js";
 import { addLeaseResource, findLiveLease } from "../../db/content-leases/lease-store.js";
 import { appendEvents } from "../../db/events/event-store.js";
+import { collectedAmong, queueUnreferencedBlobs, reviveDeleted } from "../../db/gc/review-queue.js";
 import { keyTypes } from "../../db/queries/keyset.js";
 import { findBlob } from "../../db/queries/blob-queries.js";
 import type { BlobRecord } from "../../db/queries/records.js";
@@ -162,15 +163,45 @@ export class UploadService {
     });
   }
 
+  /**
+   * The commit's transaction. The collector may be deleting this blob's object, or have deleted
+   * it (review queue): still deleting → BLOB_UNKNOWN (push it again later); deleted and back in the
+   * store (HEAD after seeing the row) → the queue forgets it and the commit goes on, as IndexTag does.
+   */
   private async record(id: string, blob: Omit<CommitUploadInput, "id">): Promise<void> {
+    try {
+      await this.recordOnce(id, blob);
+    } catch (e) {
+      if (!(e instanceof CollectedBlob)) throw e;
+      const head = e.state === "deleted" ? await this.options.headBlob(blob.digest) : null;
+      if (!head || head.size !== blob.size) {
+        throw failedPrecondition(
+          `blob ${blob.digest} is being removed by garbage collection: push it again`,
+          "BLOB_UNKNOWN",
+        );
+      }
+      const scope = { dialect: this.db.dialect, namespaceId: this.namespaceId };
+      await writeTransaction(this.db, (m) =>
+        reviveDeleted(m, scope, [{ kind: "blob", repository: "", digest: blob.digest }]),
+      );
+      await this.recordOnce(id, blob);
+    }
+  }
+
+  private async recordOnce(id: string, blob: Omit<CommitUploadInput, "id">): Promise<void> {
     const { db, namespaceId } = this;
+    const scope = { dialect: db.dialect, namespaceId };
     await writeTransaction(db, async (m) => {
       const upload = await findUpload(m, db.dialect, namespaceId, id, true);
       if (!upload) throw uploadNotFound(id);
       checkCommittable(upload, blob.digest);
       // Committed meanwhile by a retry of the same call: done.
       if (upload.state === "committed") return;
-      await recordCommittedBlob(m, db.dialect, namespaceId, blob);
+      const [collected] = await collectedAmong(m, scope, [{ kind: "blob", repository: "", digest: blob.digest }]);
+      if (collected) throw new CollectedBlob(collected.state);
+      const refCount = await recordCommittedBlob(m, db.dialect, namespaceId, blob);
+      // Unreferenced from now: the collector reviews it after the grace period (unless leased).
+      if (refCount === 0) await queueUnreferencedBlobs(m, scope, [blob.digest]);
       await markUploadCommitted(m, db.dialect, namespaceId, id, blob);
       if (upload.leaseId !== "" && (await findLiveLease(m, db.dialect, namespaceId, upload.leaseId, true)))
         await addLeaseResource(m, db.dialect, namespaceId, upload.leaseId, { kind: "blob", id: blob.digest });
@@ -187,6 +218,13 @@ export class UploadService {
     if (!upload) throw uploadNotFound(id);
     requireRepository(actor.bound, upload.repository);
     return upload;
+  }
+}
+
+/** The collector has this blob's object in hand (review queue state deleting or deleted). */
+class CollectedBlob extends Error {
+  constructor(readonly state: "deleting" | "deleted") {
+    super(`blob is ${state} by garbage collection`);
   }
 }
 
