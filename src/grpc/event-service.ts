@@ -31,18 +31,24 @@ export function eventServiceServer(deps: EventServiceDeps): EventServiceServer {
     }),
     watchEvents: serverStream(async (req, send, ctx) => {
       const query = { afterId: req.afterId, filter: req.filter, namespaceId: await scope(req.allNamespaces, ctx) };
-      for await (const event of deps.feed.watch(query, ctx.signal)) await send({ event: eventToProto(event) });
+      for await (const batch of deps.feed.watch(query, ctx.signal))
+        for (const event of batch) await send({ event: eventToProto(event) });
     }),
   };
 }
 
+/**
+ * The stored event as the generated message, built field by field: only the payload (the proto
+ * JSON of its oneof case) goes through `fromJSON`. A replay converts every event, and a
+ * round-trip of the time through its ISO text cost eight times the rest.
+ */
 export function eventToProto(e: StoredEvent): Event {
-  return Event.fromJSON({
-    ...e.payload,
+  return {
     id: e.id,
-    time: e.time.toISOString(),
+    time: e.time,
     namespace: e.namespace,
     topic: e.topic,
     subject: e.subject,
-  });
+    payload: Event.fromJSON(e.payload).payload,
+  };
 }

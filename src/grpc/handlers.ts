@@ -119,15 +119,29 @@ export function serverStream<Req, Res>(
 ): handleServerStreamingCall<Req, Res> {
   return (call) => {
     const { ctx, done } = contextOf(call as AnyCall);
-    const send: Send<Res> = (message) =>
-      new Promise((resolve, reject) => {
-        if (ctx.signal.aborted || call.writableEnded) {
-          reject(new DOMException("call cancelled", "AbortError"));
-          return;
-        }
-        // The write callback runs once the message is handed to the transport.
-        call.write(message, (err: Error | null | undefined) => (err ? reject(err) : resolve()));
+    const send: Send<Res> = (message) => {
+      if (ctx.signal.aborted || call.writableEnded)
+        return Promise.reject(new DOMException("call cancelled", "AbortError"));
+      // Resolved at once while grpc-js's buffer has room (a replay of a million events is not a
+      // million round trips through the transport's callback); otherwise on 'drain', or rejected
+      // when the call goes away first.
+      if (call.write(message)) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const settle = (error?: Error) => {
+          call.off("drain", drained);
+          call.off("error", failed);
+          ctx.signal.removeEventListener("abort", cancelled);
+          if (error) reject(error);
+          else resolve();
+        };
+        const drained = () => settle();
+        const failed = (e: Error) => settle(e);
+        const cancelled = () => settle(new DOMException("call cancelled", "AbortError"));
+        call.on("drain", drained);
+        call.on("error", failed);
+        ctx.signal.addEventListener("abort", cancelled, { once: true });
       });
+    };
     new Promise<void>((resolve) => resolve(fn(call.request, send, ctx))).then(
       () => {
         done();

@@ -102,8 +102,11 @@ export class EventFeed {
     return { events, nextPageToken: encodePageToken(binding, [cursor]) };
   }
 
-  /** Stored events after `afterId`, then live ones, until `signal` aborts. */
-  async *watch(query: EventQuery, signal: AbortSignal): AsyncGenerator<StoredEvent> {
+  /**
+   * Stored events after `afterId`, then live ones, until `signal` aborts — in batches as read
+   * (each in id order, filtered), so a replay pays the generator's hand-off once per page.
+   */
+  async *watch(query: EventQuery, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
     const matches = compileRecordFilter(query.filter, FIELDS);
     let cursor = checkedAfterId(query.afterId);
     await this.assertKept(cursor);
@@ -116,10 +119,10 @@ export class EventFeed {
       });
       // Checked after the read: a prune that committed before it removed ids we have not seen.
       if (batch.length > 0 || cursor > 0) await this.assertKept(cursor);
-      for (const event of batch) {
-        cursor = event.id;
-        if (!matches || matches(event)) yield event;
-      }
+      const last = batch.at(-1);
+      if (last) cursor = last.id;
+      const wanted = matches ? batch.filter(matches) : batch;
+      if (wanted.length > 0) yield wanted;
       if (batch.length < this.batchSize) await waiting.promise;
       waiting.cancel();
     }
