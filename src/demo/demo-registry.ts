@@ -199,6 +199,12 @@ export interface ScaleRegistryOptions {
   /** Every n-th tag reuses the previous tag's manifest (default 10). */
   shareEvery?: number;
   now?: Date;
+  /**
+   * The index of the first tag (default 0): registries written with consecutive ranges of one
+   * sequence hold, together, the repositories, tags, manifests and blobs of one written with the
+   * whole range (the namespaces benchmark compares the two).
+   */
+  firstTag?: number;
 }
 
 export interface ScaleRegistrySummary {
@@ -233,21 +239,24 @@ export async function writeScaleRegistry(
   doc.updatedAt = stamp;
   let manifests = 0;
   let distinctBlobBytes = bases.reduce((s, b) => s + b.size, 0);
-  let previous: Buffer | undefined;
+  const manifestOf = (i: number): Buffer => {
+    const config = { digest: fakeDigest(`scale-config-${i}`), size: 1_000 + (i % 1_000), mediaType: OCI_CONFIG };
+    const app = { digest: fakeDigest(`scale-app-${i}`), size: 50_000 + (i % 50_000), mediaType: OCI_LAYER };
+    distinctBlobBytes += config.size + app.size;
+    manifests++;
+    return imageManifestBytes({ config, layers: [bases[i % 10]!, bases[(i + 3) % 10]!, app] });
+  };
+  const first = opts.firstTag ?? 0;
+  // A range that starts on a shared tag shares the manifest of the tag before it, as the whole sequence does.
+  let previous: Buffer | undefined = first > 0 && first % shareEvery === 0 ? manifestOf(first - 1) : undefined;
   const jobs: Array<() => Promise<unknown>> = [];
   const written = new Set<string>();
 
-  for (let i = 0; i < opts.tags; i++) {
+  for (let i = first; i < first + opts.tags; i++) {
     const repository = `scale/repo-${Math.floor(i / perRepo)}`;
     const tag = `t${i % perRepo}`;
     let bytes = previous;
-    if (!bytes || i % shareEvery !== 0) {
-      const config = { digest: fakeDigest(`scale-config-${i}`), size: 1_000 + (i % 1_000), mediaType: OCI_CONFIG };
-      const app = { digest: fakeDigest(`scale-app-${i}`), size: 50_000 + (i % 50_000), mediaType: OCI_LAYER };
-      bytes = imageManifestBytes({ config, layers: [bases[i % 10]!, bases[(i + 3) % 10]!, app] });
-      distinctBlobBytes += config.size + app.size;
-      manifests++;
-    }
+    if (!bytes || i % shareEvery !== 0) bytes = manifestOf(i);
     previous = bytes;
     const body = bytes;
     // A shared manifest's _digests copy is written once per repository.

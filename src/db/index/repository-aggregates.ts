@@ -5,11 +5,20 @@
  * aggregates reflect. Repositories left without tags are deleted.
  */
 import type { EntityManager } from "typeorm";
+import type { Dialect } from "../column-types.js";
 import { execute } from "../sql/execute.js";
 import { toBool, toNumber } from "../sql/decode.js";
 import { chunk, forUpdate, placeholders } from "../sql/sql-params.js";
 import type { IndexScope } from "./index-scope.js";
 import { tagSetHash } from "./tag-set-hash.js";
+
+/**
+ * `repositories` for a statement that finds its rows by id and locks them. On MariaDB the primary
+ * key is forced: with statistics that lag behind a fast-growing table (a first sync) the optimizer
+ * may scan instead, and a locking scan under REPEATABLE READ locks every row it passes — other
+ * namespaces' repositories included, which deadlocks the syncs of several namespaces.
+ */
+const byId = (dialect: Dialect) => (dialect === "sqlite" ? "repositories" : "repositories FORCE INDEX (PRIMARY)");
 
 /** Repositories to recompute; `catalogUpdatedAt` (when given) is stored with the aggregates. */
 export interface RepositoryRecompute {
@@ -34,7 +43,7 @@ export async function recomputeRepositories(
     // Concurrent writers of one repository (a sync's aggregates, DeleteTag, IndexTag on another
     // replica) take its row first and then read its tags as committed now (locking reads), so the
     // last one to commit computes from everything the others wrote — never from an older snapshot.
-    await m.query(`SELECT id FROM repositories WHERE id IN (${list})${forUpdate(scope.dialect)}`, ids);
+    await m.query(`SELECT id FROM ${byId(scope.dialect)} WHERE id IN (${list})${forUpdate(scope.dialect)}`, ids);
     // Σ distinct reachable blobs, driven from the repositories' tags (a correlated IN over
     // `blobs` would let MariaDB scan every blob per repository).
     const totals: Array<{ repository_id: unknown; total: unknown }> = await m.query(
@@ -59,7 +68,7 @@ GROUP BY x.repository_id${share}`,
       `(SELECT ${column} FROM tags t ${join} WHERE t.repository_id = repositories.id ORDER BY t.pushed_at DESC, t.name DESC LIMIT 1)`;
     await execute(
       m,
-      `UPDATE repositories SET
+      `UPDATE ${byId(scope.dialect)} SET
   tag_count = (SELECT COUNT(*) FROM tags t WHERE t.repository_id = repositories.id),
   total_size = ${totalCase},
   kind = COALESCE(${latest("t.kind")}, ''),
@@ -81,9 +90,11 @@ WHERE id IN (${list})`,
       ids,
     );
     if (empty.length === 0) continue;
+    // MariaDB takes an index hint in a DELETE only in its multi-table form.
+    const from = scope.dialect === "sqlite" ? "FROM repositories" : `repositories FROM ${byId(scope.dialect)}`;
     await execute(
       m,
-      `DELETE FROM repositories WHERE id IN (${placeholders(empty.length)})`,
+      `DELETE ${from} WHERE id IN (${placeholders(empty.length)})`,
       empty.map((r) => toNumber(r.id)),
     );
     removed.push(...empty.map((r) => String(r.name)));
@@ -114,10 +125,14 @@ async function tagSetHashes(m: EntityManager, ids: readonly number[], share: str
  * Clears the repositories' catalog_updated_at: their aggregates are stale until recomputed, so a
  * crash before that must not let a later run skip them.
  */
-export async function markAggregatesStale(m: EntityManager, repositoryIds: readonly number[]): Promise<void> {
+export async function markAggregatesStale(
+  m: EntityManager,
+  dialect: Dialect,
+  repositoryIds: readonly number[],
+): Promise<void> {
   await execute(
     m,
-    `UPDATE repositories SET catalog_updated_at = NULL WHERE id IN (${placeholders(repositoryIds.length)})`,
+    `UPDATE ${byId(dialect)} SET catalog_updated_at = NULL WHERE id IN (${placeholders(repositoryIds.length)})`,
     [...repositoryIds],
   );
 }

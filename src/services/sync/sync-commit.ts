@@ -203,7 +203,8 @@ async function fenced<T>(
       }
       return fn(m);
     },
-    { deferFsync: !durable },
+    // One batch at a time in this process: concurrent namespaces' first syncs deadlock otherwise.
+    { deferFsync: !durable, oneAtATime: true },
   );
   // better-sqlite3 answers synchronously, so a chain of statements never lets timers run: yield
   // after each transaction, or the lease renewal (and progress on the wire) would starve.

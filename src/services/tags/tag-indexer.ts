@@ -100,7 +100,7 @@ export async function writeTags(
   const live = deleted ? tags.filter((t) => !deleted(t.repository, t.tag)) : tags;
   const { created, ids } = await ensureRepositories(m, scope, [...new Set(live.map((t) => t.repository))]);
   const repoIds = [...ids.values()];
-  if (opts.bySync && repoIds.length > 0) await markAggregatesStale(m, repoIds);
+  if (opts.bySync && repoIds.length > 0) await markAggregatesStale(m, scope.dialect, repoIds);
   const existing = await existingTags(m, scope, repoIds, [...new Set(live.map((t) => t.tag))], opts.keepNewerThan);
   const fresh = live.filter((t) => !existing.get(tagKey(ids.get(t.repository)!, t.tag))?.newer);
   const { toWrite, collected } = await screenCollected(m, scope, fresh, opts.onCollected);
@@ -198,7 +198,7 @@ export async function removeTags(
 ): Promise<RemovalVictim[]> {
   const victims = await lockTagsForRemoval(m, scope, targets, keepNewerThan);
   if (victims.length === 0) return [];
-  await markAggregatesStale(m, [...new Set(targets.map((t) => t.repositoryId))]);
+  await markAggregatesStale(m, scope.dialect, [...new Set(targets.map((t) => t.repositoryId))]);
   await deleteTagRows(
     m,
     victims.map((v) => v.id),

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -42,6 +42,36 @@ describe("writeScaleRegistry", () => {
     ]);
     const m = await new RegistryLayout(counting).readManifest("scale/repo-2", "t49");
     expect(m.status === "ok" && analyzeManifest(m.bytes).kind).toBe("CONTAINER_IMAGE");
+  });
+});
+
+describe("writeScaleRegistry ranges", () => {
+  it("consecutive ranges (firstTag) hold together exactly the objects of the whole range", async () => {
+    const objects = async (root: string) => {
+      const out = new Map<string, string>();
+      for (const e of await readdir(root, { recursive: true, withFileTypes: true })) {
+        if (!e.isFile() || e.name === "catalog.json") continue;
+        const path = join(e.parentPath, e.name);
+        out.set(path.slice(root.length), (await readFile(path)).toString("base64"));
+      }
+      return out;
+    };
+    const now = new Date("2024-01-01T00:00:00Z");
+    const whole = join(dir, "whole");
+    await writeScaleRegistry(new DirectoryObjectStore(whole, { durable: false }), { tags: 300, now });
+    const parts = new Map<string, string>();
+    // 100 and 200 are shared tags (every 10th): each part starts on one.
+    for (const firstTag of [0, 100, 200]) {
+      const root = join(dir, `part-${firstTag}`);
+      const summary = await writeScaleRegistry(new DirectoryObjectStore(root, { durable: false }), {
+        tags: 100,
+        firstTag,
+        now,
+      });
+      expect(summary.repositories).toBe(1);
+      for (const [k, v] of await objects(root)) parts.set(k, v);
+    }
+    expect(parts).toEqual(await objects(whole));
   });
 });
 
