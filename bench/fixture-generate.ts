@@ -11,16 +11,12 @@ import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import { writeScaleRegistry } from "../src/demo/demo-registry.js";
 import { RegistryLayout } from "../src/storage/registry-layout.js";
 
-export interface BenchResult {
-  name: string;
-  rows: Array<Record<string, string | number>>;
-  json: Record<string, unknown>;
-}
+import { quick, type BenchResult } from "./bench-common.js";
 
 const GOAL_MS = 60_000;
 
 export async function run(opts: { tags?: number } = {}): Promise<BenchResult> {
-  const tags = opts.tags ?? 100_000;
+  const tags = opts.tags ?? (quick() ? 10_000 : 100_000);
   const dir = await mkdtemp(join(tmpdir(), "epoch-bench-fixture-"));
   try {
     const store = new DirectoryObjectStore(dir, { durable: false });

@@ -25,7 +25,7 @@
  * (`tags_only_select`: tag names from ix_tag_labels_value), and compared with the
  * "gRPC + SELECT" floor of the unlabelled page 1 (goal: p50 < 10 ms and ≤ 1.2× that floor).
  *
- * Env: EPOCH_BENCH_LIST_TAGS (20000), EPOCH_BENCH_LIST_ITERATIONS (200),
+ * Env: EPOCH_BENCH_LIST_TAGS (20000; 10000 with --quick), EPOCH_BENCH_LIST_ITERATIONS (200; 50 with --quick),
  * EPOCH_BENCH_MARIADB_URL (mysql://root@127.0.0.1:3306/). Creates and drops its own database.
  */
 import { createHash, randomBytes } from "node:crypto";
@@ -46,11 +46,7 @@ import { MYSQL_CONNECTION_OPTIONS } from "../src/db/data-source.js";
 import { valueHash } from "../src/db/labels/label-tables.js";
 import { tagPageSql, type TagOrder } from "../src/db/queries/tag-queries.js";
 
-export interface BenchResult {
-  name: string;
-  rows: Array<Record<string, string | number>>;
-  json: Record<string, unknown>;
-}
+import { quick, type BenchResult } from "./bench-common.js";
 
 const PAGE = 100;
 const REPOSITORY = "bench/app";
@@ -196,8 +192,8 @@ async function tokenOfPage(
 }
 
 export async function run(): Promise<BenchResult> {
-  const tags = env("EPOCH_BENCH_LIST_TAGS", 20_000);
-  const iterations = env("EPOCH_BENCH_LIST_ITERATIONS", 200);
+  const tags = env("EPOCH_BENCH_LIST_TAGS", quick() ? 10_000 : 20_000);
+  const iterations = env("EPOCH_BENCH_LIST_ITERATIONS", quick() ? 50 : 200);
   const deepPage = Math.min(500, Math.ceil(tags / PAGE));
   const serverUrl = new URL(process.env.EPOCH_BENCH_MARIADB_URL ?? "mysql://root@127.0.0.1:3306/");
   const database = `epoch_bench_list_${process.pid}_${randomBytes(3).toString("hex")}`;

@@ -1,17 +1,14 @@
 /**
  * `npm run bench`: runs every benchmark, each beside its reference measured in the same run,
- * and prints a table plus one JSON line per benchmark. Pick some with `npm run bench -- sync list`.
+ * and prints a table plus one JSON line per benchmark. Pick some with `npm run bench -- sync list`;
+ * `--quick` runs each at a smaller default scale (a check that it works, not numbers to quote).
  * Benchmarks never run in tests; tests assert counts instead.
  */
 import { arch, cpus, totalmem } from "node:os";
 
-export interface BenchResult {
-  name: string;
-  rows: Array<Record<string, string | number>>;
-  json: Record<string, unknown>;
-}
+import type { BenchResult } from "./bench-common.js";
 
-const ALL = ["validate-token", "list", "sync", "fixture-generate"];
+const ALL = ["validate-token", "list", "sync", "sync-namespaces", "fixture-generate"];
 
 const machine = {
   cpu: cpus()[0]?.model ?? "unknown",
@@ -22,6 +19,7 @@ const machine = {
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
+if (process.argv.includes("--quick")) process.env.EPOCH_BENCH_QUICK = "1";
 const names = wanted.length > 0 ? wanted : ALL;
 console.log(`machine: ${JSON.stringify(machine)}`);
 let failed = false;

@@ -14,7 +14,7 @@
  *   npm run build && npx tsx bench/sync.ts                     # 10k tags
  *   EPOCH_BENCH_SYNC_TAGS=100000 npx tsx bench/sync.ts
  *
- * Env: EPOCH_BENCH_SYNC_TAGS (10000), EPOCH_BENCH_SYNC_S3_TAGS (min(tags, 10000): s3rver is slow
+ * Env: EPOCH_BENCH_SYNC_TAGS (10000; 1000 with --quick), EPOCH_BENCH_SYNC_S3_TAGS (min(tags, 10000): s3rver is slow
  * to fill), EPOCH_BENCH_SYNC_CONCURRENCY (16), EPOCH_BENCH_SYNC_TARGETS (sqlite-dir,mariadb-dir,sqlite-s3),
  * EPOCH_BENCH_MARIADB_URL (mysql://root@127.0.0.1:3306/), EPOCH_BENCH_SYNC_NODE_OPTIONS (extra flags for the
  * measuring process, e.g. "--max-old-space-size=256" as a container would set). Creates and removes its own
@@ -22,7 +22,6 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,11 +33,7 @@ import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import type { ObjectStore } from "../src/storage/object-store.js";
 import { startS3Server, type TestS3Server } from "../test/helpers/s3-server.js";
 
-export interface BenchResult {
-  name: string;
-  rows: Array<Record<string, string | number>>;
-  json: Record<string, unknown>;
-}
+import { assertFreshBuild, quick, type BenchResult } from "./bench-common.js";
 
 const PER_REPOSITORY = 100;
 
@@ -65,18 +60,6 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ result: T; seconds: num
   return { result, seconds: (performance.now() - start) / 1000 };
 }
 
-/** The children run dist/ (bench/sync-child.mjs): refuse to measure a build older than src/. */
-function assertFreshBuild(): void {
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const newest = (dir: string, ext: string): number =>
-    readdirSync(dir, { withFileTypes: true, recursive: true })
-      .filter((e) => e.isFile() && e.name.endsWith(ext))
-      .reduce((max, e) => Math.max(max, statSync(join(e.parentPath, e.name)).mtimeMs), 0);
-  if (newest(join(root, "src"), ".ts") > newest(join(root, "dist/src"), ".js")) {
-    throw new Error("dist/ is older than src/: run `npm run build` (npm run bench does) before bench/sync.ts");
-  }
-}
-
 function runChild(job: ChildJob, extraEnv: Record<string, string>): Promise<Array<Record<string, string | number>>> {
   const child = fileURLToPath(new URL("./sync-child.mjs", import.meta.url));
   return new Promise((resolve, reject) => {
@@ -96,7 +79,7 @@ function runChild(job: ChildJob, extraEnv: Record<string, string>): Promise<Arra
 export async function run(): Promise<BenchResult> {
   assertFreshBuild();
   configureLogger(process.env.EPOCH_LOG_LEVEL ?? "warn");
-  const tags = env("EPOCH_BENCH_SYNC_TAGS", 10_000);
+  const tags = env("EPOCH_BENCH_SYNC_TAGS", quick() ? 1_000 : 10_000);
   const s3Tags = env("EPOCH_BENCH_SYNC_S3_TAGS", Math.min(tags, 10_000));
   const concurrency = env("EPOCH_BENCH_SYNC_CONCURRENCY", 16);
   const targets = (process.env.EPOCH_BENCH_SYNC_TARGETS ?? "sqlite-dir,mariadb-dir,sqlite-s3").split(",");
