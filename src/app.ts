@@ -15,6 +15,7 @@ import { DEFAULT_NAMESPACE } from "./db/entities/index.js";
 import { eventServiceServer } from "./grpc/event-service.js";
 import type { CallContext } from "./grpc/handlers.js";
 import { leaseServiceServer } from "./grpc/lease-service.js";
+import { gcServiceServer } from "./grpc/gc-service.js";
 import { metadataService } from "./grpc/metadata-service.js";
 import { namespaceServiceServer } from "./grpc/namespace-service.js";
 import { tokenServiceServer } from "./grpc/token-service.js";
@@ -25,9 +26,11 @@ import { EpochMetrics } from "./metrics/registry.js";
 import { poolUsage } from "./db/pool-usage.js";
 import { eventsWritten } from "./db/events/event-store.js";
 import { sinkLags } from "./db/events/sink-positions.js";
+import { pendingByNamespace } from "./db/gc/gc-queue-reads.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
 import { createNamespaceCapability } from "./services/namespaces/namespace-capability.js";
-import type { FaultPoints } from "./services/sync/sync-types.js";
+import type { FaultPoints, SyncFinished } from "./services/sync/sync-types.js";
+import type { GcFaultPoints, GcFinished } from "./services/gc/gc-types.js";
 import type { TokenLookup } from "./services/tokens/token-lookup.js";
 import { TokenService } from "./services/tokens/token-service.js";
 import { EventFeed } from "./services/events/event-feed.js";
@@ -43,6 +46,8 @@ export interface AppOptions {
   healthProbe?: ServerDeps["healthProbe"];
   /** Test seam: the sync's fault points (pause or crash a run at a named step). */
   syncFaultPoints?: FaultPoints;
+  /** Test seam: the garbage collector's fault points. */
+  gcFaultPoints?: GcFaultPoints;
 }
 
 export interface App {
@@ -80,14 +85,17 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
             db,
             deliverers.map((d) => d.sinkName),
           ),
+        gcQueueDepth: () => pendingByNamespace(db),
         eventsDelivered: () => deliverers.map((d) => ({ sink: d.sinkName, delivered: d.stats().delivered })),
       });
-    const namespaces = createNamespaceCapability(
-      db,
-      config,
-      options.syncFaultPoints,
-      metrics ? { onRunFinished: (f) => metrics.syncRunFinished(f) } : {},
-    );
+    const namespaces = createNamespaceCapability(db, config, {
+      ...(options.syncFaultPoints && { faultPoints: options.syncFaultPoints }),
+      ...(options.gcFaultPoints && { gcFaultPoints: options.gcFaultPoints }),
+      ...(metrics && {
+        onRunFinished: (f: SyncFinished) => metrics.syncRunFinished(f),
+        onGcRunFinished: (f: GcFinished) => metrics.gcRunFinished(f),
+      }),
+    });
     // Every call acts in its namespace (resolved by grpc/namespace-context.ts); without one
     // (a server built without the resolver) it acts in `default`.
     const runtimeOf = async (ctx: CallContext) =>
@@ -95,6 +103,7 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services.metadata = metadataService(runtimeOf);
     services.lease = leaseServiceServer(runtimeOf);
     services.upload = uploadServiceServer(runtimeOf);
+    services.gc = gcServiceServer(async (ctx) => (await runtimeOf(ctx)).gc);
     services.namespace = namespaceServiceServer(namespaces.service);
     services.token = tokenServiceServer(tokenService);
     const events = new EventFeed(db);

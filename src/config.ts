@@ -41,6 +41,7 @@ export interface Config {
   auth: { mode: AuthMode; allowOpen: boolean };
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   sync: { intervalMs: number; fullIntervalMs: number; concurrency: number; leaseTtlMs: number };
+  gc: GcSettings;
   tokens: TokenSettings;
   shutdownTimeoutMs: number;
   logLevel: LogLevel;
@@ -49,6 +50,16 @@ export interface Config {
   events: EventSettings;
   /** EPOCH_UPLOAD_TTL: the expiry of an upload started without a ttl (DESIGN §8.4). */
   uploads: { ttlMs: number };
+}
+
+/** Garbage collection (DESIGN §8.5): the server's schedule and the default grace period. */
+export interface GcSettings {
+  /** EPOCH_GC_INTERVAL: an online collection per namespace this often; 0 = the server never collects by itself. */
+  intervalMs: number;
+  /** EPOCH_GC_GRACE: how old a candidate must be (Last-Modified and unreferenced time) when a call names no grace period. */
+  gracePeriodMs: number;
+  /** EPOCH_GC_QUEUE_TRIGGER: collect sooner once more review-queue rows than this are due. */
+  queueTrigger: number;
 }
 
 /** The event outbox's retention and sinks (DESIGN §8.6). */
@@ -162,6 +173,9 @@ const VARIABLES = {
   EPOCH_FULL_SYNC_INTERVAL: { schema: duration, default: "1h" },
   EPOCH_SYNC_CONCURRENCY: { schema: count(1), default: "16" },
   EPOCH_SYNC_LEASE_TTL: { schema: positiveDuration, default: "30s" },
+  EPOCH_GC_INTERVAL: { schema: duration, default: "1h" },
+  EPOCH_GC_GRACE: { schema: duration, default: "24h" },
+  EPOCH_GC_QUEUE_TRIGGER: { schema: count(1), default: "10000" },
   EPOCH_TOKEN_CACHE_SIZE: { schema: count(1), default: "10000" },
   EPOCH_TOKEN_CACHE_TTL: { schema: positiveDuration, default: "5m" },
   EPOCH_TOKEN_NEGATIVE_CACHE_SIZE: { schema: count(0), default: "1000" },
@@ -253,6 +267,11 @@ export function loadConfig(env: Env = process.env, overrides: Overrides = {}): C
       fullIntervalMs: get("EPOCH_FULL_SYNC_INTERVAL"),
       concurrency: get("EPOCH_SYNC_CONCURRENCY"),
       leaseTtlMs: get("EPOCH_SYNC_LEASE_TTL"),
+    },
+    gc: {
+      intervalMs: get("EPOCH_GC_INTERVAL"),
+      gracePeriodMs: get("EPOCH_GC_GRACE"),
+      queueTrigger: get("EPOCH_GC_QUEUE_TRIGGER"),
     },
     tokens: {
       cacheSize: get("EPOCH_TOKEN_CACHE_SIZE"),

@@ -12,6 +12,10 @@ import { NamespaceServiceService, type NamespaceServiceServer } from "epoch-meta
 import { EventServiceService, type EventServiceServer } from "epoch-meta-client/epoch/v1/event_service";
 import { LeaseServiceService, type LeaseServiceServer } from "epoch-meta-client/epoch/v1/lease_service";
 import { UploadServiceService, type UploadServiceServer } from "epoch-meta-client/epoch/v1/upload_service";
+import {
+  GarbageCollectionServiceService,
+  type GarbageCollectionServiceServer,
+} from "epoch-meta-client/epoch/v1/gc_service";
 import { ConfigError, type Config } from "./config.js";
 import { auditInterceptor } from "./grpc/audit.js";
 import { authInterceptor, authRequired, logAuthMode } from "./grpc/auth.js";
@@ -40,6 +44,7 @@ export interface ServerDeps {
     event?: EventServiceServer;
     lease?: LeaseServiceServer;
     upload?: UploadServiceServer;
+    gc?: GarbageCollectionServiceServer;
   };
   /**
    * Resolves each call's `epoch-namespace` before authentication (grpc/namespace-context.ts).
@@ -108,6 +113,11 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Run
   addGuardedService(server, EventServiceService, withFallback(EventServiceService, deps.services?.event));
   addGuardedService(server, LeaseServiceService, withFallback(LeaseServiceService, deps.services?.lease));
   addGuardedService(server, UploadServiceService, withFallback(UploadServiceService, deps.services?.upload));
+  addGuardedService(
+    server,
+    GarbageCollectionServiceService,
+    withFallback(GarbageCollectionServiceService, deps.services?.gc),
+  );
 
   // Statuses are known before the first call can arrive: grpc-js serves as soon as it is bound.
   const probe = startDatabaseProbe(health, {
@@ -165,7 +175,8 @@ function withFallback(
     | typeof NamespaceServiceService
     | typeof EventServiceService
     | typeof LeaseServiceService
-    | typeof UploadServiceService,
+    | typeof UploadServiceService
+    | typeof GarbageCollectionServiceService,
   impl: object | undefined,
 ) {
   return { ...unimplementedService(definition), ...impl } as UntypedServiceImplementation;

@@ -21,6 +21,7 @@ import type { Command } from "commander";
 import { EventServiceClient } from "epoch-meta-client/epoch/v1/event_service";
 import { LeaseServiceClient } from "epoch-meta-client/epoch/v1/lease_service";
 import { UploadServiceClient } from "epoch-meta-client/epoch/v1/upload_service";
+import { GarbageCollectionServiceClient } from "epoch-meta-client/epoch/v1/gc_service";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { NamespaceServiceClient } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
@@ -37,6 +38,7 @@ export interface Clients {
   events: EventServiceClient;
   leases: LeaseServiceClient;
   uploads: UploadServiceClient;
+  gc: GarbageCollectionServiceClient;
   close(): void;
 }
 
@@ -90,6 +92,7 @@ export function connect(config: ClientConfig = loadClientConfig()): Clients {
   const events = new EventServiceClient(config.server, creds, options);
   const leases = new LeaseServiceClient(config.server, creds, options);
   const uploads = new UploadServiceClient(config.server, creds, options);
+  const gc = new GarbageCollectionServiceClient(config.server, creds, options);
   return {
     server: config.server,
     metadata,
@@ -98,6 +101,7 @@ export function connect(config: ClientConfig = loadClientConfig()): Clients {
     events,
     leases,
     uploads,
+    gc,
     close: () => {
       metadata.close();
       tokens.close();
@@ -105,6 +109,7 @@ export function connect(config: ClientConfig = loadClientConfig()): Clients {
       events.close();
       leases.close();
       uploads.close();
+      gc.close();
     },
   };
 }

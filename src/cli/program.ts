@@ -8,6 +8,7 @@ import * as leases from "./content/leases.js";
 import * as uploads from "./content/uploads.js";
 import * as demo from "./demo.js";
 import * as events from "./events.js";
+import * as gc from "./gc.js";
 import { configureHelp } from "./help.js";
 import * as migrate from "./migrate.js";
 import * as namespaces from "./namespaces.js";
@@ -23,6 +24,7 @@ const COMMANDS: Array<{ register(program: Command): void }> = [
   serve,
   migrate,
   sync,
+  gc,
   repos,
   tags,
   stats,

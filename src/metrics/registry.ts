@@ -9,18 +9,19 @@
  *   database pool's usage are read by `collect` callbacks, so the ValidateToken hot path pays one
  *   integer increment and no label lookup.
  *
- * Not here yet, because the features do not exist yet (add them with the feature, never as
- * placeholders that report zero):
- * - GC (§8.5): `epoch_gc_runs_total{state}`, `epoch_gc_run_duration_seconds`,
- *   `epoch_gc_bytes_freed_total`, and the review-queue depth `epoch_gc_review_queue_depth`;
- * - a `namespace` label on the per-namespace series.
+ * The garbage collector's live in gc-metrics.ts.
+ *
+ * Not here yet (add it with the feature, never as placeholders that report zero): a `namespace`
+ * label on the per-namespace series.
  */
 import { status as Status } from "@grpc/grpc-js";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SinkLag } from "../db/events/sink-positions.js";
 import type { PoolUsage } from "../db/pool-usage.js";
 import type { RpcObserver } from "../grpc/metrics-interceptor.js";
+import type { GcFinished } from "../services/gc/gc-types.js";
 import type { SyncFinished } from "../services/sync/sync-types.js";
+import { GcMetrics } from "./gc-metrics.js";
 import type { ValidateCacheCounts } from "../services/tokens/token-service.js";
 
 /** What the scrape reads on demand; a source left out is simply not exported. */
@@ -33,6 +34,8 @@ export interface MetricSources {
   eventsWritten?: () => ReadonlyMap<string, number>;
   /** Each configured sink's lag behind the outbox, read from the database at scrape time. */
   sinkLags?: () => Promise<readonly SinkLag[]>;
+  /** Pending review-queue rows per namespace, read from the database at scrape time. */
+  gcQueueDepth?: () => Promise<ReadonlyArray<{ namespace: string; pending: number }>>;
   /** Events each configured sink's deliverer on this replica has delivered. */
   eventsDelivered?: () => ReadonlyArray<{ sink: string; delivered: number }>;
 }
@@ -51,6 +54,7 @@ export class EpochMetrics implements RpcObserver {
   private readonly syncRuns: Counter<"state">;
   private readonly syncDuration: Histogram<"state">;
   private readonly syncObjectStoreRequests: Counter;
+  private readonly gc: GcMetrics;
   /** `{ method, code }` label objects by method path and status code, built once each. */
   private readonly rpcLabels = new Map<string, Map<number, { method: string; code: string }>>();
 
@@ -88,6 +92,7 @@ export class EpochMetrics implements RpcObserver {
       help: "Object-store requests made by the finished sync runs (retries and 304s included).",
       registers,
     });
+    this.gc = new GcMetrics(registers, sources.gcQueueDepth);
     if (sources.tokenCache) tokenCacheCounter(sources.tokenCache, registers);
     if (sources.dbPool) dbPoolGauges(sources.dbPool, registers);
     eventMetrics(sources, registers);
@@ -104,6 +109,10 @@ export class EpochMetrics implements RpcObserver {
     this.syncRuns.inc(labels);
     this.syncDuration.observe(labels, finished.durationMs / 1000);
     this.syncObjectStoreRequests.inc(finished.counts.objectStoreRequests);
+  }
+
+  gcRunFinished(finished: GcFinished): void {
+    this.gc.runFinished(finished);
   }
 
   private labelsOf(path: string, code: number): { method: string; code: string } {

@@ -19,6 +19,7 @@ import { loadSync, type MessageTypeDefinition, type PackageDefinition } from "@g
 import { EventServiceService } from "epoch-meta-client/epoch/v1/event_service";
 import { LeaseServiceService } from "epoch-meta-client/epoch/v1/lease_service";
 import { UploadServiceService } from "epoch-meta-client/epoch/v1/upload_service";
+import { GarbageCollectionServiceService } from "epoch-meta-client/epoch/v1/gc_service";
 import { MetadataServiceService } from "epoch-meta-client/epoch/v1/metadata_service";
 import { NamespaceServiceService } from "epoch-meta-client/epoch/v1/namespace_service";
 import { TokenServiceService } from "epoch-meta-client/epoch/v1/token_service";
@@ -49,6 +50,8 @@ const SERVICES: Array<{ name: string; definition: Record<string, AnyMethod>; wit
   { name: "epoch.v1.NamespaceService", definition: NamespaceServiceService, withReason: true },
   { name: "epoch.v1.LeaseService", definition: LeaseServiceService, withReason: true },
   { name: "epoch.v1.UploadService", definition: UploadServiceService, withReason: true },
+  // Random collections run for real on the fixture registry (a random grace period, often 0).
+  { name: "epoch.v1.GarbageCollectionService", definition: GarbageCollectionServiceService, withReason: true },
   // Health answers NOT_FOUND for an unknown service name as the health protocol says, without
   // our reason trailer; it is fuzzed for "never INTERNAL" only.
   { name: "grpc.health.v1.Health", definition: healthService as Record<string, AnyMethod>, withReason: false },
@@ -68,6 +71,7 @@ const PROTOS: PackageDefinition = loadSync(
     "epoch/v1/namespace_service.proto",
     "epoch/v1/lease_service.proto",
     "epoch/v1/upload_service.proto",
+    "epoch/v1/gc_service.proto",
     "health/v1/health.proto",
   ],
   {

@@ -18,6 +18,7 @@ import {
 } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { EventServiceClient } from "epoch-meta-client/epoch/v1/event_service";
+import { GarbageCollectionServiceClient } from "epoch-meta-client/epoch/v1/gc_service";
 import { MetadataServiceClient } from "epoch-meta-client/epoch/v1/metadata_service";
 import { TokenServiceClient } from "epoch-meta-client/epoch/v1/token_service";
 import { ErrorInfo } from "epoch-meta-client/google/rpc/error_details";
@@ -43,6 +44,7 @@ export interface E2EServer {
   metadata: MetadataServiceClient;
   tokens: TokenServiceClient;
   events: EventServiceClient;
+  gc: GarbageCollectionServiceClient;
   health: HealthClient;
   /** Metadata carrying `authorization: Bearer <secret>`. */
   callMetadata(secret?: string): Metadata;
@@ -57,6 +59,7 @@ export async function startE2EServer(options: E2EOptions): Promise<E2EServer> {
     EPOCH_STORAGE_URL: options.storageUrl ?? "file:./data/registry",
     EPOCH_LISTEN: "127.0.0.1:0",
     EPOCH_SYNC_INTERVAL: "0",
+    EPOCH_GC_INTERVAL: "0",
     EPOCH_SHUTDOWN_TIMEOUT: "5s",
     EPOCH_LOG_LEVEL: process.env.EPOCH_TEST_LOG_LEVEL ?? "silent",
     ...options.env,
@@ -69,6 +72,7 @@ export async function startE2EServer(options: E2EOptions): Promise<E2EServer> {
   const metadata = new MetadataServiceClient(address, creds, clientOptions);
   const tokens = new TokenServiceClient(address, creds, clientOptions);
   const events = new EventServiceClient(address, creds, clientOptions);
+  const gc = new GarbageCollectionServiceClient(address, creds, clientOptions);
   const health = new HealthClient(address, creds, clientOptions);
   const reflection = reflectionClient(address, creds, clientOptions);
   return {
@@ -78,11 +82,12 @@ export async function startE2EServer(options: E2EOptions): Promise<E2EServer> {
     metadata,
     tokens,
     events,
+    gc,
     health,
     callMetadata,
     reflectionServices: (md) => listServices(reflection, md ?? new Metadata()),
     stop: async () => {
-      for (const client of [metadata, tokens, events, health.client, reflection]) client.close();
+      for (const client of [metadata, tokens, events, gc, health.client, reflection]) client.close();
       await app.stop();
     },
   };

@@ -144,3 +144,13 @@ export async function uploadRowsAmong(db: Database, scope: IndexScope, ids: read
   );
   return new Set(rows.map((r) => String(r.id)));
 }
+
+/** Pending review-queue rows per namespace (the queue-depth metric, read at scrape time). */
+export async function pendingByNamespace(db: Database): Promise<Array<{ namespace: string; pending: number }>> {
+  const rows = await db.read(
+    // A range of the state index per namespace: the pending rows only, never the tombstones.
+    `SELECT n.name AS namespace, (SELECT COUNT(*) FROM gc_review_queue q WHERE q.namespace_id = n.id AND q.state = 'pending') AS n
+FROM namespaces n`,
+  );
+  return rows.map((r) => ({ namespace: String(r.namespace), pending: toNumber(r.n) }));
+}

@@ -137,6 +137,7 @@ export async function driveGcRun(d: GcRunnerDeps, run: ActiveGc, hub: GcEventHub
     counts: result.counts,
     durationMs: Date.now() - startedAt,
     syncRunId,
+    dryRun: run.flags.dryRun,
     ...(result.errorReason && { errorReason: result.errorReason }),
     message: result.message,
   };
@@ -231,7 +232,8 @@ async function recordEnd(
         await keepDeleting(m, d.scope, pipeline.failed);
         await pruneTombstones(m, d.scope, TOMBSTONE_RETENTION_MS);
       }
-      if (await d.runs.finish(m, runId, result))
+      // A dry run changed nothing: no event (as for a sync's).
+      if ((await d.runs.finish(m, runId, result)) && !flags.dryRun)
         await appendEvents(m, d.scope.dialect, [
           gcFinishedEvent(d.scope.namespaceId, { runId, state: result.state, ...result.counts }),
         ]);

@@ -24,6 +24,7 @@ export interface GcFinished {
   durationMs: number;
   /** The incremental sync performed first (0 when the run ended before it). */
   syncRunId: number;
+  dryRun: boolean;
   errorReason?: ErrorReason;
   message: string;
 }
