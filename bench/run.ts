@@ -8,7 +8,16 @@ import { arch, cpus, totalmem } from "node:os";
 
 import type { BenchResult } from "./bench-common.js";
 
-const ALL = ["validate-token", "list", "sync", "sync-namespaces", "fixture-generate"];
+const ALL = [
+  "validate-token",
+  "list",
+  "sync",
+  "sync-namespaces",
+  "fixture-generate",
+  "sync-events",
+  "watch-replay",
+  "event-delivery",
+];
 
 const machine = {
   cpu: cpus()[0]?.model ?? "unknown",

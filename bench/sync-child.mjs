@@ -1,6 +1,7 @@
 /**
  * The measuring process of bench/sync.ts: the I/O floor, then the four syncs, on one store and
- * one database. Plain JavaScript on the compiled service (dist/, what `npm start` runs), so its
+ * one database; for bench/sync-events.ts (`job.firstOnly`) the first sync alone, with the event
+ * outbox on or off (`job.writeEvents`, the SyncService's benchmark seam), and the events it wrote. Plain JavaScript on the compiled service (dist/, what `npm start` runs), so its
  * peak RSS is a sync's — not a TypeScript loader's (tsx adds a hooks thread and transpiled
  * sources). `npm run bench` builds dist/ first; the parent refuses a stale build.
  *
@@ -58,7 +59,18 @@ async function measure(job) {
   const db = await openDatabase(job.databaseUrl);
   try {
     await migrate(db);
-    const service = new SyncService({ db, store, concurrency: job.concurrency });
+    const service = new SyncService({
+      db,
+      store,
+      concurrency: job.concurrency,
+      ...(job.writeEvents === false && { writeEvents: false }),
+    });
+    if (job.firstOnly) {
+      const first = await timed(() => sync(service));
+      await service.shutdown();
+      const [{ n }] = await db.ds.query("SELECT COUNT(*) AS n FROM events");
+      return [{ seconds: first.seconds, events: Number(n), tagsAdded: first.result.counts.tagsAdded }];
+    }
     const floor = await ioFloor(store, job.tags, job.concurrency);
     const full = await timed(() => sync(service));
     // The kernel's high-water mark of this process (modules, floor and first sync included).

@@ -38,7 +38,7 @@ import { assertFreshBuild, quick, type BenchResult } from "./bench-common.js";
 const PER_REPOSITORY = 100;
 
 /** What a child process measures: one store, one database. */
-interface ChildJob {
+export interface ChildJob {
   target: string;
   tags: number;
   concurrency: number;
@@ -46,6 +46,10 @@ interface ChildJob {
   storageUrl: string;
   /** sqlite:<path> or mariadb://…/<new database> (created by the child's caller). */
   databaseUrl: string;
+  /** bench/sync-events.ts: the first sync only. */
+  firstOnly?: boolean;
+  /** false: the SyncService's benchmark seam, commits without the event outbox. */
+  writeEvents?: boolean;
 }
 
 function env(name: string, fallback: number): number {
@@ -60,7 +64,10 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ result: T; seconds: num
   return { result, seconds: (performance.now() - start) / 1000 };
 }
 
-function runChild(job: ChildJob, extraEnv: Record<string, string>): Promise<Array<Record<string, string | number>>> {
+export function runChild(
+  job: ChildJob,
+  extraEnv: Record<string, string>,
+): Promise<Array<Record<string, string | number>>> {
   const child = fileURLToPath(new URL("./sync-child.mjs", import.meta.url));
   return new Promise((resolve, reject) => {
     const nodeOptions = (process.env.EPOCH_BENCH_SYNC_NODE_OPTIONS ?? "").split(" ").filter(Boolean);
