@@ -11,18 +11,11 @@
  * Reflection is left out: it is a bidirectional stream served by @grpc/reflection, which decodes
  * its own messages.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Client, credentials, Metadata, status, type MethodDefinition, type ServiceError } from "@grpc/grpc-js";
 import { loadSync, type MessageTypeDefinition, type PackageDefinition } from "@grpc/proto-loader";
-import { EventServiceService } from "epoch-meta-client/epoch/v1/event_service";
-import { LeaseServiceService } from "epoch-meta-client/epoch/v1/lease_service";
-import { UploadServiceService } from "epoch-meta-client/epoch/v1/upload_service";
-import { GarbageCollectionServiceService } from "epoch-meta-client/epoch/v1/gc_service";
-import { MetadataServiceService } from "epoch-meta-client/epoch/v1/metadata_service";
-import { NamespaceServiceService } from "epoch-meta-client/epoch/v1/namespace_service";
-import { TokenServiceService } from "epoch-meta-client/epoch/v1/token_service";
 import fc from "fast-check";
 import { protoPath as healthProtoPath, service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -41,17 +34,32 @@ const RAW_RUNS = 50;
 
 /** What the fuzz needs of a method; the generated definitions and grpc-health-check's both have it. */
 type AnyMethod = Pick<MethodDefinition<unknown, unknown>, "path" | "requestStream" | "responseStream">;
+/**
+ * Every epoch.v1 service, from every `*_service.proto` in proto/epoch/v1: a new service, like a
+ * new RPC, is fuzzed without editing this file. (On the open loopback server the caller counts as
+ * a system admin; random storage URLs are only validated and stored; random collections run for
+ * real on the fixture registry, with a random grace period, often 0.)
+ */
+const SERVICE_PROTOS = readdirSync(join(REPO_ROOT, "proto", "epoch", "v1"))
+  .filter((f) => f.endsWith("_service.proto"))
+  .sort()
+  .map((f) => `epoch/v1/${f}`);
+
+/** The descriptors of every request message, from the same .proto files the server is generated from. */
+const PROTOS: PackageDefinition = loadSync([...SERVICE_PROTOS, "health/v1/health.proto"], {
+  includeDirs: [join(REPO_ROOT, "proto"), resolve(healthProtoPath, "../../..")],
+  longs: String,
+  enums: Number,
+});
+
+/** proto-loader's entry for a service: its methods by name (a message entry has a `format`). */
+const isService = (d: unknown): d is Record<string, AnyMethod> =>
+  typeof d === "object" && d !== null && !("format" in d) && Object.values(d).every((m) => "path" in (m as object));
+
 const SERVICES: Array<{ name: string; definition: Record<string, AnyMethod>; withReason: boolean }> = [
-  { name: "epoch.v1.MetadataService", definition: MetadataServiceService, withReason: true },
-  { name: "epoch.v1.TokenService", definition: TokenServiceService, withReason: true },
-  { name: "epoch.v1.EventService", definition: EventServiceService, withReason: true },
-  // Open server (loopback, no auth): the caller counts as a system admin. Random storage URLs
-  // are only validated and stored (a root is opened when a namespace is first used).
-  { name: "epoch.v1.NamespaceService", definition: NamespaceServiceService, withReason: true },
-  { name: "epoch.v1.LeaseService", definition: LeaseServiceService, withReason: true },
-  { name: "epoch.v1.UploadService", definition: UploadServiceService, withReason: true },
-  // Random collections run for real on the fixture registry (a random grace period, often 0).
-  { name: "epoch.v1.GarbageCollectionService", definition: GarbageCollectionServiceService, withReason: true },
+  ...Object.entries(PROTOS)
+    .filter(([name, d]) => name.startsWith("epoch.v1.") && isService(d))
+    .map(([name, d]) => ({ name, definition: d as Record<string, AnyMethod>, withReason: true })),
   // Health answers NOT_FOUND for an unknown service name as the health protocol says, without
   // our reason trailer; it is fuzzed for "never INTERNAL" only.
   { name: "grpc.health.v1.Health", definition: healthService as Record<string, AnyMethod>, withReason: false },
@@ -60,25 +68,6 @@ const METHODS = SERVICES.flatMap(({ definition, withReason }) =>
   Object.values(definition)
     .filter((m) => !m.requestStream)
     .map((m) => ({ method: m, withReason })),
-);
-
-/** The descriptors of every request message, from the same .proto files the server is generated from. */
-const PROTOS: PackageDefinition = loadSync(
-  [
-    "epoch/v1/metadata_service.proto",
-    "epoch/v1/token_service.proto",
-    "epoch/v1/event_service.proto",
-    "epoch/v1/namespace_service.proto",
-    "epoch/v1/lease_service.proto",
-    "epoch/v1/upload_service.proto",
-    "epoch/v1/gc_service.proto",
-    "health/v1/health.proto",
-  ],
-  {
-    includeDirs: [join(REPO_ROOT, "proto"), resolve(healthProtoPath, "../../..")],
-    longs: String,
-    enums: Number,
-  },
 );
 
 interface FieldDescriptor {
@@ -267,6 +256,13 @@ function invoke(client: Client, method: AnyMethod, bytes: Buffer): Promise<Outco
 }
 
 describe("fuzz: every method, random field values and random bytes", () => {
+  it("found the services from the proto files (the discovery itself works)", () => {
+    expect(SERVICES.map((x) => x.name)).toEqual(
+      expect.arrayContaining(["epoch.v1.MetadataService", "epoch.v1.TokenService", "epoch.v1.UploadService"]),
+    );
+    for (const { definition } of SERVICES) expect(Object.keys(definition).length).toBeGreaterThan(0);
+  });
+
   let testDb: TestDatabase;
   let registryDir: string;
   let server: E2EServer;
