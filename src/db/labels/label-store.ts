@@ -3,6 +3,7 @@
  * locked the owner: label-owners.ts); reads of many owners take one statement.
  */
 import type { EntityManager } from "typeorm";
+import type { Dialect } from "../column-types.js";
 import type { Database } from "../data-source.js";
 import { toNumber } from "../sql/decode.js";
 import { execute } from "../sql/execute.js";
@@ -72,6 +73,41 @@ WHERE namespace_id IN (${placeholders(part.length)})`,
     for (const row of rows) out.get(toNumber(row.namespace_id))![String(row.label_key)] = String(row.label_value);
   }
   return out;
+}
+
+/**
+ * A correlated subquery for a list's own SELECT: the labels of the row `correlate` ties the label
+ * table's alias `l` to, as one JSON object (NULL or "{}" without labels). It saves a list page
+ * the round trip of a second statement; each row costs one probe of the label table's primary key.
+ */
+export function labelsJsonSql(dialect: Dialect, kind: LabelKind, correlate: string): string {
+  // CONCAT makes it plain text on MariaDB: mysql2 would parse a JSON-typed column itself, and
+  // throw on one cut short instead of letting labelsFromJson fall back.
+  const aggregate =
+    dialect === "sqlite"
+      ? "json_group_object(l.label_key, l.label_value)"
+      : "CONCAT(JSON_OBJECTAGG(l.label_key, l.label_value))";
+  return `(SELECT ${aggregate} FROM ${LABEL_TABLES[kind].table} l WHERE ${correlate})`;
+}
+
+/**
+ * The labels of a `labelsJsonSql` column, sorted by key; undefined when it cannot be read (a
+ * server that cuts long aggregates short, as MySQL does at group_concat_max_len): the caller then
+ * reads that owner's labels by themselves.
+ */
+export function labelsFromJson(value: unknown): Labels | undefined {
+  if (value === null || value === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(String(value));
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+    return Object.fromEntries(
+      Object.entries(parsed as Record<string, unknown>)
+        .map(([k, v]) => [k, String(v)] as const)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 export interface LabelChange {

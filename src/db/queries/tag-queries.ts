@@ -3,13 +3,13 @@
  * unique (namespace_id, name) key, so a page is one round trip, and `manifests` on its primary
  * key; they never select `manifests.json`. Each order is served by one index of `tags`:
  * uq_tags_repository_name, ix_tags_push_time, ix_tags_total_size — except under a label
- * equality filter, which walks the label index instead (see tagPageSql). Labels are read for a
- * page's tags in one more statement.
+ * equality filter, which walks the label index instead (see tagPageSql). Each row brings its
+ * labels as one JSON column (a primary-key probe of tag_labels), so a page stays one statement.
  */
 import type { PlatformSizeJson } from "../entities/index.js";
 import type { Database } from "../data-source.js";
 import type { Dialect } from "../column-types.js";
-import { readLabels, readLabelsOf } from "../labels/label-store.js";
+import { labelsFromJson, labelsJsonSql, readLabels } from "../labels/label-store.js";
 import {
   filterSql,
   labelDriverSql,
@@ -42,8 +42,11 @@ export const TAG_SORTS = {
 
 export type TagOrder = keyof typeof TAG_SORTS;
 
-const LIST_COLUMNS = `t.repository_id, t.name, t.digest, t.kind, t.total_size, t.pushed_at, t.incomplete, t.indexed_at, t.synced_at,
+const TAG_COLUMNS = `t.repository_id, t.name, t.digest, t.kind, t.total_size, t.pushed_at, t.incomplete, t.indexed_at, t.synced_at,
   m.media_type, m.artifact_type, m.layer_count, m.platform_sizes`;
+
+const listColumns = (dialect: Dialect) =>
+  `${TAG_COLUMNS},\n  ${labelsJsonSql(dialect, "tag", "l.repository_id = t.repository_id AND l.tag_name = t.name")} AS labels_json`;
 
 /** Fields a ListTags filter may test (services/queries/filter/list-filter.ts maps names to these). */
 export const TAG_FILTER_COLUMNS: FilterColumns = {
@@ -105,7 +108,7 @@ JOIN tags t ON t.repository_id = d.repository_id AND t.name = d.tag_name`
     : `FROM repositories r
 JOIN ${tableWithIndex(dialect, "tags t", key)} ON t.repository_id = r.id`;
   return {
-    sql: `SELECT ${LIST_COLUMNS}
+    sql: `SELECT ${listColumns(dialect)}
 ${from}
 JOIN manifests m ON m.id = t.manifest_id
 WHERE ${conditions.map((c) => c.sql).join(" AND ")}
@@ -120,18 +123,24 @@ export async function listTagPage(db: Database, q: TagPageQuery): Promise<Keyset
   const { sql, params } = tagPageSql(db.dialect, q);
   const rows: Array<Record<string, unknown>> = await db.read(sql, params);
   const page = toRows(TAG_SORTS[q.order], rows, q.limit, (row) => decodeTag(q.repository, row));
-  const first = rows[0];
-  if (first && page.items.length > 0) {
-    const labels = await readLabelsOf(
-      db,
-      "tag",
-      toNumber(first.repository_id),
-      page.items.map((t) => t.name),
-    );
-    for (const tag of page.items) tag.labels = labels.get(tag.name) ?? {};
-  }
+  await readCutLabels(db, page.items, rows);
   return page;
 }
+
+/** Tags whose labels JSON came back cut (labelsFromJson): their labels, read by themselves. */
+async function readCutLabels(
+  db: Database,
+  tags: readonly TagRecord[],
+  rows: ReadonlyArray<Record<string, unknown>>,
+): Promise<void> {
+  for (const [i, tag] of tags.entries()) {
+    if (tag.labels !== CUT) continue;
+    tag.labels = await readLabels(db, "tag", [toNumber(rows[i]!.repository_id), tag.name]);
+  }
+}
+
+/** Placeholder for labels that must be read by themselves (never leaves this file). */
+const CUT: TagRecord["labels"] = Object.freeze({}) as TagRecord["labels"];
 
 /** One tag with its manifest bytes, or undefined. */
 export async function findTag(
@@ -141,7 +150,7 @@ export async function findTag(
   tag: string,
 ): Promise<TagRecord | undefined> {
   const rows: Array<Record<string, unknown>> = await db.read(
-    `SELECT ${LIST_COLUMNS}, m.json AS manifest_json
+    `SELECT ${listColumns(db.dialect)}, m.json AS manifest_json
 FROM repositories r
 JOIN tags t ON t.repository_id = r.id
 JOIN manifests m ON m.id = t.manifest_id
@@ -151,7 +160,7 @@ WHERE r.namespace_id = ? AND r.name = ? AND t.name = ?`,
   const row = rows[0];
   if (!row) return undefined;
   const found = decodeTag(repository, row);
-  found.labels = await readLabels(db, "tag", [toNumber(row.repository_id), tag]);
+  await readCutLabels(db, [found], rows);
   return found;
 }
 
@@ -171,6 +180,6 @@ function decodeTag(repository: string, row: Record<string, unknown>): TagRecord 
     indexedAt: toDate(row.indexed_at),
     syncedAt: toDateOrNull(row.synced_at),
     incomplete: toBool(row.incomplete),
-    labels: {},
+    labels: labelsFromJson(row.labels_json) ?? CUT,
   };
 }
