@@ -130,6 +130,16 @@ WHERE ${where} ORDER BY e.id LIMIT ${Math.max(1, Math.floor(range.limit))}`,
   }));
 }
 
+/**
+ * The highest committed id (0: none). Every id up to it is committed too (ids become visible in
+ * id order), so a read that starts after this one sees all of them.
+ */
+export async function latestEventId(db: Database): Promise<number> {
+  // SQLite: behind open writers (see readEvents).
+  const rows = await serialized(db, () => db.read<{ id: unknown }>("SELECT MAX(id) AS id FROM events"));
+  return rows[0]?.id === null || rows[0]?.id === undefined ? 0 : toNumber(rows[0].id);
+}
+
 /** The highest id retention has removed (0: none); a consumer resuming below it has missed events. */
 export async function prunedThrough(db: Database): Promise<number> {
   const rows = await db.read<{ value: unknown }>("SELECT value FROM coordination WHERE name = ?", [EVENTS_PRUNED]);

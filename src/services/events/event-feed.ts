@@ -2,16 +2,16 @@
  * Reading the outbox (DESIGN §8.6): ListEvents pages it, WatchEvents replays it and then follows
  * it live. Ids are dense and become visible in id order (db/events/event-ids.ts), so following
  * it is "read after the last id seen, in id order": no gap, no duplicate, also across replicas
- * and restarts. Live events arrive by polling (other replicas' commits) and sooner by `notify()`
- * (this replica's commits).
+ * and restarts. Live events arrive through the shared tail (event-tail.ts), which polls (other
+ * replicas' commits) and reads sooner on `notify()` (this replica's commits).
  */
-import { EventEmitter } from "node:events";
 import type { Database } from "../../db/data-source.js";
-import { prunedThrough, readEvents, type StoredEvent } from "../../db/events/event-store.js";
+import { latestEventId, prunedThrough, readEvents, type StoredEvent } from "../../db/events/event-store.js";
 import { failedPrecondition, invalidArgument } from "../../errors.js";
 import { compileRecordFilter, type FilterFields } from "../queries/filter/list-filter.js";
 import { pageSize } from "../queries/list-options.js";
 import { decodePageToken, encodePageToken, type PageQuery } from "../queries/page-token.js";
+import { EventTail } from "./event-tail.js";
 
 export interface EventQuery {
   afterId: number;
@@ -25,6 +25,8 @@ export interface EventFeedOptions {
   pollIntervalMs?: number;
   /** Rows read per statement while replaying (default 500). */
   batchSize?: number;
+  /** Events queued for one live watcher before it is sent back to its own reads (event-tail.ts). */
+  maxQueued?: number;
 }
 
 const FIELDS: FilterFields<StoredEvent> = {
@@ -37,22 +39,26 @@ const FIELDS: FilterFields<StoredEvent> = {
 const LIST_ROW_BUDGET = 10_000;
 
 export class EventFeed {
-  private readonly wake = new EventEmitter().setMaxListeners(0);
-  private readonly pollIntervalMs: number;
   private readonly batchSize: number;
+  /** The live end, read once per poll for every caught-up watcher. */
+  readonly tail: EventTail;
   private closed = false;
 
   constructor(
     private readonly db: Database,
     options: EventFeedOptions = {},
   ) {
-    this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.batchSize = options.batchSize ?? 500;
+    this.tail = new EventTail(db, {
+      pollIntervalMs: options.pollIntervalMs ?? 250,
+      batchSize: this.batchSize,
+      ...(options.maxQueued !== undefined && { maxQueued: options.maxQueued }),
+    });
   }
 
   /** Tells local watchers that events were committed (they would find them at their next poll anyway). */
   notify(): void {
-    this.wake.emit("events");
+    this.tail.notify();
   }
 
   /**
@@ -61,7 +67,7 @@ export class EventFeed {
    */
   close(): void {
     this.closed = true;
-    this.wake.emit("events");
+    this.tail.close();
   }
 
   async list(
@@ -104,14 +110,26 @@ export class EventFeed {
 
   /**
    * Stored events after `afterId`, then live ones, until `signal` aborts — in batches as read
-   * (each in id order, filtered), so a replay pays the generator's hand-off once per page.
+   * (each in id order, filtered), so a replay pays the generator's hand-off once per page. A
+   * watcher behind the live end reads its own pages; once caught up it follows the shared tail
+   * (event-tail.ts: one query per poll for all of this replica's watchers) until the tail lets
+   * it go for being slow, and then reads on its own again from where it is.
    */
   async *watch(query: EventQuery, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
     const matches = compileRecordFilter(query.filter, FIELDS);
+    const ours = (e: StoredEvent) =>
+      (query.namespaceId === undefined || e.namespaceId === query.namespaceId) && (!matches || matches(e));
     let cursor = checkedAfterId(query.afterId);
     await this.assertKept(cursor);
+    // Set after a short page: the next read is the last before following, and learns first how
+    // far the log is committed.
+    let joining = false;
     while (!signal.aborted && !this.closed) {
-      const waiting = this.nextWake(signal);
+      // Every id up to `committed` is visible before this read starts, so a short page means this
+      // watcher has all of them (its namespace's; the others do not concern it) and may follow
+      // the tail from there — not from its last own id, which another namespace's traffic may
+      // leave far behind the live end.
+      const committed = joining ? await latestEventId(this.db) : undefined;
       const batch = await readEvents(this.db, {
         afterId: cursor,
         limit: this.batchSize,
@@ -123,8 +141,25 @@ export class EventFeed {
       if (last) cursor = last.id;
       const wanted = matches ? batch.filter(matches) : batch;
       if (wanted.length > 0) yield wanted;
-      if (batch.length < this.batchSize) await waiting.promise;
-      waiting.cancel();
+      joining = batch.length < this.batchSize;
+      if (!joining || committed === undefined) continue;
+      cursor = Math.max(cursor, committed);
+      // undefined: the tail has read past this watcher meanwhile; read up to it first.
+      const follower = this.tail.follow(cursor);
+      if (!follower) continue;
+      const stop = () => follower.close();
+      signal.addEventListener("abort", stop, { once: true });
+      try {
+        for (let events = await follower.next(); events; events = await follower.next()) {
+          cursor = events.at(-1)!.id;
+          const mine = events.filter(ours);
+          if (mine.length > 0) yield mine;
+        }
+      } finally {
+        signal.removeEventListener("abort", stop);
+        follower.close();
+      }
+      joining = false;
     }
   }
 
@@ -138,24 +173,6 @@ export class EventFeed {
         "EVENTS_EXPIRED",
       );
     }
-  }
-
-  /** Resolves on a local notify, after the poll interval, or on abort; armed before the read so no notify is lost. */
-  private nextWake(signal: AbortSignal): { promise: Promise<void>; cancel(): void } {
-    let cancel = () => {};
-    const promise = new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake.off("events", done);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.pollIntervalMs);
-      this.wake.once("events", done);
-      signal.addEventListener("abort", done, { once: true });
-      cancel = done;
-    });
-    return { promise, cancel };
   }
 }
 
