@@ -38,6 +38,9 @@ async function pushImage(h: SyncHarness, repository: string, tag: string, seeds:
   return blobs;
 }
 
+/** A start point that moves along the run (which outcome each start gets is not asserted: both are right). */
+const later = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 const reasonOf = (e: unknown) => (isEpochError(e) ? e.reason : String(e));
 
 forEachDialect("garbage collection safety", (dialect) => {
@@ -102,6 +105,42 @@ forEachDialect("garbage collection safety", (dialect) => {
     const next = await runGc(await collector(h));
     expect(next.keys).toEqual(expect.arrayContaining([blobKey(layer!.digest), blobKey(config!.digest)]));
     expect(await h.store.head(blobKey(layer!.digest))).toBeNull();
+  });
+
+  it("races IndexTag against the marking transaction: either the tag keeps its blob or IndexTag is refused", async () => {
+    for (let i = 0; i < 12; i++) {
+      const [config, layer] = await pushImage(h, `race/old-${i}`, "v1", [`cfg-${i}`, `layer-${i}`]);
+      await h.writer.indexTag(`race/old-${i}`, "v1");
+      await h.writer.deleteTag(`race/old-${i}`, "v1");
+      // The manifest lands after the collection's sync read the catalog (else the sync indexes it);
+      // IndexTag starts when the collection HEADs the layer, a little later each round.
+      let indexing: Promise<string> | undefined;
+      const gc = await collector(h, {
+        faultPoints: async (p) => {
+          if (p !== "after-sync") return;
+          await h.layout.pushManifest(`race/new-${i}`, "v1", imageManifestBytes({ config: config!, layers: [layer!] }));
+          h.faults.beforeRequest({
+            op: "head",
+            keyMatch: blobKey(layer!.digest),
+            times: 1,
+            fn: () => {
+              indexing = later(i).then(() =>
+                h.writer.indexTag(`race/new-${i}`, "v1").then(
+                  () => "indexed",
+                  (e: unknown) => reasonOf(e),
+                ),
+              );
+            },
+          });
+        },
+      });
+      await runGc(gc);
+      const outcome = await indexing!;
+      expect(["indexed", "BLOB_UNKNOWN"]).toContain(outcome);
+      expect(await invariantViolations(h.db, h.store)).toEqual([]);
+      const kept = (await h.store.head(blobKey(layer!.digest))) !== null;
+      expect({ outcome, kept }).toEqual({ outcome, kept: outcome === "indexed" });
+    }
   });
 
   describe("a crash at every point, then a full run", () => {
