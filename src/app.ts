@@ -24,7 +24,7 @@ import { configureLogger, logger, redactUrl } from "./logger.js";
 import { startMetricsServer, type MetricsServer } from "./metrics/metrics-server.js";
 import { EpochMetrics } from "./metrics/registry.js";
 import { poolUsage } from "./db/pool-usage.js";
-import { eventsWritten } from "./db/events/event-store.js";
+import { eventsWritten, onEventsCommitted } from "./db/events/event-store.js";
 import { sinkLags } from "./db/events/sink-positions.js";
 import { pendingByNamespace } from "./db/gc/gc-queue-reads.js";
 import { startServer, type RunningServer, type ServerDeps, type ShutdownHook } from "./server.js";
@@ -107,6 +107,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services.namespace = namespaceServiceServer(namespaces.service);
     services.token = tokenServiceServer(tokenService);
     const events = new EventFeed(db);
+    // This replica's commits reach its watchers at once; other replicas' at the next poll.
+    const stopNotifying = onEventsCommitted(db, () => events.notify());
     const defaultNamespaceId = await namespaceIdOf(db, DEFAULT_NAMESPACE);
     services.event = eventServiceServer({
       feed: events,
@@ -128,7 +130,10 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     beforeDrain.push(() => namespaces.stop());
     afterDrain.push(() => namespaces.close());
     beforeDrain.push(() => retention.stop());
-    beforeDrain.push(() => events.close());
+    beforeDrain.push(() => {
+      stopNotifying();
+      events.close();
+    });
     // Delivery goes on while calls drain; what is left, the next holder of the sink's lease sends.
     for (const deliverer of deliverers) afterDrain.push(() => deliverer.stop());
 

@@ -85,10 +85,25 @@ async function namespaceNames(m: EntityManager, events: readonly NewEvent[]): Pr
 /** Events committed through this database handle since it opened, by topic (the events-written metric). */
 const written = new WeakMap<object, Map<string, number>>();
 
+/** Who wants to know at once that events were committed through a database handle. */
+const committedListeners = new WeakMap<object, Set<() => void>>();
+
 function countWritten(m: EntityManager, events: readonly NewEvent[]): void {
   let counts = written.get(m.dataSource);
   if (!counts) written.set(m.dataSource, (counts = new Map()));
   for (const e of events) counts.set(e.topic, (counts.get(e.topic) ?? 0) + 1);
+  for (const listener of committedListeners.get(m.dataSource) ?? []) listener();
+}
+
+/**
+ * Calls `listener` after each transaction that committed events through `db` (this process's
+ * writes; other replicas' are found by polling). Returns the unsubscribe.
+ */
+export function onEventsCommitted(db: Database, listener: () => void): () => void {
+  let listeners = committedListeners.get(db.ds);
+  if (!listeners) committedListeners.set(db.ds, (listeners = new Set()));
+  listeners.add(listener);
+  return () => listeners.delete(listener);
 }
 
 /** Events this process committed on `db`, by topic. */
