@@ -15,6 +15,7 @@ const ALL = [
   "sync-namespaces",
   "fixture-generate",
   "sync-events",
+  "gc",
   "watch-replay",
   "event-delivery",
 ];

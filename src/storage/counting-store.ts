@@ -14,6 +14,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
+  type StatOptions,
 } from "./object-store.js";
 
 export const STORE_OPS = ["get", "head", "put", "delete", "deleteBatch", "list"] as const;
@@ -52,9 +53,9 @@ export class CountingStore implements ObjectStore {
     return this.inner.get(key, opts);
   }
 
-  head(key: string): Promise<ObjectHead | null> {
+  head(key: string, opts?: StatOptions): Promise<ObjectHead | null> {
     this.record("head", key);
-    return this.inner.head(key);
+    return this.inner.head(key, opts);
   }
 
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ etag: string }> {

@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type BigIntStats } from "node:fs";
+import { errno, mapFsError, syncDir } from "./directory-fs.js";
 import { mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { LRUCache } from "lru-cache";
@@ -19,7 +20,6 @@ import {
   objectNotFound,
   preconditionFailed,
   StorageError,
-  storageFailed,
   storageUnavailable,
   TEMP_MARKER,
   type DeleteFailure,
@@ -31,6 +31,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
+  type StatOptions,
 } from "./object-store.js";
 
 export interface DirectoryStoreOptions {
@@ -98,9 +99,9 @@ export class DirectoryObjectStore implements ObjectStore {
     });
   }
 
-  async head(key: string): Promise<ObjectHead | null> {
+  async head(key: string, opts: StatOptions = {}): Promise<ObjectHead | null> {
     try {
-      return await this.headFile(this.pathFor(key), key);
+      return await this.headFile(this.pathFor(key), key, opts.etag !== false);
     } catch (e) {
       if (e instanceof StorageError && e.code === "not_found") return null;
       throw e;
@@ -153,12 +154,15 @@ export class DirectoryObjectStore implements ObjectStore {
     return failures;
   }
 
-  /** Walks the tree in key order, skipping whole subtrees that sort before `startAfter`. */
+  /**
+   * Walks the tree in key order, skipping whole subtrees that sort before `startAfter`; then looks
+   * at the page's files a few at a time (a stat each, or a read for an ETag not cached).
+   */
   async listPage(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
     assertValidPrefix(prefix);
     const limit = Math.min(this.pageSize, opts.limit ?? Infinity);
-    const items: ObjectInfo[] = [];
-    if (limit <= 0) return { items, truncated: false };
+    const keys: string[] = [];
+    if (limit <= 0) return { items: [], truncated: false };
     const startAfter = opts.startAfter;
     // Returns false once the page is full.
     const walk = async (dirKey: string): Promise<boolean> => {
@@ -187,17 +191,27 @@ export class DirectoryObjectStore implements ObjectStore {
           continue;
         }
         if (startAfter !== undefined && compareKeys(child.sortKey, startAfter) <= 0) continue;
-        if (items.length >= limit) return false;
-        try {
-          items.push({ key: child.sortKey, ...(await this.headFile(join(this.root, child.sortKey), child.sortKey)) });
-        } catch (e) {
-          if (!(e instanceof StorageError && e.code === "not_found")) throw e; // deleted meanwhile
-        }
+        if (keys.length >= limit) return false;
+        keys.push(child.sortKey);
       }
       return true;
     };
     const slash = prefix.lastIndexOf("/");
     const complete = await walk(slash >= 0 ? prefix.slice(0, slash + 1) : "");
+    const heads = new Array<ObjectHead | undefined>(keys.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const i = next++;
+        try {
+          heads[i] = await this.headFile(join(this.root, keys[i]!), keys[i]!, opts.etag !== false);
+        } catch (e) {
+          if (!(e instanceof StorageError && e.code === "not_found")) throw e; // deleted meanwhile
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_STAT_CONCURRENCY, keys.length) }, worker));
+    const items = keys.flatMap((key, i) => (heads[i] ? [{ key, ...heads[i] }] : []));
     return { items, truncated: !complete };
   }
 
@@ -254,7 +268,18 @@ export class DirectoryObjectStore implements ObjectStore {
     throw storageUnavailable(`registry root ${this.requiredRoot} does not exist`, key);
   }
 
-  private headFile(file: string, key: string): Promise<ObjectHead> {
+  /** `withEtag` false: one stat, and a cached ETag or "" — never a read of the content. */
+  private async headFile(file: string, key: string, withEtag = true): Promise<ObjectHead> {
+    if (!withEtag) {
+      let st: BigIntStats;
+      try {
+        st = await stat(file, { bigint: true });
+      } catch (e) {
+        throw mapFsError(e, key);
+      }
+      if (!st.isFile()) throw objectNotFound(key);
+      return { etag: this.cachedEtag(file, st) ?? "", size: Number(st.size), lastModified: st.mtime };
+    }
     return this.withFile(file, key, async (_fh, st) => {
       let etag = this.cachedEtag(file, st);
       if (etag === undefined) {
@@ -361,46 +386,7 @@ export class DirectoryObjectStore implements ObjectStore {
 }
 
 const ETAG_CACHE_ENTRIES = 10_000;
+/** Files a listing page looks at at once (libuv runs 4 by default; more keeps them busy). */
+const LIST_STAT_CONCURRENCY = 16;
 
 const stamp = (st: BigIntStats): string => `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-
-async function syncDir(dir: string, key: string): Promise<void> {
-  try {
-    const fh = await open(dir, "r");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    throw mapFsError(e, key);
-  }
-}
-
-const errno = (e: unknown): string =>
-  typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : "";
-
-function mapFsError(e: unknown, key: string, writing = false): StorageError {
-  const code = errno(e);
-  if (writing && ["ENOTDIR", "EISDIR", "EEXIST", "ENOTEMPTY"].includes(code)) {
-    return storageFailed(`key ${JSON.stringify(key)} collides with an existing directory or object`, key, e);
-  }
-  switch (code) {
-    case "ENOENT":
-    case "ENOTDIR":
-    case "EISDIR":
-      return objectNotFound(key);
-    case "EACCES":
-    case "EPERM":
-    case "EROFS":
-    case "ENAMETOOLONG":
-      return storageFailed(`${code} on ${JSON.stringify(key)}`, key, e);
-    default:
-      // EIO, ENOSPC, EMFILE, EAGAIN and injected faults: the disk may recover; let callers retry.
-      return storageUnavailable(
-        `${code || (e instanceof Error ? e.message : "I/O error")} on ${JSON.stringify(key)}`,
-        key,
-        e,
-      );
-  }
-}

@@ -32,7 +32,16 @@ export interface PutOptions {
   ifNoneMatch?: "*";
 }
 
-export interface ListOptions {
+/** What a head or a listing must report. */
+export interface StatOptions {
+  /**
+   * false: the ETag may be "" — a directory store then only stats each file instead of hashing it
+   * (the garbage collector needs sizes and Last-Modified of blobs that may be gigabytes). Default true.
+   */
+  etag?: boolean;
+}
+
+export interface ListOptions extends StatOptions {
   /** Yield only keys strictly after this one (a full key, not relative to the prefix). */
   startAfter?: string;
   /** Stop after this many keys. */
@@ -69,7 +78,7 @@ export interface ObjectStore {
   /** Throws ObjectNotFound when absent. */
   get(key: string, opts?: GetOptions): Promise<GetResult>;
   /** Null when absent: a head is an existence check, absence is an answer, not an error. */
-  head(key: string): Promise<ObjectHead | null>;
+  head(key: string, opts?: StatOptions): Promise<ObjectHead | null>;
   put(key: string, body: Uint8Array, opts?: PutOptions): Promise<{ etag: string }>;
   /** Idempotent: deleting an absent key succeeds. */
   delete(key: string): Promise<void>;
@@ -197,6 +206,7 @@ export async function* listAll(
   let startAfter = opts.startAfter;
   while (remaining > 0) {
     const page = await store.listPage(prefix, {
+      ...(opts.etag === false && { etag: false }),
       ...(startAfter !== undefined && { startAfter }),
       ...(Number.isFinite(remaining) && { limit: remaining }),
     });

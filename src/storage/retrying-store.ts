@@ -14,6 +14,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
+  type StatOptions,
 } from "./object-store.js";
 
 export interface RetryOptions {
@@ -58,8 +59,8 @@ export class RetryingStore implements ObjectStore {
     return this.retry("get", key, () => this.inner.get(key, opts));
   }
 
-  head(key: string): Promise<ObjectHead | null> {
-    return this.retry("head", key, () => this.inner.head(key));
+  head(key: string, opts?: StatOptions): Promise<ObjectHead | null> {
+    return this.retry("head", key, () => this.inner.head(key, opts));
   }
 
   /**

@@ -34,6 +34,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
+  type StatOptions,
 } from "./object-store.js";
 
 export interface S3StoreOptions {
@@ -162,7 +163,8 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async head(key: string): Promise<ObjectHead | null> {
+  /** S3 reports the ETag with every HEAD and listing: `StatOptions` changes nothing here. */
+  async head(key: string, _opts?: StatOptions): Promise<ObjectHead | null> {
     const Key = this.fullKey(key);
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));

@@ -20,6 +20,7 @@ import {
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
+  type StatOptions,
   type StorageErrorCode,
 } from "../../src/storage/object-store.js";
 
@@ -162,9 +163,9 @@ export class FaultStore implements ObjectStore {
     return out;
   }
 
-  async head(key: string): Promise<ObjectHead | null> {
+  async head(key: string, opts?: StatOptions): Promise<ObjectHead | null> {
     const faults = await this.before("head", key);
-    const head = await this.run(faults, key, () => this.inner.head(key));
+    const head = await this.run(faults, key, () => this.inner.head(key, opts));
     return head ? { ...head, etag: rewriteEtag(faults, head.etag) } : head;
   }
 

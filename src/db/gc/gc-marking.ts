@@ -14,7 +14,7 @@ import type { EntityManager } from "typeorm";
 import type { IndexScope } from "../index/index-scope.js";
 import { toDate, toNumber } from "../sql/decode.js";
 import { execute } from "../sql/execute.js";
-import { insertIgnore, sqlNow, sqlNowPlusMs } from "../sql/sql.js";
+import { sqlNow, sqlNowPlusMs } from "../sql/sql.js";
 import { chunk, forUpdate, placeholders, timeParam } from "../sql/sql-params.js";
 import { reviewKey, type ReviewItem } from "./review-queue.js";
 
@@ -114,17 +114,25 @@ export async function markCandidates(
 }
 
 /**
- * Inventory objects enter the queue as unreferenced since their Last-Modified; a `deleted` row
- * whose object is listed again was pushed again, and becomes pending from its new Last-Modified.
+ * Inventory objects enter the queue as unreferenced since their Last-Modified (queued objects keep
+ * their time and take the size seen now). A `deleted` row
+ * whose object is listed again was pushed again (or its delete was lost): it becomes pending from
+ * now, so a later run, after the grace period, judges it afresh.
  */
 async function admitInventory(m: EntityManager, scope: IndexScope, candidates: readonly Candidate[]) {
-  const listed = candidates.filter((c) => c.lastModified !== null);
+  const seen = candidates.filter((c) => c.lastModified !== null);
   const now = sqlNow(scope.dialect);
-  for (const part of chunk(listed, 500)) {
+  // One statement for all: a new row for an object the queue never had, and the size seen now for
+  // a pending one (what its deletion frees).
+  const keepSize =
+    scope.dialect === "sqlite"
+      ? "ON CONFLICT (namespace_id, kind, repository, digest) DO UPDATE SET size = excluded.size WHERE gc_review_queue.state = 'pending'"
+      : "ON DUPLICATE KEY UPDATE size = IF(state = 'pending', VALUES(size), size)";
+  for (const part of chunk(seen, 500)) {
     await execute(
       m,
-      `${insertIgnore(scope.dialect)} INTO gc_review_queue (namespace_id, kind, repository, digest, unreferenced_at, state, run_id, size, changed_at)
-VALUES ${part.map(() => `(?, ?, ?, ?, ?, 'pending', 0, ?, ${now})`).join(", ")}`,
+      `INSERT INTO gc_review_queue (namespace_id, kind, repository, digest, unreferenced_at, state, run_id, size, changed_at)
+VALUES ${part.map(() => `(?, ?, ?, ?, ?, 'pending', 0, ?, ${now})`).join(", ")} ${keepSize}`,
       part.flatMap((c) => [
         scope.namespaceId,
         c.kind,
@@ -135,19 +143,12 @@ VALUES ${part.map(() => `(?, ?, ?, ?, ?, 'pending', 0, ?, ${now})`).join(", ")}`
       ]),
     );
   }
-  for (const c of listed) {
+  for (const g of groups(seen)) {
     await execute(
       m,
-      `UPDATE gc_review_queue SET state = 'pending', unreferenced_at = ?, run_id = 0, changed_at = ${now}
-WHERE namespace_id = ? AND kind = ? AND repository = ? AND digest = ? AND state = 'deleted' AND changed_at < ?`,
-      [
-        timeParam(c.lastModified!, scope.dialect),
-        scope.namespaceId,
-        c.kind,
-        c.repository,
-        c.digest,
-        timeParam(c.lastModified!, scope.dialect),
-      ],
+      `UPDATE gc_review_queue SET state = 'pending', unreferenced_at = ${now}, run_id = 0, changed_at = ${now}
+WHERE ${groupWhere(g.length)} AND state = 'deleted'`,
+      groupParams(scope, g),
     );
   }
 }
@@ -256,13 +257,10 @@ async function setState(
 ) {
   const now = sqlNow(scope.dialect);
   for (const g of groups(items)) {
-    // The size is the object's as seen now: what its deletion frees, reported by a run that finishes it.
-    const sizes = new Map(g.map((c) => [c.digest, c.size]));
-    const sizeCase = `CASE digest ${g.map(() => "WHEN ? THEN ?").join(" ")} ELSE size END`;
     await execute(
       m,
-      `UPDATE gc_review_queue SET state = ?, run_id = ?, size = ${sizeCase}, changed_at = ${now} WHERE ${groupWhere(g.length)}`,
-      [state, runId, ...[...sizes].flat(), ...groupParams(scope, g)],
+      `UPDATE gc_review_queue SET state = ?, run_id = ?, changed_at = ${now} WHERE ${groupWhere(g.length)}`,
+      [state, runId, ...groupParams(scope, g)],
     );
   }
 }

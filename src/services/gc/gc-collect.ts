@@ -115,7 +115,7 @@ async function headAll(c: CollectContext, rows: readonly QueueRow[]): Promise<Ca
     while (next < rows.length) {
       const i = next++;
       const row = rows[i]!;
-      const head = await c.store.head(keyOf(row));
+      const head = await c.store.head(keyOf(row), { etag: false });
       out[i] = {
         kind: row.kind,
         repository: row.repository,

@@ -56,7 +56,11 @@ async function* pages(c: CollectContext, prefix: string): AsyncGenerator<ObjectI
   let startAfter: string | undefined;
   for (;;) {
     if (c.signal.aborted) return;
-    const page: ListPage = await c.store.listPage(prefix, startAfter === undefined ? {} : { startAfter });
+    // Sizes and Last-Modified only: a directory store need not hash every blob for its ETag.
+    const page: ListPage = await c.store.listPage(prefix, {
+      etag: false,
+      ...(startAfter !== undefined && { startAfter }),
+    });
     if (page.items.length > 0) yield page.items;
     const last = page.items.at(-1);
     if (!page.truncated || last === undefined) return;

@@ -127,6 +127,23 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
       await rejectsWith(store.get("d/x"), isNotFound);
     });
 
+    it("heads and lists without ETags when asked: keys, sizes and Last-Modified all the same", async () => {
+      const before = Date.now();
+      await store.put("s/a", text("12345"));
+      await store.put("s/b", text("1234567"));
+      const head = await store.head("s/a", { etag: false });
+      expect(head).toMatchObject({ size: 5 });
+      expect(head?.lastModified.getTime()).toBeGreaterThan(before - 5_000);
+      expect(typeof head?.etag).toBe("string");
+      expect(await store.head("s/none", { etag: false })).toBeNull();
+      const listed = await collect(store.list("s/", { etag: false }));
+      expect(ordered(listed.map((o) => o.key))).toEqual(["s/a", "s/b"]);
+      expect(listed.map((o) => o.size).sort()).toEqual([5, 7]);
+      for (const o of listed) expect(o.lastModified.getTime()).toBeGreaterThan(before - 5_000);
+      // An ETag a store does report is the real one.
+      for (const o of listed) if (o.etag !== "") expect(o.etag).toBe((await store.head(o.key))?.etag);
+    });
+
     it("deletes a batch of keys in one call, absent ones included, and nothing else", async () => {
       const keys = ["blobs/sha256/aa", "blobs/sha256/bb", "manifests/r/_digests/sha256-cc.json", "_uploads/u1/part"];
       for (const k of [...keys, "blobs/sha256/keep", "catalog.json"]) await store.put(k, text(k));
