@@ -107,6 +107,10 @@ export async function driveGcRun(d: GcRunnerDeps, run: ActiveGc, hub: GcEventHub
     hub.progress("SYNC", 1, 1, true);
     if (synced.state === "FAILED" || synced.state === "CANCELLED") throw syncFailed(synced.errorReason, synced.message);
     await fault?.("after-sync");
+    // A cancel asked for during the sync takes effect before marking, not at the poller's next tick.
+    if (await d.runs.cancelRequested(hub.runId))
+      run.controller.abort(cancelled("cancelled (CancelGarbageCollection)", "CANCELLED"));
+    run.controller.signal.throwIfAborted();
     // ── collect ──
     const c = context(d, run, hub, requests);
     pipeline = await collect(c);
