@@ -124,42 +124,49 @@ export class EventFeed {
     // Set after a short page: the next read is the last before following, and learns first how
     // far the log is committed.
     let joining = false;
-    while (!signal.aborted && !this.closed) {
-      // Every id up to `committed` is visible before this read starts, so a short page means this
-      // watcher has all of them (its namespace's; the others do not concern it) and may follow
-      // the tail from there — not from its last own id, which another namespace's traffic may
-      // leave far behind the live end.
-      const committed = joining ? await latestEventId(this.db) : undefined;
-      const batch = await readEvents(this.db, {
-        afterId: cursor,
-        limit: this.batchSize,
-        namespaceId: query.namespaceId,
-      });
-      // Checked after the read: a prune that committed before it removed ids we have not seen.
-      if (batch.length > 0 || cursor > 0) await this.assertKept(cursor);
-      const last = batch.at(-1);
-      if (last) cursor = last.id;
-      const wanted = matches ? batch.filter(matches) : batch;
-      if (wanted.length > 0) yield wanted;
-      joining = batch.length < this.batchSize;
-      if (!joining || committed === undefined) continue;
-      cursor = Math.max(cursor, committed);
-      // undefined: the tail has read past this watcher meanwhile; read up to it first.
-      const follower = this.tail.follow(cursor);
-      if (!follower) continue;
-      const stop = () => follower.close();
-      signal.addEventListener("abort", stop, { once: true });
-      try {
-        for (let events = await follower.next(); events; events = await follower.next()) {
-          cursor = events.at(-1)!.id;
-          const mine = events.filter(ours);
-          if (mine.length > 0) yield mine;
+    const page = (after: number) =>
+      readEvents(this.db, { afterId: after, limit: this.batchSize, namespaceId: query.namespaceId });
+    // While a replay sends a full page, the next one is read (MariaDB's round trip overlaps the sending).
+    let prefetched: Promise<StoredEvent[]> | undefined;
+    try {
+      while (!signal.aborted && !this.closed) {
+        // Every id up to `committed` is visible before this read starts, so a short page means this
+        // watcher has all of them (its namespace's; the others do not concern it) and may follow
+        // the tail from there — not from its last own id, which another namespace's traffic may
+        // leave far behind the live end.
+        const committed = joining ? await latestEventId(this.db) : undefined;
+        const batch = await (prefetched ?? page(cursor));
+        prefetched = undefined;
+        // Checked after the read: a prune that committed before it removed ids we have not seen.
+        if (batch.length > 0 || cursor > 0) await this.assertKept(cursor);
+        const last = batch.at(-1);
+        if (last) cursor = last.id;
+        if (batch.length === this.batchSize) prefetched = page(cursor);
+        const wanted = matches ? batch.filter(matches) : batch;
+        if (wanted.length > 0) yield wanted;
+        joining = batch.length < this.batchSize;
+        if (!joining || committed === undefined) continue;
+        cursor = Math.max(cursor, committed);
+        // undefined: the tail has read past this watcher meanwhile; read up to it first.
+        const follower = this.tail.follow(cursor);
+        if (!follower) continue;
+        const stop = () => follower.close();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for (let events = await follower.next(); events; events = await follower.next()) {
+            cursor = events.at(-1)!.id;
+            const mine = events.filter(ours);
+            if (mine.length > 0) yield mine;
+          }
+        } finally {
+          signal.removeEventListener("abort", stop);
+          follower.close();
         }
-      } finally {
-        signal.removeEventListener("abort", stop);
-        follower.close();
+        joining = false;
       }
-      joining = false;
+    } finally {
+      // A stream that ended mid-replay leaves its read-ahead: nobody will look at its outcome.
+      prefetched?.catch(() => undefined);
     }
   }
 
