@@ -152,6 +152,9 @@ export class EventFeed {
         if (!follower) continue;
         const stop = () => follower.close();
         signal.addEventListener("abort", stop, { once: true });
+        // Aborted during the reads above: the listener came too late to hear it, and the follower
+        // would wait for events forever (a watch whose caller left, never ending).
+        if (signal.aborted) stop();
         try {
           for (let events = await follower.next(); events; events = await follower.next()) {
             cursor = events.at(-1)!.id;
