@@ -5,6 +5,7 @@
  * and restarts. Live events arrive through the shared tail (event-tail.ts), which polls (other
  * replicas' commits) and reads sooner on `notify()` (this replica's commits).
  */
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Database } from "../../db/data-source.js";
 import { latestEventId, prunedThrough, readEvents, type StoredEvent } from "../../db/events/event-store.js";
 import { failedPrecondition, invalidArgument } from "../../errors.js";
@@ -147,9 +148,13 @@ export class EventFeed {
         joining = batch.length < this.batchSize;
         if (!joining || committed === undefined) continue;
         cursor = Math.max(cursor, committed);
-        // undefined: the tail has read past this watcher meanwhile; read up to it first.
-        const follower = this.tail.follow(cursor);
-        if (!follower) continue;
+        // undefined: the tail has read past `committed` meanwhile; read up to it first. The reads
+        // here may never wait for I/O (SQLite), so yield a turn: the tail's own read must run.
+        const follower = this.tail.follow(cursor, committed);
+        if (!follower) {
+          await nextTurn();
+          continue;
+        }
         const stop = () => follower.close();
         signal.addEventListener("abort", stop, { once: true });
         // Aborted during the reads above: the listener came too late to hear it, and the follower

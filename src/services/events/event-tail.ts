@@ -72,14 +72,19 @@ export class EventTail {
 
   /**
    * Follows from `after` (the caller has read everything up to it), or undefined when the tail has
-   * already read past it: the caller reads up to there itself first, then asks again. Events up
-   * to `after` that the tail delivers anyway are dropped here.
+   * already read past `committed`: the caller reads up to there itself first, then asks again.
+   * `committed` (≤ `after`) is an id the log is known to be committed through: an idle tail
+   * starts reading there, never at `after`, which a consumer may put beyond the log's end (a
+   * bogus or restored-from-backup id) — a tail started there would make every later follower
+   * wait for it to read past ids nobody wrote, and their callers would ask again forever. Events
+   * up to `after` that the tail delivers anyway are dropped here.
    */
-  follow(after: number): TailFollower | undefined {
+  follow(after: number, committed = after): TailFollower | undefined {
     if (this.closed) return undefined;
+    const from = Math.min(after, committed);
     // An idle tail starts where its first follower is; a running one keeps its place.
-    if (!this.active) this.head = after;
-    else if (after < this.head) return undefined;
+    if (!this.active) this.head = from;
+    else if (from < this.head) return undefined;
     const f: Follower = { after, queue: [], queued: 0, ended: false };
     this.followers.add(f);
     if (!this.active) {

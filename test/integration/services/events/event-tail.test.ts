@@ -159,4 +159,21 @@ forEachDialect("event tail", (dialect) => {
     expect(statements.matching(OUTBOX_READ).length).toBeLessThanOrEqual(2);
     await w.stop();
   });
+
+  it("a watcher resuming beyond the log's end does not stop the next watcher from following", async () => {
+    // after_id beyond every id written (a bogus or restored-from-backup cursor): the tail it
+    // starts reads from the committed end, so a caught-up watcher joins it instead of asking
+    // again forever (the fuzz hung on exactly this, in a loop that never yielded the event loop).
+    const before = await append(events(ns, 2));
+    const beyond = watching(feed, { ...query(ns), afterId: Number.MAX_SAFE_INTEGER });
+    await until("the first follower", () => feed.tail.followerCount === 1);
+    const w = watching(feed, query(ns));
+    await until("two followers", () => feed.tail.followerCount === 2);
+    const next = await append(events(ns, 3));
+    await until("the new events", () => w.got.length === 5);
+    expect(w.ids()).toEqual([...before, ...next]);
+    expect(beyond.got).toEqual([]);
+    await beyond.stop();
+    await w.stop();
+  });
 });
