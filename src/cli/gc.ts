@@ -24,7 +24,7 @@ import { SYNC_TRIGGER_METADATA } from "../grpc/metadata-writes.js";
 import { unaryCall } from "./calls.js";
 import { addServerOption, clientConfigFrom, connect } from "./client.js";
 import { formatBytes, formatTime, printJson, printTable } from "./output.js";
-import { PhaseBars } from "./sync-progress.js";
+import { followRun, jsonLinesView, PhaseBars, type RunView } from "./sync-progress.js";
 
 interface GcFlags {
   server?: string;
@@ -94,39 +94,14 @@ async function follow(flags: GcFlags): Promise<GcFinished> {
   metadata.set(SYNC_TRIGGER_METADATA, "cli");
   return withGcClient(flags, async (client) => {
     const stream = client.garbageCollect(request, metadata);
-    const view = flags.json ? jsonView() : humanView(process.stderr.isTTY === true, !!flags.dryRun);
-    let finished: GcFinished | undefined;
-    // Ctrl-C leaves the run going on the server; say how to stop it.
-    const onInterrupt = () => {
-      stream.cancel();
-      process.stderr.write("\ndetached: the run goes on on the server (epoch-meta gc --status, --cancel <run-id>)\n");
-    };
-    process.once("SIGINT", onInterrupt);
-    try {
-      for await (const response of stream as AsyncIterable<GarbageCollectResponse>) {
-        view.event(response);
-        if (response.event?.$case === "finished") finished = response.event.finished;
-      }
-    } finally {
-      process.off("SIGINT", onInterrupt);
-      view.close();
-    }
-    if (!finished) throw new Error("the server ended the stream without a result");
-    return finished;
+    const view = flags.json
+      ? jsonLinesView(GarbageCollectResponse.toJSON)
+      : humanView(process.stderr.isTTY === true, !!flags.dryRun);
+    return followRun(stream, view, "gc", (r) => (r.event?.$case === "finished" ? r.event.finished : undefined));
   });
 }
 
-interface View {
-  event(r: GarbageCollectResponse): void;
-  close(): void;
-}
-
-function jsonView(): View {
-  return {
-    event: (r) => process.stdout.write(`${JSON.stringify(GarbageCollectResponse.toJSON(r))}\n`),
-    close: () => undefined,
-  };
-}
+type View = RunView<GarbageCollectResponse>;
 
 function humanView(tty: boolean, dryRun: boolean): View {
   const bars = new PhaseBars(process.stderr);

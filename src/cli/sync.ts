@@ -23,7 +23,7 @@ import {
 import { SYNC_TRIGGER_METADATA } from "../grpc/metadata-writes.js";
 import { unaryCall, withMetadataClient } from "./calls.js";
 import { addServerOption } from "./client.js";
-import { PhaseBars } from "./sync-progress.js";
+import { followRun, jsonLinesView, PhaseBars, type RunView } from "./sync-progress.js";
 import { formatTime, printJson, printTable } from "./output.js";
 
 interface SyncFlags {
@@ -70,39 +70,12 @@ async function follow(flags: SyncFlags): Promise<SyncFinished> {
   metadata.set(SYNC_TRIGGER_METADATA, "cli");
   return withMetadataClient(flags, async (client) => {
     const stream = client.syncFromCatalog(request, metadata);
-    const view = flags.json ? jsonView() : humanView(process.stderr.isTTY === true);
-    let finished: SyncFinished | undefined;
-    // Ctrl-C leaves the run going on the server; say how to stop it.
-    const onInterrupt = () => {
-      stream.cancel();
-      process.stderr.write("\ndetached: the run goes on on the server (epoch-meta sync --status, --cancel <run-id>)\n");
-    };
-    process.once("SIGINT", onInterrupt);
-    try {
-      for await (const response of stream as AsyncIterable<SyncFromCatalogResponse>) {
-        view.event(response);
-        if (response.event?.$case === "finished") finished = response.event.finished;
-      }
-    } finally {
-      process.off("SIGINT", onInterrupt);
-      view.close();
-    }
-    if (!finished) throw new Error("the server ended the stream without a result");
-    return finished;
+    const view = flags.json ? jsonLinesView(SyncFromCatalogResponse.toJSON) : humanView(process.stderr.isTTY === true);
+    return followRun(stream, view, "sync", (r) => (r.event?.$case === "finished" ? r.event.finished : undefined));
   });
 }
 
-interface View {
-  event(r: SyncFromCatalogResponse): void;
-  close(): void;
-}
-
-function jsonView(): View {
-  return {
-    event: (r) => process.stdout.write(`${JSON.stringify(SyncFromCatalogResponse.toJSON(r))}\n`),
-    close: () => undefined,
-  };
-}
+type View = RunView<SyncFromCatalogResponse>;
 
 function humanView(tty: boolean): View {
   const failures: TagFailure[] = [];
