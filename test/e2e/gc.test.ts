@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Metadata, status } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import type { ListEventsResponse } from "epoch-meta-client/epoch/v1/event_service";
 import {
   GarbageCollectRequest,
@@ -26,7 +26,15 @@ import { createToken } from "../../src/services/tokens/token-service.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { unreferencedKeys, writeOrphans, writeRegistryFixture } from "../fixtures/registry-fixture.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
-import { call, callError, collect, startE2EServer, type E2EOptions, type E2EServer } from "../helpers/e2e-server.js";
+import {
+  call,
+  callError,
+  callMetadata,
+  collect,
+  startE2EServer,
+  type E2EOptions,
+  type E2EServer,
+} from "../helpers/e2e-server.js";
 import { runCli } from "../helpers/cli.js";
 import { gate } from "../helpers/pause-gate.js";
 import { requirePrometheusParser, scrape } from "../helpers/prometheus.js";
@@ -34,11 +42,7 @@ import { requirePrometheusParser, scrape } from "../helpers/prometheus.js";
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 const parser = requirePrometheusParser("GC metrics scrapes");
 
-const md = (secret: string) => {
-  const m = new Metadata();
-  m.set("authorization", `Bearer ${secret}`);
-  return m;
-};
+const md = (secret: string) => callMetadata(secret);
 const request = (r: Partial<GarbageCollectRequest>) =>
   GarbageCollectRequest.fromPartial({ gracePeriod: { seconds: 0, nanos: 0 }, ...r });
 const finishedOf = (rs: GarbageCollectResponse[]) => {

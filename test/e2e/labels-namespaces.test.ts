@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { credentials, status } from "@grpc/grpc-js";
 import type {
   GetTagResponse,
   ListRepositoriesResponse,
@@ -31,7 +31,7 @@ import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { RegistryLayout } from "../../src/storage/registry-layout.js";
 import { runCli } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
-import { call, callError, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { call, callError, callMetadata, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { image } from "../helpers/images.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
@@ -44,12 +44,7 @@ forEachDialect("labels in namespaces", (dialect) => {
   /** A system admin (an admin token of `default`). */
   let root: string;
 
-  const md = (secret: string, namespace?: string) => {
-    const m = new Metadata();
-    m.set("authorization", `Bearer ${secret}`);
-    if (namespace !== undefined) m.set("epoch-namespace", namespace);
-    return m;
-  };
+  const md = callMetadata;
   const sync = (namespace: string | undefined, full = false) =>
     collect(s.metadata.syncFromCatalog({ full, dryRun: false, allowMassRemoval: false }, md(root, namespace)));
   const updateTag = (namespace: string | undefined, tag: string, labels: Record<string, string>, secret = root) =>

@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { credentials, status } from "@grpc/grpc-js";
 import type { ListEventsResponse } from "epoch-meta-client/epoch/v1/event_service";
 import {
   LeaseResourceKind,
@@ -23,7 +23,7 @@ import { TokenStore } from "../../src/db/tokens/token-store.js";
 import { configureLogger } from "../../src/logger.js";
 import { createToken } from "../../src/services/tokens/token-service.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
-import { call, callError, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { call, callError, callMetadata, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
@@ -47,12 +47,7 @@ forEachDialect("leases through the server", (dialect) => {
     pull: "",
   };
 
-  const md = (who: keyof typeof secrets, namespace?: string) => {
-    const m = new Metadata();
-    m.set("authorization", `Bearer ${secrets[who]}`);
-    if (namespace) m.set("epoch-namespace", namespace);
-    return m;
-  };
+  const md = (who: keyof typeof secrets, namespace?: string) => callMetadata(secrets[who], namespace);
   const create = (id: string, labels: Record<string, string> = {}, who: keyof typeof secrets = "admin", ns?: string) =>
     call<{ lease?: Lease }>((cb) => leases.createLease({ id, labels, ttl: undefined }, md(who, ns), cb)).then(
       (r) => r.lease!,

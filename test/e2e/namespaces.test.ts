@@ -26,7 +26,7 @@ import { createToken } from "../../src/services/tokens/token-service.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { RegistryLayout } from "../../src/storage/registry-layout.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
-import { call, callError, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { call, callError, callMetadata, collect, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { image } from "../helpers/images.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
@@ -41,12 +41,7 @@ forEachDialect("namespaces through the server", (dialect) => {
   let blueAdmin: string;
   let blueService: string;
 
-  const md = (secret: string, namespace?: string) => {
-    const m = new Metadata();
-    m.set("authorization", `Bearer ${secret}`);
-    if (namespace !== undefined) m.set("epoch-namespace", namespace);
-    return m;
-  };
+  const md = callMetadata;
   const repositoryNames = async (secret: string, namespace?: string) =>
     (
       await call<ListRepositoriesResponse>((cb) =>

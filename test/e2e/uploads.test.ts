@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, Metadata, status } from "@grpc/grpc-js";
+import { credentials, status } from "@grpc/grpc-js";
 import type { ListEventsResponse } from "epoch-meta-client/epoch/v1/event_service";
 import { LeaseResourceKind, LeaseServiceClient, type LeaseResource } from "epoch-meta-client/epoch/v1/lease_service";
 import type { ListBlobsResponse } from "epoch-meta-client/epoch/v1/metadata_service";
@@ -24,7 +24,7 @@ import { createToken } from "../../src/services/tokens/token-service.js";
 import { DirectoryObjectStore } from "../../src/storage/directory-store.js";
 import { RegistryLayout } from "../../src/storage/registry-layout.js";
 import { createTestDatabase, forEachDialect, type TestDatabase } from "../helpers/database.js";
-import { call, callError, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
+import { call, callError, callMetadata, startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
@@ -42,12 +42,7 @@ forEachDialect("uploads through the server", (dialect) => {
   const secrets: Record<Who, string> = { admin: "", push: "", service: "", pull: "" };
   let blobCounter = 0;
 
-  const md = (who: Who, namespace?: string) => {
-    const m = new Metadata();
-    m.set("authorization", `Bearer ${secrets[who]}`);
-    if (namespace) m.set("epoch-namespace", namespace);
-    return m;
-  };
+  const md = (who: Who, namespace?: string) => callMetadata(secrets[who], namespace);
   const start = (repository: string, expectedDigest = "", leaseId = "", who: Who = "admin", ns?: string) =>
     call<{ upload?: Upload }>((cb) =>
       uploads.startUpload({ repository, expectedDigest, leaseId, ttl: undefined }, md(who, ns), cb),

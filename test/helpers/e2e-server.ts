@@ -46,8 +46,8 @@ export interface E2EServer {
   events: EventServiceClient;
   gc: GarbageCollectionServiceClient;
   health: HealthClient;
-  /** Metadata carrying `authorization: Bearer <secret>`. */
-  callMetadata(secret?: string): Metadata;
+  /** Metadata carrying `authorization: Bearer <secret>` (and `epoch-namespace` when given). */
+  callMetadata(secret?: string, namespace?: string): Metadata;
   /** Names the server lists through reflection (v1). */
   reflectionServices(metadata?: Metadata): Promise<string[]>;
   stop(): Promise<void>;
@@ -93,9 +93,10 @@ export async function startE2EServer(options: E2EOptions): Promise<E2EServer> {
   };
 }
 
-export function callMetadata(secret?: string): Metadata {
+export function callMetadata(secret?: string, namespace?: string): Metadata {
   const md = new Metadata();
   if (secret !== undefined) md.set("authorization", `Bearer ${secret}`);
+  if (namespace) md.set("epoch-namespace", namespace);
   return md;
 }
 
