@@ -8,7 +8,6 @@ import { dueCount } from "../../db/gc/gc-queue-reads.js";
 import { GcRunStore, type GcRunRecord } from "../../db/gc/gc-run-store.js";
 import { Leases } from "../../db/leases.js";
 import { aborted, cancelled, failedPrecondition, invalidArgument, notFound, unavailable } from "../../errors.js";
-import { logger } from "../../logger.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
 import { collectorHolder, isCollectorHolder, syncLeaseName } from "../sync/sync-commit.js";
@@ -25,6 +24,7 @@ import {
   type GcFlags,
   type GcTrigger,
 } from "./gc-types.js";
+import { settleActiveRun } from "../runs/active-run.js";
 
 /** The longest grace period a caller may ask for (ten years, as a token's ttl). */
 const MAX_GRACE_MS = 10 * 366 * 24 * 3_600_000;
@@ -192,15 +192,14 @@ export class GcService {
       }),
     };
     this.active = run;
-    const clear = () => {
-      if (this.active === run) this.active = undefined;
-    };
-    run.done.then(clear, clear);
-    const onRunFinished = this.o.onRunFinished;
-    if (onRunFinished)
-      run.done
-        .then(onRunFinished, () => undefined)
-        .catch((e: unknown) => logger.error({ err: e }, "recording a finished GC run failed"));
+    settleActiveRun(
+      run.done,
+      () => {
+        if (this.active === run) this.active = undefined;
+      },
+      this.o.onRunFinished,
+      "GC",
+    );
     return run;
   }
 }

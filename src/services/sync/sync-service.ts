@@ -10,7 +10,6 @@ import { DEFAULT_NAMESPACE } from "../../db/entities/index.js";
 import { Leases } from "../../db/leases.js";
 import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { aborted, cancelled, failedPrecondition, notFound, unavailable } from "../../errors.js";
-import { logger } from "../../logger.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
 import { COMMIT_BATCH, syncLeaseName } from "./sync-commit.js";
@@ -27,6 +26,7 @@ import {
   type SyncFlags,
   type SyncTrigger,
 } from "./sync-types.js";
+import { settleActiveRun } from "../runs/active-run.js";
 
 export interface SyncServiceOptions {
   db: Database;
@@ -259,15 +259,14 @@ export class SyncService {
       }),
     };
     this.active = run;
-    const clear = () => {
-      if (this.active === run) this.active = undefined;
-    };
-    run.done.then(clear, clear);
-    const onRunFinished = this.o.onRunFinished;
-    if (onRunFinished)
-      run.done
-        .then(onRunFinished, () => undefined)
-        .catch((e: unknown) => logger.error({ err: e }, "recording a finished sync run failed"));
+    settleActiveRun(
+      run.done,
+      () => {
+        if (this.active === run) this.active = undefined;
+      },
+      this.o.onRunFinished,
+      "sync",
+    );
     return run;
   }
 }
