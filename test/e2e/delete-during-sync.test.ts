@@ -27,7 +27,7 @@ import { dumpIndex, freshDump, type IndexDump } from "../helpers/sync-harness.js
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 
 // Two app instances share one database on MariaDB (the single-server case runs on both dialects in
-// test/integration/tag-tombstones.test.ts).
+// test/integration/services/tags/tag-tombstones.test.ts).
 describe.skipIf(!mariadbServerUrl())("DeleteTag and IndexTag on a second server during a sync [mariadb]", () => {
   const dialect = "mariadb";
   let testDb: TestDatabase;

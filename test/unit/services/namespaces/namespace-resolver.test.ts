@@ -5,9 +5,9 @@
  * database gets the last answer for up to staleMaxMs.
  */
 import { describe, expect, it } from "vitest";
-import type { NamespaceRecord } from "../../src/db/namespaces/namespace-store.js";
-import { NamespaceResolver } from "../../src/services/namespaces/namespace-resolver.js";
-import { rejection } from "../helpers/errors.js";
+import type { NamespaceRecord } from "../../../../src/db/namespaces/namespace-store.js";
+import { NamespaceResolver } from "../../../../src/services/namespaces/namespace-resolver.js";
+import { rejection } from "../../../helpers/errors.js";
 
 function setup() {
   const clock = { t: 0 };

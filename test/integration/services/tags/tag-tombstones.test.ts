@@ -7,11 +7,11 @@
  * indexed by the next sync, and the tombstones are pruned by it.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { configureLogger } from "../../src/logger.js";
-import { writeRegistryFixture } from "../fixtures/registry-fixture.js";
-import { forEachDialect } from "../helpers/database.js";
-import { image } from "../helpers/images.js";
-import { gate } from "../helpers/pause-gate.js";
+import { configureLogger } from "../../../../src/logger.js";
+import { writeRegistryFixture } from "../../../fixtures/registry-fixture.js";
+import { forEachDialect } from "../../../helpers/database.js";
+import { image } from "../../../helpers/images.js";
+import { gate } from "../../../helpers/pause-gate.js";
 import {
   createSyncHarness,
   dumpIndex,
@@ -20,7 +20,7 @@ import {
   runSync,
   type IndexDump,
   type SyncHarness,
-} from "../helpers/sync-harness.js";
+} from "../../../helpers/sync-harness.js";
 
 configureLogger(process.env.EPOCH_TEST_LOG_LEVEL ?? "silent");
 

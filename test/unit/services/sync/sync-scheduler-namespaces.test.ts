@@ -4,10 +4,10 @@
  * unreachable, its lease is held elsewhere) is logged while the others still run.
  */
 import { describe, expect, it } from "vitest";
-import { aborted } from "../../src/errors.js";
-import { configureLogger } from "../../src/logger.js";
-import { SyncScheduler } from "../../src/services/sync/sync-scheduler.js";
-import type { SyncService } from "../../src/services/sync/sync-service.js";
+import { aborted } from "../../../../src/errors.js";
+import { configureLogger } from "../../../../src/logger.js";
+import { SyncScheduler } from "../../../../src/services/sync/sync-scheduler.js";
+import type { SyncService } from "../../../../src/services/sync/sync-service.js";
 
 configureLogger("silent");
 
