@@ -75,6 +75,18 @@ export class DirectoryObjectStore implements ObjectStore {
   private readonly etags = new LRUCache<string, string>({ max: ETAG_CACHE_ENTRIES });
   private readonly knownDirs = new Set<string>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /**
+   * Directories the current listing has read, sorted, for its next pages: a continuation resumes
+   * in them without reading and sorting them again. `blobs/sha256/` is one flat directory, so
+   * without this every 1000-key page of a 200k-object registry re-read and re-sorted 200k entries
+   * (a full GC's inventory was quadratic). A listing's first page (no `startAfter`) clears it and
+   * reads afresh. So, like an S3 listing, a page never shows a key deleted before it (each is
+   * stat'ed), but unlike one it may miss a key created after the listing read its directory; the
+   * GC's inventory is the only lister, and such an object is younger than any grace period.
+   */
+  private readonly listed = new LRUCache<string, ListChild[]>({ max: 16 });
+  /** Directories read by listings so far (tests count them). */
+  directoryReads = 0;
 
   constructor(root: string, opts: DirectoryStoreOptions = {}) {
     this.root = resolve(root);
@@ -165,20 +177,12 @@ export class DirectoryObjectStore implements ObjectStore {
     if (limit <= 0) return { items: [], truncated: false };
     const startAfter = opts.startAfter;
     // Returns false once the page is full.
+    if (startAfter === undefined) this.listed.clear();
     const walk = async (dirKey: string): Promise<boolean> => {
-      let entries;
-      try {
-        entries = await readdir(join(this.root, dirKey), { withFileTypes: true });
-      } catch (e) {
-        if (["ENOENT", "ENOTDIR"].includes(errno(e))) return true;
-        throw mapFsError(e, dirKey);
-      }
-      const children = entries
-        .filter((d) => !d.name.startsWith(TEMP_MARKER) && (d.isDirectory() || d.isFile()))
-        .map((d) => ({ dir: d.isDirectory(), sortKey: dirKey + d.name + (d.isDirectory() ? "/" : "") }))
-        .filter((c) => c.sortKey.startsWith(prefix) || (c.dir && prefix.startsWith(c.sortKey)))
-        .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
-      for (const child of children) {
+      const children = await this.sortedChildren(dirKey, prefix);
+      if (!children) return true;
+      for (let i = resumeIndex(children, startAfter); i < children.length; i++) {
+        const child = children[i]!;
         if (child.dir) {
           // Every key under this directory sorts before startAfter: skip the subtree.
           if (
@@ -217,6 +221,28 @@ export class DirectoryObjectStore implements ObjectStore {
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     return listAll(this, prefix, opts);
+  }
+
+  /** A directory's files and subdirectories under `prefix`, in key order (undefined: no such directory). */
+  private async sortedChildren(dirKey: string, prefix: string): Promise<ListChild[] | undefined> {
+    const cacheKey = `${prefix}\0${dirKey}`;
+    const cached = this.listed.get(cacheKey);
+    if (cached) return cached;
+    let entries;
+    this.directoryReads++;
+    try {
+      entries = await readdir(join(this.root, dirKey), { withFileTypes: true });
+    } catch (e) {
+      if (["ENOENT", "ENOTDIR"].includes(errno(e))) return undefined;
+      throw mapFsError(e, dirKey);
+    }
+    const children = entries
+      .filter((d) => !d.name.startsWith(TEMP_MARKER) && (d.isDirectory() || d.isFile()))
+      .map((d) => ({ dir: d.isDirectory(), sortKey: dirKey + d.name + (d.isDirectory() ? "/" : "") }))
+      .filter((c) => c.sortKey.startsWith(prefix) || (c.dir && prefix.startsWith(c.sortKey)))
+      .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    this.listed.set(cacheKey, children);
+    return children;
   }
 
   async close(): Promise<void> {
@@ -383,6 +409,29 @@ export class DirectoryObjectStore implements ObjectStore {
       if (this.locks.get(file) === tail) this.locks.delete(file);
     }
   }
+}
+
+interface ListChild {
+  dir: boolean;
+  sortKey: string;
+}
+
+/**
+ * Where a walk of sorted `children` resumes after `startAfter`: the first child after it, or the
+ * directory just before that when `startAfter` lies inside it (a binary search: a page of a flat
+ * 200k-entry directory must not compare its way past everything before it).
+ */
+function resumeIndex(children: readonly ListChild[], startAfter: string | undefined): number {
+  if (startAfter === undefined) return 0;
+  let lo = 0;
+  let hi = children.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(children[mid]!.sortKey, startAfter) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  const before = children[lo - 1];
+  return before?.dir && startAfter.startsWith(before.sortKey) ? lo - 1 : lo;
 }
 
 const ETAG_CACHE_ENTRIES = 10_000;

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -111,6 +111,41 @@ describe("DirectoryObjectStore specifics", () => {
     const got = await store.get("m.json", { ifNoneMatch: etag });
     expect(got.status).toBe("ok");
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reads a flat directory once per listing, not once per page, and a new listing afresh", async () => {
+    const dir = await tempDir();
+    try {
+      await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
+      const names = Array.from({ length: 2500 }, (_, i) => i.toString(16).padStart(64, "0"));
+      await Promise.all(names.map((n) => writeFile(join(dir, "blobs", "sha256", n), "x")));
+      await mkdir(join(dir, "manifests", "team", "app"), { recursive: true });
+      await writeFile(join(dir, "manifests", "team", "app", "m"), "x");
+      const store = new DirectoryObjectStore(dir, { pageSize: 100 });
+      const keys = async (prefix: string) => {
+        const got: string[] = [];
+        for await (const o of store.list(prefix, { etag: false })) got.push(o.key);
+        return got;
+      };
+      expect(await keys("blobs/sha256/")).toEqual(names.map((n) => `blobs/sha256/${n}`));
+      // 25 pages, one read of the directory (each page used to re-read and re-sort all 2500).
+      expect(store.directoryReads).toBe(1);
+      // A key written during a listing's last page is seen by the next listing.
+      await writeFile(join(dir, "blobs", "sha256", "f".repeat(64)), "x");
+      expect((await keys("blobs/sha256/")).at(-1)).toBe(`blobs/sha256/${"f".repeat(64)}`);
+      expect(store.directoryReads).toBe(2);
+      // Nested directories resume inside the one the cursor is in.
+      const small = new DirectoryObjectStore(dir, { pageSize: 1 });
+      const all: string[] = [];
+      for await (const o of small.list("", { etag: false })) all.push(o.key);
+      expect(all).toEqual([
+        ...names.map((n) => `blobs/sha256/${n}`),
+        `blobs/sha256/${"f".repeat(64)}`,
+        "manifests/team/app/m",
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("prunes directories emptied by deletes", async () => {
