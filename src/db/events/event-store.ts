@@ -125,15 +125,26 @@ export async function readEvents(db: Database, range: EventRange): Promise<Store
   return serialized(db, () => selectEvents(db, range));
 }
 
+/**
+ * One page of the outbox after an id: every namespace's (the primary key's range), or one
+ * namespace's (the (namespace_id, id) range). MariaDB's optimizer picks `ref` access on that index
+ * for the namespaced page — namespace_id alone, then every entry of the namespace from its first
+ * checked against `id > ?` — so each page cost more the further the replay got (a 1M-event replay
+ * of one namespace ran at 29k events/s against 320k/s for the same rows by primary key); forcing
+ * the index makes it the two-column range it is.
+ */
+export function eventPageSql(dialect: Dialect, namespaced: boolean, limit: number): string {
+  const from = namespaced && dialect !== "sqlite" ? "events e FORCE INDEX (ix_events_namespace_id)" : "events e";
+  const where = namespaced ? "e.namespace_id = ? AND e.id > ?" : "e.id > ?";
+  return `SELECT e.id, e.namespace_id, e.namespace, e.created_at, e.topic, e.subject, e.payload
+FROM ${from}
+WHERE ${where} ORDER BY e.id LIMIT ${Math.max(1, Math.floor(limit))}`;
+}
+
 async function selectEvents(db: Database, range: EventRange): Promise<StoredEvent[]> {
-  const where = range.namespaceId === undefined ? "e.id > ?" : "e.namespace_id = ? AND e.id > ?";
-  const params = range.namespaceId === undefined ? [range.afterId] : [range.namespaceId, range.afterId];
-  const rows = await db.read(
-    `SELECT e.id, e.namespace_id, e.namespace, e.created_at, e.topic, e.subject, e.payload
-FROM events e
-WHERE ${where} ORDER BY e.id LIMIT ${Math.max(1, Math.floor(range.limit))}`,
-    params,
-  );
+  const namespaced = range.namespaceId !== undefined;
+  const params = namespaced ? [range.namespaceId, range.afterId] : [range.afterId];
+  const rows = await db.read(eventPageSql(db.dialect, namespaced, range.limit), params);
   return rows.map((r) => ({
     id: toNumber(r.id),
     namespaceId: toNumber(r.namespace_id),

@@ -10,6 +10,7 @@ import type { Database } from "../../../src/db/data-source.js";
 import {
   appendEvents,
   EVENT_INSERT_ROWS,
+  eventPageSql,
   eventsWritten,
   prunedThrough,
   pruneEvents,
@@ -114,6 +115,22 @@ forEachDialect("event outbox", (dialect) => {
     const seen = await readEvents(db, { afterId: 0, limit: 100 });
     expect(seen.map((e) => e.id)).toEqual([1, 2, 3, 4, 5]);
     expect(seen.map((e) => e.subject.split(":")[1])).toEqual(["a-0", "a-1", "b-0", "b-1", "b-2"]);
+  });
+
+  it("reads a namespace's page as a range of (namespace_id, id), not every entry of the namespace from its first", async () => {
+    await writeTransaction(db, (m) => appendEvents(m, db.dialect, events(2000, "many")));
+    const sql = eventPageSql(db.dialect, true, 500);
+    if (dialect === "sqlite") {
+      const plan = await db.read<{ detail: string }>(`EXPLAIN QUERY PLAN ${sql}`, [ns, 1000]);
+      expect(plan.map((p) => p.detail).join("; ")).toContain("ix_events_namespace_id (namespace_id=? AND id>?)");
+    } else {
+      const [plan] = await db.read<{ type: string; key: string; key_len: unknown }>(`EXPLAIN ${sql}`, [ns, 1000]);
+      // `ref` on namespace_id alone (key_len 8) read the namespace from its first event on every page.
+      expect(plan).toMatchObject({ type: "range", key: "ix_events_namespace_id" });
+      expect(Number(plan!.key_len)).toBe(16);
+    }
+    const page = await readEvents(db, { afterId: 1000, limit: 500, namespaceId: ns });
+    expect(page.map((e) => e.id)).toEqual(Array.from({ length: 500 }, (_, i) => 1001 + i));
   });
 
   it("prunes by age and records how far, so a resume below it can be refused", async () => {
