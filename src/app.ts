@@ -107,8 +107,11 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     services.namespace = namespaceServiceServer(namespaces.service);
     services.token = tokenServiceServer(tokenService);
     const events = new EventFeed(db);
-    // This replica's commits reach its watchers at once; other replicas' at the next poll.
-    const stopNotifying = onEventsCommitted(db, () => events.notify());
+    // This replica's commits reach its watchers and sinks at once; other replicas' at the next poll.
+    const stopNotifying = onEventsCommitted(db, () => {
+      events.notify();
+      for (const deliverer of deliverers) deliverer.notify();
+    });
     const defaultNamespaceId = await namespaceIdOf(db, DEFAULT_NAMESPACE);
     services.event = eventServiceServer({
       feed: events,

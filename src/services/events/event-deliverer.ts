@@ -29,6 +29,9 @@ export class EventDeliverer {
   private loop: Promise<void> | undefined;
   private delivered = 0;
   private position = 0;
+  /** Ends the caught-up wait early: this replica committed events (see `notify`). */
+  private wake: (() => void) | undefined;
+  private pending = false;
 
   constructor(
     private readonly db: Database,
@@ -54,6 +57,15 @@ export class EventDeliverer {
    */
   async prepare(): Promise<void> {
     this.position = await readSinkPosition(this.db, this.sink.name);
+  }
+
+  /**
+   * This replica committed events: look now rather than at the next poll, so a change made
+   * through the replica that delivers reaches the sink at once (other replicas' at the poll).
+   */
+  notify(): void {
+    this.pending = true;
+    this.wake?.();
   }
 
   start(): void {
@@ -105,7 +117,7 @@ export class EventDeliverer {
       }
       const batch = await readEvents(this.db, { afterId: this.position, limit: this.options.batchSize ?? 100 });
       if (batch.length === 0) {
-        await this.sleep(this.options.pollIntervalMs ?? 250);
+        await this.caughtUp();
         continue;
       }
       const accepted: StoredEvent[] = [];
@@ -135,11 +147,23 @@ export class EventDeliverer {
     return Math.min(maxMs, initialMs * 2 ** Math.max(0, failures - 1));
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Waits for the poll interval, or less when `notify` comes (also one that came during the read). */
+  private async caughtUp(): Promise<void> {
+    if (this.pending) {
+      this.pending = false;
+      return;
+    }
+    await this.sleep(this.options.pollIntervalMs ?? 250, (wake) => (this.wake = wake));
+    this.wake = undefined;
+    this.pending = false;
+  }
+
+  private sleep(ms: number, wakeable?: (wake: () => void) => void): Promise<void> {
     const signal = this.stopController.signal;
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       const timer = setTimeout(done, ms);
+      wakeable?.(done);
       function done() {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
