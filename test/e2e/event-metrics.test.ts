@@ -127,9 +127,13 @@ forEachDialect("event metrics", (dialect) => {
 
     // The webhook starts accepting: its lag goes to 0, the NATS sink's does not move.
     accepting = true;
+    // Both at once: the lag comes from the stored position, the delivered count from the deliverer,
+    // which adds to it just after the position's commit, so a scrape can fall between the two.
     const webhookDone = await eventually(
       () => scrape(address),
-      (x) => x.value("epoch_events_sink_lag_events", { sink: "webhook" }) === 0,
+      (x) =>
+        x.value("epoch_events_sink_lag_events", { sink: "webhook" }) === 0 &&
+        x.value("epoch_events_delivered_total", { sink: "webhook" }) === total,
       "the webhook to catch up",
     );
     expect(webhookDone.value("epoch_events_sink_lag_seconds", { sink: "webhook" })).toBe(0);
@@ -141,7 +145,9 @@ forEachDialect("event metrics", (dialect) => {
     await jsm.streams.add({ name: stream, subjects: [`${prefix}.>`] });
     const natsDone = await eventually(
       () => scrape(address),
-      (x) => x.value("epoch_events_sink_lag_events", { sink: "nats" }) === 0,
+      (x) =>
+        x.value("epoch_events_sink_lag_events", { sink: "nats" }) === 0 &&
+        x.value("epoch_events_delivered_total", { sink: "nats" }) === total,
       "NATS to catch up",
     );
     expect(natsDone.value("epoch_events_delivered_total", { sink: "nats" })).toBe(total);
