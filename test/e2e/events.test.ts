@@ -172,6 +172,34 @@ forEachDialect("events e2e", (dialect) => {
     expect((await list(s, {})).events.map((e) => e.id)).toEqual([3]);
   });
 
+  it("a consumer resuming beyond the last id this database issued gets EVENT_ID_AHEAD, also after every event was pruned", async () => {
+    for (let i = 0; i < 2; i++) await createToken(s, `few${i}`);
+    const refused = async (afterId: number) => {
+      const listed = await callError(list(s, { afterId }));
+      const watched = await new Promise<{ code: number; details: string }>((resolve) => {
+        const stream = s.events.watchEvents({ afterId, filter: [], allNamespaces: false }, md());
+        stream.on("data", () => undefined);
+        stream.on("error", resolve);
+      });
+      return [listed.code, listed.reason, watched.code, watched.details.includes("watch from 2")];
+    };
+    const ahead = [status.FAILED_PRECONDITION, "ERROR_REASON_EVENT_ID_AHEAD", status.FAILED_PRECONDITION, true];
+    // A cursor from another database, or a database restored from an older backup.
+    expect(await refused(3)).toEqual(ahead);
+    expect(await refused(2 ** 52)).toEqual(ahead);
+    // The last id issued is a valid resume point: nothing yet, and the next event arrives.
+    expect((await list(s, { afterId: 2 })).events).toEqual([]);
+    const db = await openDatabase(testDb.url);
+    try {
+      expect(await pruneEvents(db, -3_600_000)).toBe(2);
+    } finally {
+      await db.close();
+    }
+    // An empty table still knows how far its ids went.
+    expect(await refused(3)).toEqual(ahead);
+    expect((await list(s, { afterId: 2 })).events).toEqual([]);
+  });
+
   if (dialect === "mariadb") {
     it("two servers whose writers commit out of id order feed one consumer exactly the table's ids", async () => {
       const other = await startE2EServer({ databaseUrl: testDb.url });

@@ -10,7 +10,7 @@ import { toDate, toJson, toNumber } from "../sql/decode.js";
 import { execute } from "../sql/execute.js";
 import { sqlNow, sqlNowPlusMs } from "../sql/sql.js";
 import { afterCommit, serialized, writeTransaction } from "../write-transaction.js";
-import { EVENTS_PRUNED, reserveEventIds } from "./event-ids.js";
+import { EVENT_SEQUENCE, EVENTS_PRUNED, reserveEventIds } from "./event-ids.js";
 
 export interface NewEvent {
   namespaceId: number;
@@ -164,6 +164,12 @@ export async function latestEventId(db: Database): Promise<number> {
   // SQLite: behind open writers (see readEvents).
   const rows = await serialized(db, () => db.read<{ id: unknown }>("SELECT MAX(id) AS id FROM events"));
   return rows[0]?.id === null || rows[0]?.id === undefined ? 0 : toNumber(rows[0].id);
+}
+
+/** The last id handed out (committed: the counter moves in the writer's transaction); 0 = none yet. */
+export async function lastIssuedEventId(db: Database): Promise<number> {
+  const rows = await db.read<{ value: unknown }>("SELECT value FROM coordination WHERE name = ?", [EVENT_SEQUENCE]);
+  return rows[0] ? toNumber(rows[0].value) : 0;
 }
 
 /** The highest id retention has removed (0: none); a consumer resuming below it has missed events. */

@@ -7,7 +7,13 @@
  */
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Database } from "../../db/data-source.js";
-import { latestEventId, prunedThrough, readEvents, type StoredEvent } from "../../db/events/event-store.js";
+import {
+  lastIssuedEventId,
+  latestEventId,
+  prunedThrough,
+  readEvents,
+  type StoredEvent,
+} from "../../db/events/event-store.js";
 import { failedPrecondition, invalidArgument } from "../../errors.js";
 import { compileRecordFilter, type FilterFields } from "../queries/filter/list-filter.js";
 import { pageSize } from "../queries/list-options.js";
@@ -84,7 +90,7 @@ export class EventFeed {
     };
     const after = decodePageToken(page.pageToken, binding, ["number"]);
     let cursor = after ? Number(after[0]) : checkedAfterId(query.afterId);
-    if (!after) await this.assertKept(cursor);
+    if (!after) await this.assertResumable(cursor);
     const events: StoredEvent[] = [];
     for (let examined = 0; examined < LIST_ROW_BUDGET;) {
       const batch = await readEvents(this.db, {
@@ -121,7 +127,7 @@ export class EventFeed {
     const ours = (e: StoredEvent) =>
       (query.namespaceId === undefined || e.namespaceId === query.namespaceId) && (!matches || matches(e));
     let cursor = checkedAfterId(query.afterId);
-    await this.assertKept(cursor);
+    await this.assertResumable(cursor);
     // Set after a short page: the next read is the last before following, and learns first how
     // far the log is committed.
     let joining = false;
@@ -176,6 +182,23 @@ export class EventFeed {
       // A stream that ended mid-replay leaves its read-ahead: nobody will look at its outcome.
       prefetched?.catch(() => undefined);
     }
+  }
+
+  /**
+   * A consumer's resume point is one this database issued and still keeps. An id beyond the last
+   * one issued comes from another database, or this one was restored from a backup: followed, it
+   * would skip every event until the ids caught up with it, so it is refused, with where to start.
+   */
+  private async assertResumable(afterId: number): Promise<void> {
+    if (afterId === 0) return;
+    const issued = await lastIssuedEventId(this.db);
+    if (afterId > issued) {
+      throw failedPrecondition(
+        `after_id ${afterId} is beyond the last event id this database issued (${issued}): a cursor from another database, or this one was restored from a backup; resync, then watch from ${issued}`,
+        "EVENT_ID_AHEAD",
+      );
+    }
+    await this.assertKept(afterId);
   }
 
   /** FAILED_PRECONDITION EVENTS_EXPIRED when retention removed events after `afterId`. */

@@ -82,6 +82,12 @@ export enum ErrorReason {
   ERROR_REASON_DATABASE_NOT_MIGRATED = 52,
   /** ERROR_REASON_EVENTS_EXPIRED - Phase two, events (DESIGN §8.6): the resume point is older than the retention kept. */
   ERROR_REASON_EVENTS_EXPIRED = 60,
+  /**
+   * ERROR_REASON_EVENT_ID_AHEAD - The resume point is beyond the last event id this database issued (FAILED_PRECONDITION): a
+   * cursor from another database, or this one was restored from a backup; resync, then watch
+   * from the id in the message.
+   */
+  ERROR_REASON_EVENT_ID_AHEAD = 61,
   UNRECOGNIZED = -1,
 }
 
@@ -237,6 +243,9 @@ export function errorReasonFromJSON(object: any): ErrorReason {
     case 60:
     case "ERROR_REASON_EVENTS_EXPIRED":
       return ErrorReason.ERROR_REASON_EVENTS_EXPIRED;
+    case 61:
+    case "ERROR_REASON_EVENT_ID_AHEAD":
+      return ErrorReason.ERROR_REASON_EVENT_ID_AHEAD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -346,6 +355,8 @@ export function errorReasonToJSON(object: ErrorReason): string {
       return "ERROR_REASON_DATABASE_NOT_MIGRATED";
     case ErrorReason.ERROR_REASON_EVENTS_EXPIRED:
       return "ERROR_REASON_EVENTS_EXPIRED";
+    case ErrorReason.ERROR_REASON_EVENT_ID_AHEAD:
+      return "ERROR_REASON_EVENT_ID_AHEAD";
     case ErrorReason.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

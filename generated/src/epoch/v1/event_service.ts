@@ -35,7 +35,8 @@ import {
 export interface WatchEventsRequest {
   /**
    * Resume point: the last id the consumer has seen (0 = from the oldest kept event).
-   * FAILED_PRECONDITION EVENTS_EXPIRED when events after it were already removed by retention.
+   * FAILED_PRECONDITION EVENTS_EXPIRED when events after it were already removed by retention;
+   * FAILED_PRECONDITION EVENT_ID_AHEAD when it is beyond the last id this database issued.
    */
   afterId: number;
   /** containerd filter syntax on `topic`, `subject`, `namespace`; elements are ORed. */
@@ -49,6 +50,7 @@ export interface WatchEventsResponse {
 }
 
 export interface ListEventsRequest {
+  /** As WatchEventsRequest.after_id (EVENTS_EXPIRED, EVENT_ID_AHEAD). */
   afterId: number;
   pageSize: number;
   pageToken: string;
