@@ -12,6 +12,7 @@ import { advanceSinkPosition, readSinkPosition, sinkLeaseName } from "../../db/e
 import { Leases } from "../../db/leases.js";
 import { logger } from "../../logger.js";
 import type { EventSink } from "./event-sink.js";
+import { Wakeup } from "./wakeup.js";
 
 export interface DelivererOptions {
   /** This replica's name in the lease row. */
@@ -30,8 +31,7 @@ export class EventDeliverer {
   private delivered = 0;
   private position = 0;
   /** Ends the caught-up wait early: this replica committed events (see `notify`). */
-  private wake: (() => void) | undefined;
-  private pending = false;
+  private readonly wakeup = new Wakeup();
 
   constructor(
     private readonly db: Database,
@@ -64,8 +64,7 @@ export class EventDeliverer {
    * through the replica that delivers reaches the sink at once (other replicas' at the poll).
    */
   notify(): void {
-    this.pending = true;
-    this.wake?.();
+    this.wakeup.notify();
   }
 
   start(): void {
@@ -115,11 +114,20 @@ export class EventDeliverer {
         if (!(await this.leases.renew(name, holder, ttl))) return failures;
         renewAt = Date.now() + ttl / 3;
       }
-      const batch = await readEvents(this.db, { afterId: this.position, limit: this.options.batchSize ?? 100 });
+      // Armed before the read, so a commit during it is not left to the next poll.
+      const waiting = this.wakeup.arm(this.options.pollIntervalMs ?? 250, this.stopController.signal);
+      let batch: StoredEvent[];
+      try {
+        batch = await readEvents(this.db, { afterId: this.position, limit: this.options.batchSize ?? 100 });
+      } catch (e) {
+        waiting.cancel();
+        throw e;
+      }
       if (batch.length === 0) {
-        await this.caughtUp();
+        await waiting.promise;
         continue;
       }
+      waiting.cancel();
       const accepted: StoredEvent[] = [];
       try {
         await this.sink.deliver(batch, (e) => accepted.push(e));
@@ -147,23 +155,11 @@ export class EventDeliverer {
     return Math.min(maxMs, initialMs * 2 ** Math.max(0, failures - 1));
   }
 
-  /** Waits for the poll interval, or less when `notify` comes (also one that came during the read). */
-  private async caughtUp(): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return;
-    }
-    await this.sleep(this.options.pollIntervalMs ?? 250, (wake) => (this.wake = wake));
-    this.wake = undefined;
-    this.pending = false;
-  }
-
-  private sleep(ms: number, wakeable?: (wake: () => void) => void): Promise<void> {
+  private sleep(ms: number): Promise<void> {
     const signal = this.stopController.signal;
     return new Promise((resolve) => {
       if (signal.aborted) return resolve();
       const timer = setTimeout(done, ms);
-      wakeable?.(done);
       function done() {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);

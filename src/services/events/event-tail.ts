@@ -9,10 +9,10 @@
  * `maxQueued` events wait for it: it goes back to reading from its own cursor (event-feed.ts),
  * so a slow consumer costs its own queries, never memory, and misses nothing.
  */
-import { EventEmitter } from "node:events";
 import type { Database } from "../../db/data-source.js";
 import { readEvents, type StoredEvent } from "../../db/events/event-store.js";
 import { logger } from "../../logger.js";
+import { Wakeup } from "./wakeup.js";
 
 export interface TailOptions {
   pollIntervalMs: number;
@@ -40,7 +40,7 @@ export class EventTail {
   /** The last id the tail has read (followers join only at or after it). */
   private head = 0;
   private readonly followers = new Set<Follower>();
-  private readonly wake = new EventEmitter().setMaxListeners(0);
+  private readonly wake = new Wakeup();
   /** Whether the read loop runs (it stops when the last follower leaves). */
   private active = false;
   private closed = false;
@@ -60,14 +60,14 @@ export class EventTail {
 
   /** Reads now rather than at the next poll (this replica committed events). */
   notify(): void {
-    this.wake.emit("events");
+    this.wake.notify();
   }
 
   /** Ends every follower (shutdown). */
   close(): void {
     this.closed = true;
     for (const f of this.followers) this.end(f);
-    this.wake.emit("events");
+    this.wake.notify();
   }
 
   /**
@@ -125,7 +125,8 @@ export class EventTail {
 
   private async readWhileFollowed(): Promise<void> {
     while (this.followers.size > 0 && !this.closed) {
-      const waiting = this.nextWake();
+      // Armed before the read, so a notify during it is not lost.
+      const waiting = this.wake.arm(this.options.pollIntervalMs);
       let batch: StoredEvent[];
       try {
         batch = await readEvents(this.db, { afterId: this.head, limit: this.options.batchSize });
@@ -158,21 +159,5 @@ export class EventTail {
     f.queue.push(fresh);
     f.queued += fresh.length;
     f.wake?.();
-  }
-
-  /** Resolves on notify, after the poll interval, or at close; armed before the read so no notify is lost. */
-  private nextWake(): { promise: Promise<void>; cancel(): void } {
-    let cancel = () => {};
-    const promise = new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.wake.off("events", done);
-        resolve();
-      };
-      const timer = setTimeout(done, this.options.pollIntervalMs);
-      this.wake.once("events", done);
-      cancel = done;
-    });
-    return { promise, cancel };
   }
 }
