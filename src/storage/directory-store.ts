@@ -176,25 +176,18 @@ export class DirectoryObjectStore implements ObjectStore {
     const keys: string[] = [];
     if (limit <= 0) return { items: [], truncated: false };
     const startAfter = opts.startAfter;
-    // Returns false once the page is full.
     if (startAfter === undefined) this.listed.clear();
+    // Returns false once the page is full. Every child from resumeIndex on sorts after startAfter,
+    // but for the directory that holds it, whose walk resumes inside.
     const walk = async (dirKey: string): Promise<boolean> => {
       const children = await this.sortedChildren(dirKey, prefix);
       if (!children) return true;
       for (let i = resumeIndex(children, startAfter); i < children.length; i++) {
         const child = children[i]!;
         if (child.dir) {
-          // Every key under this directory sorts before startAfter: skip the subtree.
-          if (
-            startAfter !== undefined &&
-            compareKeys(startAfter, child.sortKey) > 0 &&
-            !startAfter.startsWith(child.sortKey)
-          )
-            continue;
           if (!(await walk(child.sortKey))) return false;
           continue;
         }
-        if (startAfter !== undefined && compareKeys(child.sortKey, startAfter) <= 0) continue;
         if (keys.length >= limit) return false;
         keys.push(child.sortKey);
       }
