@@ -10,6 +10,7 @@ import { Leases } from "../../db/leases.js";
 import { aborted, cancelled, failedPrecondition, invalidArgument, notFound, unavailable } from "../../errors.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
+import { settleActiveRun } from "../runs/active-run.js";
 import { collectorHolder, isCollectorHolder, syncLeaseName } from "../sync/sync-commit.js";
 import type { SyncService } from "../sync/sync-service.js";
 import type { GcEventHub } from "./gc-events.js";
@@ -24,7 +25,6 @@ import {
   type GcFlags,
   type GcTrigger,
 } from "./gc-types.js";
-import { settleActiveRun } from "../runs/active-run.js";
 
 /** The longest grace period a caller may ask for (ten years, as a token's ttl). */
 const MAX_GRACE_MS = 10 * 366 * 24 * 3_600_000;

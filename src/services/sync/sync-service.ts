@@ -12,6 +12,7 @@ import { namespaceIdOf } from "../../db/queries/namespaces.js";
 import { aborted, cancelled, failedPrecondition, notFound, unavailable } from "../../errors.js";
 import type { ObjectStore } from "../../storage/object-store.js";
 import type { RetryOptions } from "../../storage/retrying-store.js";
+import { settleActiveRun } from "../runs/active-run.js";
 import { COMMIT_BATCH, syncLeaseName } from "./sync-commit.js";
 import type { SyncEventHub } from "./sync-events.js";
 import { PERSISTED_FAILURES, SyncRunStore, type SyncRunRecord } from "../../db/sync-runs/sync-run-store.js";
@@ -26,7 +27,6 @@ import {
   type SyncFlags,
   type SyncTrigger,
 } from "./sync-types.js";
-import { settleActiveRun } from "../runs/active-run.js";
 
 export interface SyncServiceOptions {
   db: Database;

@@ -11,6 +11,7 @@ import { writeTransaction } from "../../../../src/db/write-transaction.js";
 import { EventDeliverer } from "../../../../src/services/events/event-deliverer.js";
 import type { EventSink } from "../../../../src/services/events/event-sink.js";
 import { createMigratedDatabase, forEachDialect } from "../../../helpers/database.js";
+import { until } from "../../../helpers/until.js";
 
 /** A sink that takes everything (the webhook and NATS sinks have their own e2e tests). */
 class RecordingSink implements EventSink {
@@ -23,12 +24,6 @@ class RecordingSink implements EventSink {
     }
   }
   async close(): Promise<void> {}
-}
-
-async function until(what: string, ok: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
 }
 
 forEachDialect("event deliverer wake-up", (dialect) => {

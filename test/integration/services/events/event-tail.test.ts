@@ -15,6 +15,7 @@ import { writeTransaction } from "../../../../src/db/write-transaction.js";
 import { EventFeed, type EventQuery } from "../../../../src/services/events/event-feed.js";
 import { createMigratedDatabase, forEachDialect } from "../../../helpers/database.js";
 import { StatementCounter } from "../../../helpers/statement-counter.js";
+import { until } from "../../../helpers/until.js";
 
 /** Reads of the outbox's rows (not MAX(id), not the pruned mark). */
 const OUTBOX_READ = /^SELECT e\.id, e\.namespace_id/;
@@ -39,11 +40,6 @@ function watching(feed: EventFeed, query: EventQuery, opts: { slow?: () => Promi
       await done;
     },
   };
-}
-
-async function until(what: string, ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!ok()) throw new Error(`timed out waiting for ${what}`);
 }
 
 forEachDialect("event tail", (dialect) => {
