@@ -10,6 +10,7 @@
  * One JSON line of table rows on stdout.
  */
 /* global process, performance, Buffer */
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { openDatabase } from "../dist/src/db/data-source.js";
 import { migrate } from "../dist/src/db/migrate.js";
@@ -88,6 +89,7 @@ async function main(job) {
     // ── the bare deletes of the same keys, put back first, at the same batch size and concurrency ──
     const keys = Array.from({ length: job.orphans }, (_, i) => blobKey(digestOf(orphanBytes(i))));
     await pool(job.orphans, job.concurrency, (i) => bare.put(keys[i], orphanBytes(i)));
+    execFileSync("sync"); // as before the full run: no writeback of the put-back during the deletes
     counting.reset();
     const retrying = new RetryingStore(counting);
     const bareRun = await timed(async () => {

@@ -15,12 +15,14 @@
  * average is 3 or more, unless EPOCH_BENCH_GC_FORCE=1), EPOCH_BENCH_GC_S3_ORPHANS (min(orphans, 10000):
  * s3rver is slow to fill), EPOCH_BENCH_GC_CONCURRENCY (16), EPOCH_BENCH_GC_TARGETS
  * (sqlite-dir,sqlite-s3,mariadb-dir), EPOCH_BENCH_MARIADB_URL, EPOCH_BENCH_GC_NODE_OPTIONS (flags for the
- * measuring process, e.g. "--cpu-prof"). Creates and removes its own databases
+ * measuring process, e.g. "--cpu-prof" or "--trace-gc"), EPOCH_BENCH_GC_CHILD_OUT (a file the measuring
+ * process's stdout is appended to, where --trace-gc writes). Creates and removes its own databases
  * and directories.
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import { appendFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -111,6 +113,7 @@ function runChild(job: ChildJob, extraEnv: Record<string, string>): Promise<Arra
       { env: { ...process.env, ...extraEnv }, maxBuffer: 16 * 2 ** 20 },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`${job.target}: ${stderr || err.message}`));
+        if (process.env.EPOCH_BENCH_GC_CHILD_OUT) appendFileSync(process.env.EPOCH_BENCH_GC_CHILD_OUT, stdout);
         resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as Array<Record<string, string | number>>);
       },
     );
@@ -147,6 +150,8 @@ export async function run(): Promise<BenchResult> {
     );
     const job = { ...generated, target, storageUrl, databaseUrl, concurrency };
     await runChild({ ...job, phase: "index" }, extraEnv);
+    // The generated files' and the index's dirty pages reach the disk now, not during the run.
+    await new Promise((resolve) => execFile("sync", () => resolve(undefined)));
     rows.push(...(await runChild({ ...job, phase: "collect" }, extraEnv)));
   };
   try {

@@ -9,6 +9,7 @@ import {
   type GetOptions,
   type GetResult,
   type ListOptions,
+  type KeyPage,
   type ListPage,
   type ObjectHead,
   type ObjectInfo,
@@ -78,6 +79,11 @@ export class CountingStore implements ObjectStore {
   listPage(prefix: string, opts?: ListOptions): Promise<ListPage> {
     this.record("list", prefix);
     return this.inner.listPage(prefix, opts);
+  }
+
+  listKeys(prefix: string, opts?: Omit<ListOptions, "etag">): Promise<KeyPage> {
+    this.record("list", prefix);
+    return this.inner.listKeys(prefix, opts);
   }
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {

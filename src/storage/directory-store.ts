@@ -5,7 +5,7 @@
  * upload — cached per (inode, size, mtime, ctime) so unchanged files are not re-read.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, type BigIntStats } from "node:fs";
+import { createReadStream, type BigIntStats, type Stats } from "node:fs";
 import { errno, mapFsError, syncDir } from "./directory-fs.js";
 import { mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
@@ -25,6 +25,8 @@ import {
   type DeleteFailure,
   type GetOptions,
   type GetResult,
+  type KeyPage,
+  type ListedKey,
   type ListOptions,
   type ListPage,
   type ObjectHead,
@@ -83,8 +85,10 @@ export class DirectoryObjectStore implements ObjectStore {
    * reads afresh. So, like an S3 listing, a page never shows a key deleted before it (each is
    * stat'ed), but unlike one it may miss a key created after the listing read its directory; the
    * GC's inventory is the only lister, and such an object is younger than any grace period.
+   * Entries are the names as readdir returned them (a subdirectory's with "/"), not full keys:
+   * about 100 bytes per object of a flat directory instead of 250.
    */
-  private readonly listed = new LRUCache<string, ListChild[]>({ max: 16 });
+  private readonly listed = new LRUCache<string, string[]>({ max: 16 });
   /** Directories read by listings so far (tests count them). */
   directoryReads = 0;
 
@@ -166,14 +170,35 @@ export class DirectoryObjectStore implements ObjectStore {
     return failures;
   }
 
-  /**
-   * Walks the tree in key order, skipping whole subtrees that sort before `startAfter`; then looks
-   * at the page's files a few at a time (a stat each, or a read for an ETag not cached).
-   */
+  /** The page's keys (`listKeys`), then a look at each file a few at a time (a stat, or a read for an ETag not cached). */
   async listPage(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
+    const { items: keys, truncated } = await this.listKeys(prefix, opts);
+    const heads = new Array<ObjectHead | undefined>(keys.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < keys.length) {
+        const i = next++;
+        const { key } = keys[i]!;
+        try {
+          heads[i] = await this.headFile(join(this.root, key), key, opts.etag !== false);
+        } catch (e) {
+          if (!(e instanceof StorageError && e.code === "not_found")) throw e; // deleted meanwhile
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LIST_STAT_CONCURRENCY, keys.length) }, worker));
+    const items = keys.flatMap(({ key }, i) => (heads[i] ? [{ key, ...heads[i] }] : []));
+    return { items, truncated };
+  }
+
+  /**
+   * Names only, no stat: walks the tree in key order, skipping whole subtrees that sort before
+   * `startAfter`. A file deleted after the directory was read is still listed.
+   */
+  async listKeys(prefix: string, opts: Omit<ListOptions, "etag"> = {}): Promise<KeyPage> {
     assertValidPrefix(prefix);
     const limit = Math.min(this.pageSize, opts.limit ?? Infinity);
-    const keys: string[] = [];
+    const keys: ListedKey[] = [];
     if (limit <= 0) return { items: [], truncated: false };
     const startAfter = opts.startAfter;
     if (startAfter === undefined) this.listed.clear();
@@ -182,42 +207,31 @@ export class DirectoryObjectStore implements ObjectStore {
     const walk = async (dirKey: string): Promise<boolean> => {
       const children = await this.sortedChildren(dirKey, prefix);
       if (!children) return true;
-      for (let i = resumeIndex(children, startAfter); i < children.length; i++) {
-        const child = children[i]!;
-        if (child.dir) {
-          if (!(await walk(child.sortKey))) return false;
+      for (let i = resumeIndex(dirKey, children, startAfter); i < children.length; i++) {
+        const key = dirKey + children[i]!;
+        if (isDirEntry(children[i]!)) {
+          if (!(await walk(key))) return false;
           continue;
         }
         if (keys.length >= limit) return false;
-        keys.push(child.sortKey);
+        keys.push({ key });
       }
       return true;
     };
     const slash = prefix.lastIndexOf("/");
     const complete = await walk(slash >= 0 ? prefix.slice(0, slash + 1) : "");
-    const heads = new Array<ObjectHead | undefined>(keys.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const i = next++;
-        try {
-          heads[i] = await this.headFile(join(this.root, keys[i]!), keys[i]!, opts.etag !== false);
-        } catch (e) {
-          if (!(e instanceof StorageError && e.code === "not_found")) throw e; // deleted meanwhile
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_STAT_CONCURRENCY, keys.length) }, worker));
-    const items = keys.flatMap((key, i) => (heads[i] ? [{ key, ...heads[i] }] : []));
-    return { items, truncated: !complete };
+    return { items: keys, truncated: !complete };
   }
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {
     return listAll(this, prefix, opts);
   }
 
-  /** A directory's files and subdirectories under `prefix`, in key order (undefined: no such directory). */
-  private async sortedChildren(dirKey: string, prefix: string): Promise<ListChild[] | undefined> {
+  /**
+   * A directory's files and subdirectories (the latter with "/") under `prefix`, in key order
+   * (undefined: no such directory). Within one directory, names sort as the keys they end.
+   */
+  private async sortedChildren(dirKey: string, prefix: string): Promise<string[] | undefined> {
     const cacheKey = `${prefix}\0${dirKey}`;
     const cached = this.listed.get(cacheKey);
     if (cached) return cached;
@@ -229,11 +243,16 @@ export class DirectoryObjectStore implements ObjectStore {
       if (["ENOENT", "ENOTDIR"].includes(errno(e))) return undefined;
       throw mapFsError(e, dirKey);
     }
-    const children = entries
-      .filter((d) => !d.name.startsWith(TEMP_MARKER) && (d.isDirectory() || d.isFile()))
-      .map((d) => ({ dir: d.isDirectory(), sortKey: dirKey + d.name + (d.isDirectory() ? "/" : "") }))
-      .filter((c) => c.sortKey.startsWith(prefix) || (c.dir && prefix.startsWith(c.sortKey)))
-      .sort((a, b) => compareKeys(a.sortKey, b.sortKey));
+    // The part of `prefix` below this directory ("" when the whole directory is under it).
+    const rest = prefix.length > dirKey.length ? prefix.slice(dirKey.length) : "";
+    const children: string[] = [];
+    for (const d of entries) {
+      if (d.name.startsWith(TEMP_MARKER)) continue;
+      const name = d.isDirectory() ? `${d.name}/` : d.isFile() ? d.name : undefined;
+      if (name !== undefined && (name.startsWith(rest) || (isDirEntry(name) && rest.startsWith(name))))
+        children.push(name);
+    }
+    children.sort(compareKeys);
     this.listed.set(cacheKey, children);
     return children;
   }
@@ -287,17 +306,20 @@ export class DirectoryObjectStore implements ObjectStore {
     throw storageUnavailable(`registry root ${this.requiredRoot} does not exist`, key);
   }
 
-  /** `withEtag` false: one stat, and a cached ETag or "" — never a read of the content. */
+  /**
+   * `withEtag` false: one plain stat and an ETag of "" — never a read of the content, nor the
+   * nanosecond stamp the ETag cache needs (the collector stats every candidate this way).
+   */
   private async headFile(file: string, key: string, withEtag = true): Promise<ObjectHead> {
     if (!withEtag) {
-      let st: BigIntStats;
+      let st: Stats;
       try {
-        st = await stat(file, { bigint: true });
+        st = await stat(file);
       } catch (e) {
         throw mapFsError(e, key);
       }
       if (!st.isFile()) throw objectNotFound(key);
-      return { etag: this.cachedEtag(file, st) ?? "", size: Number(st.size), lastModified: st.mtime };
+      return { etag: "", size: st.size, lastModified: st.mtime };
     }
     return this.withFile(file, key, async (_fh, st) => {
       let etag = this.cachedEtag(file, st);
@@ -404,27 +426,27 @@ export class DirectoryObjectStore implements ObjectStore {
   }
 }
 
-interface ListChild {
-  dir: boolean;
-  sortKey: string;
-}
+const isDirEntry = (name: string): boolean => name.endsWith("/");
 
 /**
- * Where a walk of sorted `children` resumes after `startAfter`: the first child after it, or the
- * directory just before that when `startAfter` lies inside it (a binary search: a page of a flat
- * 200k-entry directory must not compare its way past everything before it).
+ * Where a walk of the sorted `children` of `dirKey` resumes after `startAfter`: the first child
+ * after it, or the directory just before that when `startAfter` lies inside it (a binary search:
+ * a page of a flat 200k-entry directory must not compare its way past everything before it).
  */
-function resumeIndex(children: readonly ListChild[], startAfter: string | undefined): number {
+function resumeIndex(dirKey: string, children: readonly string[], startAfter: string | undefined): number {
   if (startAfter === undefined) return 0;
+  // Every child's key starts with dirKey: a startAfter outside it is before or after them all.
+  if (!startAfter.startsWith(dirKey)) return compareKeys(dirKey, startAfter) > 0 ? 0 : children.length;
+  const rest = startAfter.slice(dirKey.length);
   let lo = 0;
   let hi = children.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeys(children[mid]!.sortKey, startAfter) <= 0) lo = mid + 1;
+    if (compareKeys(children[mid]!, rest) <= 0) lo = mid + 1;
     else hi = mid;
   }
   const before = children[lo - 1];
-  return before?.dir && startAfter.startsWith(before.sortKey) ? lo - 1 : lo;
+  return before !== undefined && isDirEntry(before) && rest.startsWith(before) ? lo - 1 : lo;
 }
 
 const ETAG_CACHE_ENTRIES = 10_000;

@@ -55,6 +55,19 @@ export interface ListPage {
   truncated: boolean;
 }
 
+/** A key of a `listKeys` page, with its size and dates when the listing carried them for free. */
+export interface ListedKey {
+  key: string;
+  /** Present when the store's listing reports it (S3); absent on a directory, which would stat for it. */
+  head?: ObjectHead;
+}
+
+export interface KeyPage {
+  /** In key order, paged as `listPage`. */
+  items: ListedKey[];
+  truncated: boolean;
+}
+
 /** A key `deleteObjects` could not delete, and why. */
 export interface DeleteFailure {
   key: string;
@@ -94,6 +107,13 @@ export interface ObjectStore {
    * Wrappers count and retry pages; most callers want `list`.
    */
   listPage(prefix: string, opts?: ListOptions): Promise<ListPage>;
+  /**
+   * `listPage` for a caller that needs the sizes and dates of only some of the keys (the
+   * collector's inventory: only objects the index does not reference). A store whose listing
+   * carries them (S3) includes them as `head` in the same one request; a directory lists names
+   * only, so the caller HEADs the keys it keeps instead of the store statting every file.
+   */
+  listKeys(prefix: string, opts?: Omit<ListOptions, "etag">): Promise<KeyPage>;
   /** Every key starting with `prefix`, in key order, fetched page by page (`listAll`). */
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo>;
   close(): Promise<void>;

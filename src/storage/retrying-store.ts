@@ -9,6 +9,7 @@ import {
   type GetOptions,
   type GetResult,
   type ListOptions,
+  type KeyPage,
   type ListPage,
   type ObjectHead,
   type ObjectInfo,
@@ -101,6 +102,10 @@ export class RetryingStore implements ObjectStore {
 
   listPage(prefix: string, opts?: ListOptions): Promise<ListPage> {
     return this.retry("list", prefix, () => this.inner.listPage(prefix, opts));
+  }
+
+  listKeys(prefix: string, opts?: Omit<ListOptions, "etag">): Promise<KeyPage> {
+    return this.retry("list", prefix, () => this.inner.listKeys(prefix, opts));
   }
 
   /** Pages through the retried `listPage`, so one failed page is retried, not the whole listing. */

@@ -29,6 +29,7 @@ import {
   type GetOptions,
   type GetResult,
   type ListOptions,
+  type KeyPage,
   type ListPage,
   type ObjectHead,
   type ObjectInfo,
@@ -268,6 +269,12 @@ export class S3ObjectStore implements ObjectStore {
       });
     }
     return { items, truncated: Boolean(page.IsTruncated) };
+  }
+
+  /** The same single request as `listPage`: S3's listing carries sizes and dates anyway. */
+  async listKeys(prefix: string, opts: Omit<ListOptions, "etag"> = {}): Promise<KeyPage> {
+    const page = await this.listPage(prefix, opts);
+    return { items: page.items.map(({ key, ...head }) => ({ key, head })), truncated: page.truncated };
   }
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {

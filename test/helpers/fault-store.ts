@@ -15,6 +15,7 @@ import {
   type GetOptions,
   type GetResult,
   type ListOptions,
+  type KeyPage,
   type ListPage,
   type ObjectHead,
   type ObjectInfo,
@@ -201,6 +202,17 @@ export class FaultStore implements ObjectStore {
     const faults = await this.before("list", prefix);
     const page = await this.run(faults, prefix, () => this.inner.listPage(prefix, opts));
     return { ...page, items: page.items.map((i) => ({ ...i, etag: rewriteEtag(faults, i.etag) })) };
+  }
+
+  async listKeys(prefix: string, opts?: Omit<ListOptions, "etag">): Promise<KeyPage> {
+    const faults = await this.before("list", prefix);
+    const page = await this.run(faults, prefix, () => this.inner.listKeys(prefix, opts));
+    return {
+      ...page,
+      items: page.items.map((i) =>
+        i.head ? { ...i, head: { ...i.head, etag: rewriteEtag(faults, i.head.etag) } } : i,
+      ),
+    };
   }
 
   list(prefix: string, opts?: ListOptions): AsyncIterable<ObjectInfo> {

@@ -11,6 +11,7 @@ import { leaseEvent } from "../events/event-topics.js";
 import { fenced, type CollectContext } from "./gc-context.js";
 import { takeInventory } from "./gc-inventory.js";
 import { DeletionPipeline, keyOf } from "./gc-pipeline.js";
+import { SimulatedGcCrash } from "./gc-types.js";
 
 const PAGE = 1000;
 /** A dry run cannot page by deleting: it looks at this many leases and uploads at most. */
@@ -18,6 +19,20 @@ const DRY_RUN_LIMIT = 100_000;
 
 export async function collect(c: CollectContext): Promise<DeletionPipeline> {
   const pipeline = new DeletionPipeline(c);
+  try {
+    await collectInto(c, pipeline);
+  } catch (e) {
+    // A failed run still waits for the delete batch in flight (its rows stay `deleting` if it
+    // fails too); a simulated crash there wins, as it would have stopped the process first.
+    await pipeline.settle().catch((batchError: unknown) => {
+      if (batchError instanceof SimulatedGcCrash) throw batchError;
+    });
+    throw e;
+  }
+  return pipeline;
+}
+
+async function collectInto(c: CollectContext, pipeline: DeletionPipeline): Promise<void> {
   if (!c.flags.dryRun) await finishLeftovers(c, pipeline);
   await collectLeases(c, pipeline);
   await collectUploads(c, pipeline);
@@ -29,7 +44,6 @@ export async function collect(c: CollectContext): Promise<DeletionPipeline> {
   }
   // What is marked is deleted even after a cancel or a lost lease: the index already gave it up.
   await pipeline.flush();
-  return pipeline;
 }
 
 /** Rows a crashed run marked `deleting`: their objects may still exist, so this run deletes them. */

@@ -2,15 +2,16 @@
  * A full run's inventory (DESIGN §8.5): lists `blobs/sha256/`, the `_digests/` manifests under
  * `manifests/` and `_uploads/`, and makes every object the index does not reference a candidate —
  * objects written behind the index's back (by Epoch itself, a crashed push, a crashed run). One
- * list page at a time: a page's objects are screened with one query per kind and go into the
- * pipeline, so memory stays flat however large the registry.
+ * list page at a time: a page's names are screened with one query per kind, only the unreferenced
+ * are looked at (size, Last-Modified), and they go into the pipeline, so memory stays flat however
+ * large the registry.
  */
 import type { Candidate } from "../../db/gc/gc-marking.js";
 import { referencedAmong } from "../../db/gc/gc-marking.js";
 import { uploadRowsAmong } from "../../db/gc/gc-queue-reads.js";
-import { reviewKey } from "../../db/gc/review-queue.js";
+import { reviewKey, type ReviewItem } from "../../db/gc/review-queue.js";
 import { chunk } from "../../db/sql/sql-params.js";
-import type { ListPage, ObjectInfo } from "../../storage/object-store.js";
+import type { ListedKey, ObjectHead } from "../../storage/object-store.js";
 import {
   BLOBS_PREFIX,
   blobDigestOfKey,
@@ -26,41 +27,45 @@ export async function takeInventory(c: CollectContext, pipeline: DeletionPipelin
   let listed = 0;
   const tick = (n: number) => c.hub.progress("INVENTORY", (listed += n), 0);
   c.hub.progress("INVENTORY", 0, 0, true);
-  // Objects younger than the grace period by the store's clock cannot go: not worth a query.
-  const young = (o: ObjectInfo) => o.lastModified.getTime() > Date.now() - c.flags.gracePeriodMs;
-  for await (const page of pages(c, BLOBS_PREFIX)) {
-    tick(page.length);
-    const found = page.flatMap((o): Candidate[] => {
-      const digest = blobDigestOfKey(o.key);
-      return digest && !young(o)
-        ? [{ kind: "blob", repository: "", digest, lastModified: o.lastModified, size: o.size }]
-        : [];
-    });
-    await pipeline.add(await unreferenced(c, found));
-  }
-  for await (const page of pages(c, MANIFESTS_PREFIX)) {
-    tick(page.length);
-    const found = page.flatMap((o): Candidate[] => {
-      const manifest = digestManifestOfKey(o.key);
-      return manifest && !young(o)
-        ? [{ kind: "manifest", ...manifest, lastModified: o.lastModified, size: o.size }]
-        : [];
-    });
-    await pipeline.add(await unreferenced(c, found));
+  // Objects younger than the grace period by the store's clock cannot go.
+  const young = (o: ObjectHead) => o.lastModified.getTime() > Date.now() - c.flags.gracePeriodMs;
+  const blobItem = (key: string): ReviewItem | undefined => {
+    const digest = blobDigestOfKey(key);
+    return digest === undefined ? undefined : { kind: "blob", repository: "", digest };
+  };
+  const manifestItem = (key: string): ReviewItem | undefined => {
+    const manifest = digestManifestOfKey(key);
+    return manifest === undefined ? undefined : { kind: "manifest", ...manifest };
+  };
+  for (const [prefix, itemOf] of [
+    [BLOBS_PREFIX, blobItem],
+    [MANIFESTS_PREFIX, manifestItem],
+  ] as const) {
+    for await (const page of keyPages(c, prefix)) {
+      tick(page.length);
+      const found = page.flatMap((o) => {
+        const item = itemOf(o.key);
+        return item ? [{ ...o, item }] : [];
+      });
+      await pipeline.add(await unreferenced(c, found, young));
+    }
   }
   await orphanUploads(c, pipeline, tick, young);
 }
 
-/** The listing, one page (one request) at a time, until done or the run is stopped. */
-async function* pages(c: CollectContext, prefix: string): AsyncGenerator<ObjectInfo[]> {
+/** Key pages, names only where that saves the store work. */
+const keyPages = (c: CollectContext, prefix: string) =>
+  pages(c, (after) => c.store.listKeys(prefix, after === undefined ? {} : { startAfter: after }));
+
+/** A listing, one page (one request) at a time, until done or the run is stopped. */
+async function* pages<T extends { key: string }>(
+  c: CollectContext,
+  list: (startAfter: string | undefined) => Promise<{ items: T[]; truncated: boolean }>,
+): AsyncGenerator<T[]> {
   let startAfter: string | undefined;
   for (;;) {
     if (c.signal.aborted) return;
-    // Sizes and Last-Modified only: a directory store need not hash every blob for its ETag.
-    const page: ListPage = await c.store.listPage(prefix, {
-      etag: false,
-      ...(startAfter !== undefined && { startAfter }),
-    });
+    const page = await list(startAfter);
     if (page.items.length > 0) yield page.items;
     const last = page.items.at(-1);
     if (!page.truncated || last === undefined) return;
@@ -68,11 +73,47 @@ async function* pages(c: CollectContext, prefix: string): AsyncGenerator<ObjectI
   }
 }
 
-/** A first screen outside any transaction (the marking re-checks every survivor under its lock). */
-async function unreferenced(c: CollectContext, found: Candidate[]): Promise<Candidate[]> {
-  if (found.length === 0) return found;
-  const referenced = await referencedAmong(c.db.ds, c.scope, found);
-  return found.filter((f) => !referenced.has(reviewKey(f)));
+/**
+ * A first screen by name, outside any transaction (the marking re-checks every survivor under its
+ * lock); then the size and Last-Modified of the unreferenced only — from the listing where it
+ * carried them (S3), else a HEAD each (a stat on a directory: the referenced half of a registry is
+ * never statted). An object gone meanwhile is no candidate.
+ */
+async function unreferenced(
+  c: CollectContext,
+  found: Array<ListedKey & { item: ReviewItem }>,
+  young: (o: ObjectHead) => boolean,
+): Promise<Candidate[]> {
+  if (found.length === 0) return [];
+  const referenced = await referencedAmong(
+    c.db.ds,
+    c.scope,
+    found.map((f) => f.item),
+  );
+  const kept = found.filter((f) => !referenced.has(reviewKey(f.item)));
+  const heads = await mapBounded(kept, c.concurrency, (f) => f.head ?? c.store.head(f.key, { etag: false }));
+  return kept.flatMap((f, i) => {
+    const head = heads[i];
+    return head && !young(head) ? [{ ...f.item, lastModified: head.lastModified, size: head.size }] : [];
+  });
+}
+
+/** `fn` over `items`, at most `concurrency` at a time, results in order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => R | Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return out;
 }
 
 /**
@@ -84,10 +125,13 @@ async function orphanUploads(
   c: CollectContext,
   pipeline: DeletionPipeline,
   tick: (n: number) => void,
-  young: (o: ObjectInfo) => boolean,
+  young: (o: ObjectHead) => boolean,
 ): Promise<void> {
   const byId = new Map<string, { keys: string[]; size: number; young: boolean }>();
-  for await (const page of pages(c, UPLOADS_PREFIX)) {
+  // Sizes and Last-Modified only: a directory store need not hash every staged part for its ETag.
+  const uploadPages = (after: string | undefined) =>
+    c.store.listPage(UPLOADS_PREFIX, { etag: false, ...(after !== undefined && { startAfter: after }) });
+  for await (const page of pages(c, uploadPages)) {
     tick(page.length);
     for (const o of page) {
       const id = uploadIdOfKey(o.key);

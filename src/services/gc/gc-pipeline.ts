@@ -2,8 +2,10 @@
  * Candidates in, deletions out, in batches: a batch of up to 1000 candidates is re-checked and
  * marked in one fenced transaction (the index commits first), and marked objects are deleted
  * 1000 keys to a request — a DeleteObjects on S3 — whatever mix of batches they came from, so a
- * full run sends about one delete request per 1000 deletions. A dry run marks in a transaction
- * it rolls back, so it reports exactly what a real run would take, and deletes nothing.
+ * full run sends about one delete request per 1000 deletions. One delete batch is in flight while
+ * the next candidates are listed and marked — never two, so the store sees the concurrency a bare
+ * delete of the same keys would give it. A dry run marks in a transaction it rolls back, so it
+ * reports exactly what a real run would take, and deletes nothing.
  */
 import type { EntityManager } from "typeorm";
 import { appendEvents } from "../../db/events/event-store.js";
@@ -40,6 +42,8 @@ export class DeletionPipeline {
   private toMark: Candidate[] = [];
   private toDelete: PendingDelete[] = [];
   private committedOnce = false;
+  /** The delete batch in flight, if any (its failure is thrown by the next `settle`). */
+  private inFlight: Promise<void> | undefined;
   private examined = 0;
   /** Objects whose delete failed: they stay `deleting` for the next run. */
   readonly failed: ReviewItem[] = [];
@@ -95,8 +99,19 @@ export class DeletionPipeline {
   /** Marks what is left, then deletes everything marked. */
   async flush(): Promise<void> {
     if (this.toMark.length > 0) await this.mark(this.toMark.splice(0));
-    while (this.toDelete.length > 0) await this.deleteBatch(this.toDelete.splice(0, MAX_DELETE_BATCH));
+    while (this.toDelete.length > 0) await this.startDelete(this.toDelete.splice(0, MAX_DELETE_BATCH));
+    await this.settle();
     this.flushed = true;
+  }
+
+  /**
+   * Waits for the delete batch in flight; throws its failure. A run that stops early settles
+   * before it ends, so no deletion is reported after its `finished`.
+   */
+  async settle(): Promise<void> {
+    const batch = this.inFlight;
+    this.inFlight = undefined;
+    await batch;
   }
 
   private async mark(batch: Candidate[]): Promise<void> {
@@ -143,7 +158,16 @@ export class DeletionPipeline {
   }
 
   private async deleteFullBatches(): Promise<void> {
-    while (this.toDelete.length >= MAX_DELETE_BATCH) await this.deleteBatch(this.toDelete.splice(0, MAX_DELETE_BATCH));
+    while (this.toDelete.length >= MAX_DELETE_BATCH) await this.startDelete(this.toDelete.splice(0, MAX_DELETE_BATCH));
+  }
+
+  /** Starts a batch once the one before it is done; the caller goes on meanwhile. */
+  private async startDelete(batch: PendingDelete[]): Promise<void> {
+    await this.settle();
+    const started = this.deleteBatch(batch);
+    // Handled here so a failure is not "unhandled" while nobody awaits; settle() rethrows it.
+    started.catch(() => undefined);
+    this.inFlight = started;
   }
 
   private async deleteBatch(batch: PendingDelete[]): Promise<void> {

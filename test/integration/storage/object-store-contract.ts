@@ -204,6 +204,35 @@ export function objectStoreContract(name: string, make: () => Promise<ContractSt
       expect(last.items.map((o) => o.key)).toEqual(["p/k6"]);
     });
 
+    it("lists keys only (listKeys) in the same pages and order as listPage, with heads where the listing has them", async () => {
+      // Flat names: s3rver pages nested keys in its directory-walk order (see `ordered`).
+      const keys = ["q/a", "q/b", "q/c", "q/d", "q/e", "r/out"];
+      for (const k of keys) await store.put(k, text(k));
+      const small = ctx.smallPages;
+      const byKeys: string[] = [];
+      const byPages: string[] = [];
+      let startAfter: string | undefined;
+      for (;;) {
+        const opts = startAfter === undefined ? {} : { startAfter };
+        const [k, p] = [await small.listKeys("q/", opts), await small.listPage("q/", opts)];
+        expect(k.items.map((i) => i.key)).toEqual(p.items.map((i) => i.key));
+        expect(k.truncated).toBe(p.truncated);
+        for (const [i, item] of k.items.entries()) {
+          // A head, when present, is what the full listing says of that key.
+          if (item.head) expect({ key: item.key, ...item.head }).toEqual(p.items[i]);
+        }
+        byKeys.push(...k.items.map((i) => i.key));
+        byPages.push(...p.items.map((i) => i.key));
+        if (!k.truncated || k.items.length === 0) break;
+        startAfter = k.items.at(-1)!.key;
+      }
+      expect(byKeys).toEqual(keys.filter((k) => k.startsWith("q/")));
+      expect(byKeys).toEqual(byPages);
+      expect((await store.listKeys("q/", { limit: 2 })).items).toHaveLength(2);
+      expect((await store.listKeys("zzz/")).items).toEqual([]);
+      await rejectsWith(store.listKeys("../"), isInvalidKey);
+    });
+
     it("lists keys with slashes in names in the right order (repository names)", async () => {
       const keys = [
         "manifests/a/b/c.json",
