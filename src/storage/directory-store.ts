@@ -137,29 +137,40 @@ export class DirectoryObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     const file = this.pathFor(key);
-    await this.locked(file, async () => {
+    if (await this.unlinkObject(file, key)) await this.pruneEmptyDirs(dirname(file));
+  }
+
+  /** Unlinks under the file's lock; false when there was nothing to delete. */
+  private unlinkObject(file: string, key: string): Promise<boolean> {
+    return this.locked(file, async () => {
       try {
         await unlink(file);
       } catch (e) {
         // Absent, or a directory (which is not an object): either way there is nothing to delete.
-        if (["ENOENT", "ENOTDIR", "EISDIR", "EPERM"].includes(errno(e))) return;
+        if (["ENOENT", "ENOTDIR", "EISDIR", "EPERM"].includes(errno(e))) return false;
         throw mapFsError(e, key);
       }
       this.etags.delete(file);
-      await this.pruneEmptyDirs(dirname(file));
+      return true;
     });
   }
 
-  /** `delete` of each key, a bounded number at a time; a key's error is its failure, not the call's. */
+  /**
+   * `delete` of each key, a bounded number at a time; a key's error is its failure, not the call's.
+   * Empty directories are pruned once per directory at the end, not once per key: a batch from the
+   * flat `blobs/sha256/` would otherwise try (and fail, ENOTEMPTY) a thousand rmdirs.
+   */
   async deleteObjects(keys: readonly string[]): Promise<DeleteFailure[]> {
     assertDeleteBatch(keys);
     const failures: DeleteFailure[] = [];
+    const emptiedFrom = new Set<string>();
     let next = 0;
     const worker = async () => {
       while (next < keys.length) {
         const key = keys[next++]!;
         try {
-          await this.delete(key);
+          const file = this.pathFor(key);
+          if (await this.unlinkObject(file, key)) emptiedFrom.add(dirname(file));
         } catch (e) {
           if (!(e instanceof StorageError)) throw e;
           failures.push({ key, error: e });
@@ -167,6 +178,7 @@ export class DirectoryObjectStore implements ObjectStore {
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.deleteConcurrency, keys.length) }, worker));
+    for (const dir of emptiedFrom) await this.pruneEmptyDirs(dir);
     return failures;
   }
 

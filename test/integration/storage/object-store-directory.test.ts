@@ -159,6 +159,18 @@ describe("DirectoryObjectStore specifics", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("prunes the directories a batch delete emptied, and only those", async () => {
+    const dir = await tempDir();
+    const store = new DirectoryObjectStore(dir, { durable: false });
+    const gone = ["a/x/1", "a/x/2", "a/y/z/1", "b/1"];
+    for (const k of [...gone, "a/keep", "c/1"]) await store.put(k, Buffer.from(k));
+    expect(await store.deleteObjects([...gone, "never/there"])).toEqual([]);
+    expect(await allFiles(dir)).toEqual(["a/keep", "c/1"]);
+    expect((await readdir(dir)).sort()).toEqual(["a", "c"]);
+    expect(await readdir(join(dir, "a"))).toEqual(["keep"]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it("reports a key that collides with a directory as a typed error", async () => {
     const dir = await tempDir();
     const store = new DirectoryObjectStore(dir);
