@@ -5,7 +5,7 @@
  * shutdown in `beforeDrain` (stop timers, wind down streams) or `afterDrain` (flush buffers).
  */
 import { hostname } from "node:os";
-import type { Config } from "./config.js";
+import { DEFAULT_STORAGE_URL, type Config } from "./config.js";
 import { openDatabase } from "./db/data-source.js";
 import { assertMigrated, migrate } from "./db/migrate.js";
 import { databaseServer } from "./db/server-version.js";
@@ -36,7 +36,7 @@ import { TokenService } from "./services/tokens/token-service.js";
 import { EventFeed } from "./services/events/event-feed.js";
 import { EventRetention } from "./services/events/event-retention.js";
 import { eventDeliverers } from "./services/events/event-sinks.js";
-import { missingDirectoryRoot } from "./storage/directory-root.js";
+import { createDefaultRoot, missingDirectoryRoot } from "./storage/directory-root.js";
 
 export interface AppOptions {
   /** Apply pending migrations at start (default); false = refuse to start with pending ones. */
@@ -140,6 +140,8 @@ export async function createApp(config: Config, options: AppOptions = {}): Promi
     // Delivery goes on while calls drain; what is left, the next holder of the sink's lease sends.
     for (const deliverer of deliverers) afterDrain.push(() => deliverer.stop());
 
+    // The embedded default makes its registry directory as it makes its SQLite file (config.ts).
+    if (config.storageUrl === DEFAULT_STORAGE_URL) await createDefaultRoot(config.storageUrl);
     const root = await missingDirectoryRoot(config.storageUrl);
     if (root !== undefined) {
       logger.warn(

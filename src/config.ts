@@ -155,9 +155,17 @@ const natsUrl = nonEmpty.regex(
   "must be a nats:// or tls:// URL, e.g. nats://127.0.0.1:4222",
 );
 
+/**
+ * The embedded default's registry root, beside its SQLite file (./data/epoch.db). The server
+ * creates this one directory at start, as it creates the database file, so that `npm start` on a
+ * fresh checkout serves an empty registry; a root the operator names must exist (DESIGN: a
+ * missing root is a misconfiguration, not an empty registry).
+ */
+export const DEFAULT_STORAGE_URL = "file:./data/registry";
+
 const VARIABLES = {
   EPOCH_DATABASE_URL: { schema: databaseUrl, default: "sqlite:./data/epoch.db", secret: true },
-  EPOCH_STORAGE_URL: { schema: storageUrl, default: "file:./data/registry", secret: true },
+  EPOCH_STORAGE_URL: { schema: storageUrl, default: DEFAULT_STORAGE_URL, secret: true },
   EPOCH_LISTEN: { schema: listen, default: "127.0.0.1:50051" },
   // Off unless set: the metrics and probe endpoints are plain HTTP without authentication.
   EPOCH_METRICS_LISTEN: { schema: listenOn(9464).optional(), default: undefined },

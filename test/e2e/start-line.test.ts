@@ -1,16 +1,18 @@
 /**
  * What the server says at start: the "serving" line names the database detected (kind and
  * version) and the storage URL, credentials redacted; a directory store whose root does not
- * exist is a warning at start. A database that cannot be used stops the start with one line
- * saying which of unreachable / unknown database / bad credentials it is.
+ * exist is a warning at start, but for the embedded default's, which the start creates. A database
+ * that cannot be used stops the start with one line saying which of unreachable / unknown database
+ * / bad credentials it is.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/data-source.js";
 import { redactUrl } from "../../src/logger.js";
-import { runCli } from "../helpers/cli.js";
+import { MAIN, runCli, TSX } from "../helpers/cli.js";
 import { createTestDatabase, forEachDialect, mariadbServerUrl, type TestDatabase } from "../helpers/database.js";
 import { startE2EServer, type E2EServer } from "../helpers/e2e-server.js";
 import { captureLogs, type LogCapture } from "../helpers/log-capture.js";
@@ -41,6 +43,46 @@ forEachDialect("the start line", (dialect) => {
     const warning = lines.find((l) => l.level === "warn" && String(l.msg).includes("does not exist"));
     expect(warning?.msg).toContain(`registry root ${root} does not exist`);
   });
+});
+
+describe("the embedded default (`npm start` on a fresh checkout)", () => {
+  it("creates ./data/registry beside ./data/epoch.db, so the start-up sync indexes an empty registry", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "epoch-default-"));
+    try {
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        EPOCH_LISTEN: "127.0.0.1:0",
+        EPOCH_LOG_LEVEL: "info",
+        EPOCH_GC_INTERVAL: "0",
+      };
+      delete env.EPOCH_STORAGE_URL;
+      delete env.EPOCH_DATABASE_URL;
+      const child = spawn(process.execPath, ["--import", TSX, MAIN, "serve"], { cwd, env });
+      let out = "";
+      const exited = new Promise((done) => child.on("close", done));
+      const synced = new Promise<void>((done, fail) => {
+        const read = (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('"msg":"sync finished"')) done();
+        };
+        // Log lines may come on either stream (pino's destination depends on how it was started).
+        child.stdout.on("data", read);
+        child.stderr.on("data", read);
+        child.on("close", () => fail(new Error(`serve exited before its first sync:\n${out}`)));
+      });
+      await synced.finally(() => child.kill("SIGTERM"));
+      await exited;
+      const lines = out
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(existsSync(join(cwd, "data", "registry"))).toBe(true);
+      expect(lines.find((l) => l.msg === "sync finished")).toMatchObject({ trigger: "start", state: "SUCCEEDED" });
+      expect(lines.filter((l) => String(l.msg).includes("does not exist"))).toEqual([]);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe("redactUrl", () => {
