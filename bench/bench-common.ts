@@ -1,13 +1,25 @@
-/** What the benchmarks share: their result shape, the --quick scale, and the fresh-build check. */
+/**
+ * What the benchmarks share: their result shape and how it is printed, the --quick scale, and the
+ * fresh-build check.
+ */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export interface BenchResult {
   name: string;
   rows: Array<Record<string, string | number>>;
   json: Record<string, unknown>;
 }
+
+/** A table for people, then one JSON line for tools (`npm run bench` adds the machine). */
+export function printResult(result: BenchResult, extra: Record<string, unknown> = {}): void {
+  console.table(result.rows);
+  console.log(JSON.stringify({ bench: result.name, ...extra, ...result.json }));
+}
+
+/** Whether the module of `meta` is the file node was started with (`npx tsx bench/gc.ts`). */
+export const isMain = (meta: ImportMeta): boolean => meta.url === pathToFileURL(process.argv[1] ?? "").href;
 
 /** `npm run bench -- --quick` (or EPOCH_BENCH_QUICK=1): smaller default scales, for a check that it runs. */
 export function quick(): boolean {

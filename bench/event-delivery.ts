@@ -26,7 +26,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { Database } from "../src/db/data-source.js";
@@ -39,7 +39,7 @@ import { natsSubject } from "../src/services/events/nats-sink.js";
 import { benchDatabase, type BenchDialect } from "./bench-databases.js";
 import { benchScale, median, percentile, scaled } from "./bench-scale.js";
 import { seedEvents } from "./seed-events.js";
-import { assertFreshBuild, type BenchResult } from "./bench-common.js";
+import { type BenchResult, assertFreshBuild, isMain, printResult } from "./bench-common.js";
 import { startServeProcess } from "./serve-process.js";
 
 type SinkName = "webhook" | "nats";
@@ -273,9 +273,7 @@ export async function run(): Promise<BenchResult> {
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }

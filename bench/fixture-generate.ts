@@ -6,12 +6,12 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+
 import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import { writeScaleRegistry } from "../src/demo/demo-registry.js";
 import { RegistryLayout } from "../src/storage/registry-layout.js";
 
-import { quick, type BenchResult } from "./bench-common.js";
+import { type BenchResult, isMain, printResult, quick } from "./bench-common.js";
 
 const GOAL_MS = 60_000;
 
@@ -44,9 +44,7 @@ export async function run(opts: { tags?: number } = {}): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+if (isMain(import.meta)) {
   const tags = process.argv[2] ? Number(process.argv[2]) : undefined;
-  const result = await run(tags ? { tags } : {});
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+  printResult(await run(tags ? { tags } : {}));
 }

@@ -25,7 +25,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { appendFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { imageManifestBytes } from "../src/demo/demo-builder.js";
 import { configureLogger } from "../src/logger.js";
@@ -34,7 +34,7 @@ import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import type { ObjectStore } from "../src/storage/object-store.js";
 import { blobKey, manifestDigestKey, manifestKey, RegistryLayout } from "../src/storage/registry-layout.js";
 import { startS3Server, type TestS3Server } from "../test/helpers/s3-server.js";
-import { assertFreshBuild, quick, type BenchResult } from "./bench-common.js";
+import { type BenchResult, assertFreshBuild, isMain, printResult, quick } from "./bench-common.js";
 
 const PER_REPOSITORY = 100;
 const CONFIG = "application/vnd.oci.image.config.v1+json";
@@ -217,9 +217,7 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }

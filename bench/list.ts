@@ -30,7 +30,7 @@
  * EPOCH_BENCH_MARIADB_URL (mysql://root@127.0.0.1:3306/). Creates and drops its own database.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { pathToFileURL } from "node:url";
+
 import { credentials, Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import {
   MetadataServiceClient,
@@ -47,7 +47,7 @@ import { MYSQL_CONNECTION_OPTIONS } from "../src/db/data-source.js";
 import { valueHash } from "../src/db/labels/label-tables.js";
 import { tagPageSql, type TagOrder } from "../src/db/queries/tag-queries.js";
 
-import { quick, type BenchResult } from "./bench-common.js";
+import { type BenchResult, isMain, printResult, quick } from "./bench-common.js";
 
 const PAGE = 100;
 const REPOSITORY = "bench/app";
@@ -464,9 +464,7 @@ function bareSelect(
   };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }

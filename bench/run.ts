@@ -6,7 +6,7 @@
  */
 import { arch, cpus, totalmem } from "node:os";
 
-import type { BenchResult } from "./bench-common.js";
+import { type BenchResult, printResult } from "./bench-common.js";
 
 const ALL = [
   "validate-token",
@@ -38,8 +38,7 @@ for (const name of names) {
   try {
     const mod = (await import(`./${name}.js`)) as { run(): Promise<BenchResult> };
     const result = await mod.run();
-    console.table(result.rows);
-    console.log(JSON.stringify({ bench: result.name, machine, ...result.json }));
+    printResult(result, { machine });
   } catch (e) {
     failed = true;
     console.error(`bench ${name} failed: ${(e as Error).stack ?? e}`);

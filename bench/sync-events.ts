@@ -16,13 +16,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+
 import { writeScaleRegistry } from "../src/demo/demo-registry.js";
 import { configureLogger } from "../src/logger.js";
 import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import { benchDatabase, type BenchDialect } from "./bench-databases.js";
 import { benchScale, median, scaled } from "./bench-scale.js";
-import { assertFreshBuild, type BenchResult } from "./bench-common.js";
+import { type BenchResult, assertFreshBuild, isMain, printResult } from "./bench-common.js";
 import { runChild } from "./sync.js";
 
 const GOAL = 1.15;
@@ -97,9 +97,7 @@ export async function run(): Promise<BenchResult> {
   return { name: "sync-events", rows, json: { scale: benchScale(), tags, goal_ratio: GOAL, rows } };
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }

@@ -21,11 +21,11 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { writeScaleRegistry } from "../src/demo/demo-registry.js";
 import { DirectoryObjectStore } from "../src/storage/directory-store.js";
-import { assertFreshBuild, quick, type BenchResult } from "./bench-common.js";
+import { type BenchResult, assertFreshBuild, isMain, printResult, quick } from "./bench-common.js";
 
 const GOAL = 1.2;
 
@@ -157,9 +157,7 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }

@@ -25,7 +25,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import mysql from "mysql2/promise";
 import { configureLogger } from "../src/logger.js";
 import { writeScaleRegistry } from "../src/demo/demo-registry.js";
@@ -33,7 +33,7 @@ import { DirectoryObjectStore } from "../src/storage/directory-store.js";
 import type { ObjectStore } from "../src/storage/object-store.js";
 import { startS3Server, type TestS3Server } from "../test/helpers/s3-server.js";
 
-import { assertFreshBuild, quick, type BenchResult } from "./bench-common.js";
+import { type BenchResult, assertFreshBuild, isMain, printResult, quick } from "./bench-common.js";
 
 const PER_REPOSITORY = 100;
 
@@ -161,9 +161,7 @@ export async function run(): Promise<BenchResult> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }

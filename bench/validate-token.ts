@@ -54,6 +54,7 @@ import { tokenServiceDefinition, tokenServiceServer } from "../src/grpc/token-se
 import { configureLogger } from "../src/logger.js";
 import { generateSecret } from "../src/services/tokens/token-secret.js";
 import { TokenService, type TokenServiceOptions } from "../src/services/tokens/token-service.js";
+import { isMain, printResult } from "./bench-common.js";
 
 export interface BenchResult {
   name: string;
@@ -461,8 +462,6 @@ export async function run(): Promise<BenchResult> {
 
 if (process.argv.includes("--serve")) {
   await serve();
-} else if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+} else if (isMain(import.meta)) {
+  printResult(await run());
 }

@@ -34,7 +34,7 @@ import { configureLogger } from "../src/logger.js";
 import { benchDatabase, type BenchDialect } from "./bench-databases.js";
 import { benchScale, scaled } from "./bench-scale.js";
 import { seedEvents } from "./seed-events.js";
-import { assertFreshBuild, type BenchResult } from "./bench-common.js";
+import { type BenchResult, assertFreshBuild, isMain, printResult } from "./bench-common.js";
 import { startServeProcess } from "./serve-process.js";
 
 const GOAL_PER_SECOND = 100_000;
@@ -185,9 +185,7 @@ export async function run(): Promise<BenchResult> {
 const floorArg = process.argv.indexOf("--floor-serve");
 if (floorArg >= 0) {
   await serveFloor(Number(process.argv[floorArg + 1]));
-} else if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const result = await run();
-  console.table(result.rows);
-  console.log(JSON.stringify({ bench: result.name, ...result.json }));
+} else if (isMain(import.meta)) {
+  printResult(await run());
   process.exit(0);
 }
