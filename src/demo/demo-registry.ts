@@ -3,6 +3,7 @@
  * knows, shared base layers, multi-platform indexes, names with slashes, tags sharing a manifest.
  * `writeScaleRegistry` is the bulk path for benchmarks.
  */
+import { mapBounded } from "../bounded.js";
 import { computeDigest } from "../oci/digest.js";
 import { formatRfc3339 } from "../oci/rfc3339.js";
 import { emptyCatalogDocument, type RepositoryEntry } from "../storage/catalog.js";
@@ -269,7 +270,7 @@ export async function writeScaleRegistry(
     entry.tags.set(tag, key);
     jobs.push(() => store.put(key, body));
   }
-  await runPool(jobs, opts.concurrency ?? 16);
+  await mapBounded(jobs, opts.concurrency ?? 16, (job) => job());
   await new RegistryLayout(store).writeCatalog(doc);
   return {
     tags: opts.tags,
@@ -279,12 +280,4 @@ export async function writeScaleRegistry(
     distinctBlobs: bases.length + manifests * 2,
     distinctBlobBytes,
   };
-}
-
-async function runPool(jobs: Array<() => Promise<unknown>>, concurrency: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs.length) await jobs[next++]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
 }

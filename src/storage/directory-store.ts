@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, type BigIntStats, type Stats } from "node:fs";
+import { mapBounded } from "../bounded.js";
 import { errno, mapFsError, syncDir } from "./directory-fs.js";
 import { mkdir, open, readdir, rename, rmdir, stat, unlink, type FileHandle } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
@@ -164,20 +165,15 @@ export class DirectoryObjectStore implements ObjectStore {
     assertDeleteBatch(keys);
     const failures: DeleteFailure[] = [];
     const emptiedFrom = new Set<string>();
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        try {
-          const file = this.pathFor(key);
-          if (await this.unlinkObject(file, key)) emptiedFrom.add(dirname(file));
-        } catch (e) {
-          if (!(e instanceof StorageError)) throw e;
-          failures.push({ key, error: e });
-        }
+    await mapBounded(keys, this.deleteConcurrency, async (key) => {
+      try {
+        const file = this.pathFor(key);
+        if (await this.unlinkObject(file, key)) emptiedFrom.add(dirname(file));
+      } catch (e) {
+        if (!(e instanceof StorageError)) throw e;
+        failures.push({ key, error: e });
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.deleteConcurrency, keys.length) }, worker));
+    });
     for (const dir of emptiedFrom) await this.pruneEmptyDirs(dir);
     return failures;
   }
@@ -185,20 +181,14 @@ export class DirectoryObjectStore implements ObjectStore {
   /** The page's keys (`listKeys`), then a look at each file a few at a time (a stat, or a read for an ETag not cached). */
   async listPage(prefix: string, opts: ListOptions = {}): Promise<ListPage> {
     const { items: keys, truncated } = await this.listKeys(prefix, opts);
-    const heads = new Array<ObjectHead | undefined>(keys.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const i = next++;
-        const { key } = keys[i]!;
-        try {
-          heads[i] = await this.headFile(join(this.root, key), key, opts.etag !== false);
-        } catch (e) {
-          if (!(e instanceof StorageError && e.code === "not_found")) throw e; // deleted meanwhile
-        }
+    const heads = await mapBounded(keys, LIST_STAT_CONCURRENCY, async ({ key }): Promise<ObjectHead | undefined> => {
+      try {
+        return await this.headFile(join(this.root, key), key, opts.etag !== false);
+      } catch (e) {
+        if (!(e instanceof StorageError && e.code === "not_found")) throw e;
+        return undefined; // deleted meanwhile
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(LIST_STAT_CONCURRENCY, keys.length) }, worker));
+    });
     const items = keys.flatMap(({ key }, i) => (heads[i] ? [{ key, ...heads[i] }] : []));
     return { items, truncated };
   }

@@ -4,6 +4,7 @@
  * changed), and for a full run take an inventory of the registry root. Candidates flow through
  * the DeletionPipeline (mark in the index first, then delete the objects in batches).
  */
+import { mapBounded } from "../../bounded.js";
 import type { Candidate } from "../../db/gc/gc-marking.js";
 import { adoptLeftovers, queueRows, type QueueRow } from "../../db/gc/gc-queue-reads.js";
 import { appendEvents } from "../../db/events/event-store.js";
@@ -123,22 +124,14 @@ async function reviewQueue(c: CollectContext, pipeline: DeletionPipeline): Promi
 }
 
 async function headAll(c: CollectContext, rows: readonly QueueRow[]): Promise<Candidate[]> {
-  const out: Candidate[] = new Array<Candidate>(rows.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < rows.length) {
-      const i = next++;
-      const row = rows[i]!;
-      const head = await c.store.head(keyOf(row), { etag: false });
-      out[i] = {
-        kind: row.kind,
-        repository: row.repository,
-        digest: row.digest,
-        lastModified: head?.lastModified ?? null,
-        size: head?.size ?? row.size,
-      };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(c.concurrency, rows.length) }, worker));
-  return out;
+  return mapBounded(rows, c.concurrency, async (row) => {
+    const head = await c.store.head(keyOf(row), { etag: false });
+    return {
+      kind: row.kind,
+      repository: row.repository,
+      digest: row.digest,
+      lastModified: head?.lastModified ?? null,
+      size: head?.size ?? row.size,
+    };
+  });
 }

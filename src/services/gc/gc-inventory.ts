@@ -6,6 +6,7 @@
  * are looked at (size, Last-Modified), and they go into the pipeline, so memory stays flat however
  * large the registry.
  */
+import { mapBounded } from "../../bounded.js";
 import type { Candidate } from "../../db/gc/gc-marking.js";
 import { referencedAmong } from "../../db/gc/gc-marking.js";
 import { uploadRowsAmong } from "../../db/gc/gc-queue-reads.js";
@@ -96,24 +97,6 @@ async function unreferenced(
     const head = heads[i];
     return head && !young(head) ? [{ ...f.item, lastModified: head.lastModified, size: head.size }] : [];
   });
-}
-
-/** `fn` over `items`, at most `concurrency` at a time, results in order. */
-async function mapBounded<T, R>(
-  items: readonly T[],
-  concurrency: number,
-  fn: (item: T) => R | Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return out;
 }
 
 /**

@@ -5,6 +5,7 @@
  * A round syncs every namespace (one SyncService each), a few at a time; one failing registry
  * root is logged and never stops the others.
  */
+import { mapBounded } from "../../bounded.js";
 import { isEpochError } from "../../errors.js";
 import { logger } from "../../logger.js";
 import type { SyncService } from "./sync-service.js";
@@ -50,7 +51,7 @@ export class SyncScheduler {
   private async tick(trigger: SyncTrigger): Promise<void> {
     try {
       const services = typeof this.targets === "function" ? await this.targets() : [this.targets];
-      await eachLimited(services, Math.max(1, this.o.concurrency ?? 4), (sync) => this.syncOne(sync, trigger));
+      await mapBounded(services, this.o.concurrency ?? 4, (sync) => this.syncOne(sync, trigger));
     } catch (e) {
       logger.warn({ err: e }, "scheduled sync could not list its namespaces");
     }
@@ -75,13 +76,4 @@ export class SyncScheduler {
       }
     }
   }
-}
-
-/** Runs `fn` over `items`, at most `limit` at a time; `fn` must not throw. */
-async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
